@@ -1,0 +1,184 @@
+"""Read YAML documents keeping the line of every key, and turn validation errors into one line.
+
+Scenario and hardware files are validated by pydantic models; a pydantic error only knows a
+location tuple such as ``("jobs", 0, "checkpoint", "interval")``. :class:`Document` keeps, next
+to the plain data, the line each such location was written on, so an error can be reported as
+``quickstart.yaml:31: jobs.pretrain.checkpoint.interval: invalid duration '1x' (...)``.
+List items that are mappings with a ``name`` are shown by that name, as users address them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+import typing
+from typing import Any, Iterable
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from fleetsim.errors import ScenarioError
+
+Location = tuple[Any, ...]
+
+#: Marks a value that came from a ``--set`` override rather than from the file.
+FROM_COMMAND_LINE = "--set"
+
+
+@dataclass
+class Document:
+    """Plain YAML data plus where each key was written."""
+
+    data: Any
+    file: str
+    lines: dict[Location, int | str] = field(default_factory=dict)
+
+    def line_of(self, location: Iterable[Any]) -> int | str | None:
+        """The line of ``location`` or of its nearest written ancestor."""
+        loc = tuple(location)
+        while True:
+            if loc in self.lines:
+                return self.lines[loc]
+            if not loc:
+                return None
+            loc = loc[:-1]
+
+    def key_path(self, location: Iterable[Any]) -> str:
+        """``jobs.pretrain.checkpoint.interval`` for ``("jobs", 0, "checkpoint", "interval")``."""
+        parts: list[str] = []
+        node: Any = self.data
+        for part in location:
+            if isinstance(part, int) and isinstance(node, list):
+                item = node[part] if 0 <= part < len(node) else None
+                name = item.get("name") if isinstance(item, dict) else None
+                parts.append(str(name) if isinstance(name, str) and name else str(part))
+                node = item
+            else:
+                parts.append(str(part))
+                node = node.get(part) if isinstance(node, dict) else None
+        return ".".join(parts)
+
+    def error(self, location: Iterable[Any], message: str) -> ScenarioError:
+        """A :class:`ScenarioError` for ``location`` with its file, line and key path."""
+        loc = tuple(location)
+        return ScenarioError(message, file=self.file, line=self.line_of(loc),
+                             key=self.key_path(loc) or None)
+
+
+def load_document(path: str | Path) -> Document:
+    """Parse one YAML file into a :class:`Document`; raise :class:`ScenarioError` if malformed."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScenarioError("file not found", file=str(path)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(f"cannot read file ({exc})", file=str(path)) from None
+    return parse_document(text, str(path))
+
+
+def parse_document(text: str, file: str) -> Document:
+    """Parse YAML text (named ``file`` in errors) into a :class:`Document`."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            raise ScenarioError("the file is empty (expected a YAML mapping)", file=file, line=1)
+        lines: dict[Location, int | str] = {}
+        _record_lines(node, (), lines, file)
+        data = loader.construct_document(node)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        problem = exc.problem or exc.context or "malformed YAML"
+        raise ScenarioError(f"malformed YAML: {problem}", file=file, line=line) from None
+    except yaml.YAMLError as exc:
+        raise ScenarioError(f"malformed YAML: {exc}", file=file) from None
+    finally:
+        loader.dispose()
+    if not isinstance(data, dict):
+        raise ScenarioError("expected a YAML mapping of keys at the top level", file=file, line=1)
+    return Document(data=data, file=file, lines=lines)
+
+
+def _record_lines(node: yaml.Node, location: Location, lines: dict[Location, int | str],
+                  file: str) -> None:
+    lines[location] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        seen: set[Any] = set()
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise ScenarioError("keys must be plain names", file=file,
+                                    line=key_node.start_mark.line + 1)
+            key = key_node.value
+            if key in seen:
+                raise ScenarioError(f"duplicate key {key!r} (each key may appear once)",
+                                    file=file, line=key_node.start_mark.line + 1,
+                                    key=".".join(map(str, location + (key,))))
+            seen.add(key)
+            _record_lines(value_node, location + (key,), lines, file)
+            lines[location + (key,)] = key_node.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _record_lines(item, location + (index,), lines, file)
+
+
+def validate(model: type[BaseModel], document: Document, location: Location = ()) -> Any:
+    """Validate ``document.data`` (or a part of it) with ``model``; errors become one line."""
+    data = document.data
+    for part in location:
+        data = data[part]
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise _first_error(exc, model, document, location) from None
+
+
+def _first_error(exc: ValidationError, model: type[BaseModel], document: Document,
+                 prefix: Location) -> ScenarioError:
+    error = exc.errors(include_url=False)[0]
+    inner = tuple(part for part in error["loc"] if not _is_union_tag(part))
+    loc = prefix + inner
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        parent = _model_at(model, inner[:-1])
+        allowed = f" (allowed: {', '.join(parent.model_fields)})" if parent else ""
+        message = f"unknown key{allowed}"
+    elif kind == "missing":
+        message = "required key is missing"
+    else:
+        message = str(error["msg"])
+        for prefix_text in ("Value error, ", "Assertion failed, "):
+            message = message.removeprefix(prefix_text)
+    return document.error(loc, message)
+
+
+def _is_union_tag(part: Any) -> bool:
+    # pydantic puts the member type of a union in the location (e.g. 'function-after[...]')
+    return isinstance(part, str) and ("[" in part or part in {"str", "int", "float", "list", "dict"})
+
+
+def _model_at(model: type[BaseModel], location: Location) -> type[BaseModel] | None:
+    """The pydantic model that validates the mapping at ``location`` inside ``model``."""
+    current: Any = model
+    for part in location:
+        if isinstance(part, int):
+            continue  # list items: the item type was already chosen below
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return None
+        field_info = current.model_fields.get(part)
+        if field_info is None:
+            return None
+        current = _submodel(field_info.annotation)
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _submodel(annotation: Any) -> Any:
+    """The model class inside ``Model | None``, ``list[Model]``, ``tuple[Model, ...]``."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for argument in typing.get_args(annotation):
+        found = _submodel(argument)
+        if found is not None:
+            return found
+    return None
