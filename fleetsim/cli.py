@@ -1,0 +1,151 @@
+"""The ``fleetsim`` command line: run, validate, hardware.
+
+Bad input of any kind (scenario, hardware file, ``--set``, output directory) prints one line
+``FILE:LINE: key.path: what is wrong (what is allowed)`` on stderr and exits with code 2;
+nothing is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from rich.console import Console
+
+from fleetsim import __version__
+from fleetsim.errors import FleetsimError
+
+EXIT_BAD_INPUT = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fleetsim", description="Discrete-event simulator of ML fleets: step time, "
+        "failures, checkpoints and goodput.")
+    parser.add_argument("--version", action="version", version=f"fleetsim {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="simulate a scenario and print its summary")
+    run.add_argument("scenario", help="scenario YAML file")
+    _scenario_options(run)
+    run.add_argument("--out", metavar="DIR", help="write summary.json, events.csv, "
+                     "timeseries.csv into DIR")
+    run.add_argument("--force", action="store_true",
+                     help="overwrite outputs of an earlier run in --out DIR")
+    run.add_argument("--json", action="store_true",
+                     help="print the summary as JSON on stdout and nothing else")
+    run.add_argument("--quiet", action="store_true", help="print nothing (errors excepted)")
+
+    validate = commands.add_parser("validate", help="check a scenario without running it")
+    validate.add_argument("scenario", help="scenario YAML file")
+    _scenario_options(validate)
+
+    hardware = commands.add_parser("hardware", help="list or show the hardware catalogue")
+    hardware_commands = hardware.add_subparsers(dest="hardware_command", required=True,
+                                                metavar="ACTION")
+    hardware_commands.add_parser("list", help="list accelerators and node types")
+    show = hardware_commands.add_parser("show", help="show one accelerator or node type")
+    show.add_argument("name")
+    return parser
+
+
+def _scenario_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--seed", type=int, help="replace the scenario's seed")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="KEY=VALUE", help="override a scenario key, e.g. "
+                        "--set jobs.pretrain.checkpoint.interval=1h (repeatable)")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``fleetsim`` command; returns the exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            return _run(args)
+        if args.command == "validate":
+            return _validate(args)
+        return _hardware(args)
+    except FleetsimError as error:
+        print(f"fleetsim: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("fleetsim: interrupted", file=sys.stderr)
+        return 130
+
+
+def _load(args: argparse.Namespace):
+    from fleetsim.scenario import load_scenario
+
+    if args.seed is not None and args.seed < 0:
+        raise FleetsimError(f"{args.scenario}: --seed: must be >= 0 (got {args.seed})")
+    return load_scenario(args.scenario, overrides=args.overrides, seed=args.seed)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from fleetsim.report.console import progress_bar, summary_table
+    from fleetsim.report.writers import check_writable, summary_json
+    from fleetsim.runner import simulate
+
+    scenario = _load(args)
+    if args.out:
+        check_writable(args.out, overwrite=args.force)
+    stdout = Console()
+    stderr = Console(stderr=True)
+    show_progress = not (args.quiet or args.json) and stderr.is_terminal
+    if show_progress:
+        with progress_bar(stderr, scenario.spec.name) as update:
+            result = simulate(scenario, progress=update)
+    else:
+        result = simulate(scenario)
+    if args.out:
+        result.write(args.out, overwrite=args.force)
+    if args.json:
+        sys.stdout.write(summary_json(result.summary))
+    elif not args.quiet:
+        stdout.print(summary_table(result.summary))
+        if args.out:
+            stdout.print(f"outputs written to {args.out}/")
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    scenario = _load(args)
+    spec = scenario.spec
+    gpus = spec.cluster.nodes * scenario.gpus_per_node
+    print(f"{scenario.file}: ok ({spec.name}: {len(spec.jobs)} job(s), {gpus} GPUs on "
+          f"{spec.cluster.nodes} x {scenario.node.name})")
+    return 0
+
+
+def _hardware(args: argparse.Namespace) -> int:
+    from fleetsim.hardware import Catalogue
+
+    catalogue = Catalogue.load()
+    catalogue.check()
+    if args.hardware_command == "list":
+        print("accelerators:")
+        for name in catalogue.accelerator_names():
+            spec = catalogue.accelerator(name)
+            bf16 = spec.peak_flops.get("bf16")
+            peak = f"{bf16 / 1e12:g} TFLOP/s bf16" if bf16 else ""
+            print(f"  {name:<14} {spec.memory / 1e9:g} GB, {spec.memory_bandwidth / 1e12:g} TB/s, "
+                  f"{peak}")
+        print("nodes:")
+        for name in catalogue.node_names():
+            node = catalogue.node(name)
+            print(f"  {name:<14} {node.accelerators} x {node.accelerator} "
+                  f"({node.scale_up.topology})")
+        return 0
+    for table, kind in ((catalogue.nodes, "node"), (catalogue.accelerators, "accelerator")):
+        if args.name in table:
+            path = catalogue.files[f"{kind}:{table[args.name].name}"]
+            print(f"# {path}")
+            print(path.read_text(encoding="utf-8"), end="")
+            return 0
+    known = ", ".join(catalogue.node_names() + catalogue.accelerator_names())
+    raise FleetsimError(f"hardware show: unknown name {args.name!r} (known: {known})")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,5 @@
+"""The fleet: node health, the spare pool, allocation of nodes to jobs, repair."""
+
+from fleetsim.cluster.fleet import Fleet
+
+__all__ = ["Fleet"]

@@ -1,0 +1,42 @@
+"""The run's event log: failures, detections, repairs, checkpoints, restarts, in time order.
+
+One flat record per event with the documented columns ``time_s, job, kind, cause, unit``
+(empty strings where a column does not apply), appended in simulation order and turned into a
+DataFrame once at the end. Kinds are listed in :data:`KINDS` and in docs/outputs.md.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+COLUMNS = ("time_s", "job", "kind", "cause", "unit")
+
+KINDS = {
+    "job_start": "a job got its nodes and starts computing",
+    "job_complete": "a job finished its last step",
+    "failure": "a unit failed (cause, unit); recorded for every failure in the cluster",
+    "interruption": "a failure stopped a job; the work since its last checkpoint is lost",
+    "detected": "the job noticed the failure (after the detection time)",
+    "replaced": "a healthy node replaced a failed one in the job (unit = node taken)",
+    "restart": "the job starts re-initialising (then loads its last checkpoint)",
+    "checkpoint": "a checkpoint save completed",
+    "checkpoint_aborted": "a failure interrupted a checkpoint save; it does not count",
+    "repaired": "a failed node is healthy again",
+}
+
+
+class EventLog:
+    """Append-only list of event records."""
+
+    def __init__(self) -> None:
+        self._rows: list[tuple[float, str, str, str, str]] = []
+
+    def record(self, time_s: float, kind: str, *, job: str = "", cause: str = "",
+               unit: str = "") -> None:
+        self._rows.append((float(time_s), job, kind, cause, unit))
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame.from_records(self._rows, columns=list(COLUMNS))

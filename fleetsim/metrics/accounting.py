@@ -1,0 +1,80 @@
+"""Goodput accounting: every second of a job's wall clock lands in exactly one bucket.
+
+A job is always in one *phase*; :meth:`JobAccounting.enter` credits the time since the last
+transition to the phase being left. Computing time (phase ``running``) is first held as
+*pending*: it becomes ``productive`` when a checkpoint that contains it completes (or when the
+job finishes), and ``lost_work`` when a failure throws it away. Because every credit is the
+difference of consecutive transition times, the buckets plus pending telescope to the wall
+time; at the end of a run pending work that no failure has destroyed counts as productive.
+
+Buckets (docs/outputs.md defines each):
+
+``productive``             computing whose result was kept
+``checkpoint_stall``       blocked saving checkpoints (including saves a failure aborted)
+``lost_work``              computing thrown away by a failure (recomputed later)
+``detection``              from a failure until the job notices it
+``restart``                re-initialising after a failure, including the checkpoint load
+``waiting_for_resources``  waiting for nodes (first allocation, or replacements)
+"""
+
+from __future__ import annotations
+
+BUCKETS = ("productive", "checkpoint_stall", "lost_work", "detection", "restart",
+           "waiting_for_resources")
+
+RUNNING = "running"
+DONE = "done"
+
+
+class JobAccounting:
+    """Phase-by-phase time accounting for one job."""
+
+    def __init__(self, start_s: float) -> None:
+        self.start_s = start_s
+        self.buckets: dict[str, float] = dict.fromkeys(BUCKETS, 0.0)
+        self.pending_s = 0.0
+        self.phase = "waiting_for_resources"
+        self._since = start_s
+        #: (time_s, productive_s) after every change of the productive bucket
+        self.productive_log: list[tuple[float, float]] = [(start_s, 0.0)]
+        #: lost work of each interruption, seconds
+        self.losses: list[float] = []
+
+    def enter(self, phase: str, now: float) -> None:
+        """Leave the current phase at ``now`` (crediting its time) and enter ``phase``."""
+        elapsed = now - self._since
+        if self.phase == RUNNING:
+            self.pending_s += elapsed
+        elif self.phase != DONE:
+            self.buckets[self.phase] += elapsed
+        self.phase, self._since = phase, now
+
+    def commit(self, now: float) -> None:
+        """A checkpoint (or the end of the job) made the pending work permanent."""
+        if self.pending_s:
+            self.buckets["productive"] += self.pending_s
+            self.pending_s = 0.0
+            self.productive_log.append((now, self.buckets["productive"]))
+
+    def lose(self) -> float:
+        """A failure destroyed the pending work; returns how much was lost."""
+        lost = self.pending_s
+        self.buckets["lost_work"] += lost
+        self.losses.append(lost)
+        self.pending_s = 0.0
+        return lost
+
+    def close(self, now: float) -> None:
+        """End of the run: credit the current phase and keep the surviving pending work."""
+        if self.phase != DONE:
+            self.enter(DONE, now)
+            self.commit(now)
+
+    @property
+    def wall_s(self) -> float:
+        return self._since - self.start_s
+
+    @property
+    def goodput(self) -> float:
+        wall = self.wall_s
+        return self.buckets["productive"] / wall if wall > 0 else 0.0

@@ -1,0 +1,1 @@
+"""Exporters of finished runs: files (JSON, CSV) and the terminal (rich)."""

@@ -1,0 +1,53 @@
+"""Write a finished run's outputs: summary.json, events.csv, timeseries.csv.
+
+Outputs are deterministic (same scenario and seed, same bytes): keys keep their documented
+order, floats are written by Python's shortest round-trip repr, nothing records the wall clock.
+A directory that already holds any of these files is not overwritten unless asked.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from fleetsim.errors import OutputError
+
+OUTPUT_FILES = ("summary.json", "events.csv", "timeseries.csv")
+
+
+def check_writable(out_dir: str | Path, *, overwrite: bool) -> Path:
+    """Refuse (with :class:`OutputError`) to replace earlier outputs unless ``overwrite``."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{out}: exists and is not a directory")
+    if not overwrite:
+        existing = [name for name in OUTPUT_FILES if (out / name).exists()]
+        if existing:
+            raise OutputError(f"{out}: already holds {', '.join(existing)} from an earlier run "
+                              "(choose another --out, or pass --force to overwrite)")
+    return out
+
+
+def summary_json(summary: dict) -> str:
+    """The summary as JSON text (non-finite numbers become null)."""
+    return json.dumps(_finite(summary), indent=2) + "\n"
+
+
+def _finite(value):
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
+
+
+def write_run(result, out_dir: str | Path, *, overwrite: bool = False) -> Path:
+    """Write every output file of ``result`` into ``out_dir`` (created if needed)."""
+    out = check_writable(out_dir, overwrite=overwrite)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "summary.json").write_text(summary_json(result.summary), encoding="utf-8")
+    result.events.to_csv(out / "events.csv", index=False, lineterminator="\n")
+    result.timeseries.to_csv(out / "timeseries.csv", index=False, lineterminator="\n")
+    return out

@@ -1,0 +1,140 @@
+"""Build a run from a loaded scenario, execute it on SimPy, and collect its results.
+
+The run's life cycle (as in desmod): build (fleet, failure clock, jobs), run (until every job
+finishes or the horizon), collect (summary, events, timeseries). Nothing here touches the file
+system: :mod:`fleetsim.report` writes outputs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import pandas as pd
+import simpy
+
+from fleetsim.cluster import Fleet
+from fleetsim.engine import EventLog, RandomStreams
+from fleetsim.faults import ExponentialFailureClock, mtbf_s
+from fleetsim.metrics.timeseries import auto_resolution, busy_fraction, fleet_timeseries
+from fleetsim.scenario import LoadedScenario
+from fleetsim.training import TrainingJob, checkpoint_interval_s
+
+#: progress(simulated_now_s, expected_end_s) is called between chunks of the run.
+ProgressCallback = Callable[[float, float], None]
+
+_CHUNKS = 200  # how often a run with a progress callback reports
+
+
+@dataclass
+class RunResult:
+    """A finished run: ``summary`` (as in summary.json), ``events`` and ``timeseries``."""
+
+    summary: dict
+    events: pd.DataFrame
+    timeseries: pd.DataFrame
+    scenario: LoadedScenario
+
+    def write(self, out_dir, *, overwrite: bool = False) -> None:
+        """Write summary.json, events.csv and timeseries.csv into ``out_dir``."""
+        from fleetsim.report.writers import write_run
+
+        write_run(self, out_dir, overwrite=overwrite)
+
+
+class Run:
+    """One simulation of one scenario with one seed."""
+
+    def __init__(self, scenario: LoadedScenario) -> None:
+        self.scenario = scenario
+        spec = scenario.spec
+        self.env = simpy.Environment()
+        self.streams = RandomStreams(spec.seed)
+        self.log = EventLog()
+        per_node = scenario.gpus_per_node
+        self.fleet = Fleet(self.env, spec.cluster.nodes, per_node, spec.cluster.spares,
+                           spec.faults.repair, self.log)
+        self.clock = ExponentialFailureClock(self.env, spec.faults.causes, spec.cluster.nodes,
+                                             per_node, self.streams.stream("faults"),
+                                             self.fleet.fail)
+        self.jobs: list[TrainingJob] = []
+        for job_spec in spec.jobs:
+            job_mtbf = mtbf_s(spec.faults.causes, job_spec.gpus // per_node, per_node)
+            self.jobs.append(TrainingJob(
+                self.env, job_spec, self.fleet, self.log, gpus_per_node=per_node,
+                interval_s=checkpoint_interval_s(job_spec.checkpoint, job_mtbf),
+                mtbf_s=job_mtbf, detection_s=spec.faults.detection))
+
+    def expected_end_s(self) -> float:
+        """The horizon, or a rough failure-free estimate of when the last job ends."""
+        if self.scenario.spec.horizon is not None:
+            return self.scenario.spec.horizon
+        estimates = []
+        for job in self.jobs:
+            compute = job.total_steps * job.step_time.mean_s
+            saves = compute / job.interval_s * job.spec.checkpoint.save if job.checkpointing else 0
+            estimates.append(compute + saves)
+        return max(estimates)
+
+    def execute(self, progress: ProgressCallback | None = None) -> RunResult:
+        """Run to the horizon (or until every job has finished) and collect the results."""
+        env = self.env
+        all_done = env.all_of([job.process for job in self.jobs])
+        horizon = self.scenario.spec.horizon
+        stop = all_done if horizon is None else env.any_of([all_done, env.timeout(horizon)])
+        if progress is None:
+            env.run(until=stop)
+        else:
+            expected = self.expected_end_s()
+            step = expected / _CHUNKS
+            while not stop.triggered:
+                target = env.now + step
+                if horizon is not None:
+                    target = min(target, horizon)
+                env.run(until=env.any_of([stop, env.timeout(target - env.now)]))
+                expected = max(expected, env.now)
+                progress(env.now, expected)
+            env.run(until=stop)
+        end = env.now
+        for job in self.jobs:
+            job.close(end)
+        return self._collect(end)
+
+    def _collect(self, end_s: float) -> RunResult:
+        spec = self.scenario.spec
+        per_node = self.scenario.gpus_per_node
+        fleet = self.fleet
+        summary = {
+            "scenario": spec.name,
+            "seed": spec.seed,
+            "sim_time_s": end_s,
+            "jobs": {job.name: job.summary() for job in self.jobs},
+            "cluster": {
+                "node": self.scenario.node.name,
+                "nodes": spec.cluster.nodes,
+                "gpus": spec.cluster.nodes * per_node,
+                "spares": spec.cluster.spares,
+                "failures": fleet.failures,
+                "failures_by_cause": dict(sorted(fleet.failures_by_cause.items())),
+                "repairs": fleet.repairs,
+                "mtbf_s": _finite_or_none(mtbf_s(spec.faults.causes, spec.cluster.nodes,
+                                                 per_node)),
+                "utilization": busy_fraction(fleet.state_log, spec.cluster.nodes, end_s),
+            },
+        }
+        resolution = spec.output.resolution or auto_resolution(end_s)
+        timeseries = fleet_timeseries(
+            fleet.state_log, per_node, spec.cluster.nodes * per_node,
+            {job.name: (job.started_s, job.accounting.productive_log) for job in self.jobs},
+            end_s, resolution)
+        return RunResult(summary, self.log.to_frame(), timeseries, self.scenario)
+
+
+def _finite_or_none(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def simulate(scenario: LoadedScenario, progress: ProgressCallback | None = None) -> RunResult:
+    """Run ``scenario`` once and return its results."""
+    return Run(scenario).execute(progress)

@@ -1,0 +1,113 @@
+"""Turn a scenario file (or dict) plus overrides into a validated, resolved scenario.
+
+Loading runs in three passes, each raising a one-line :class:`ScenarioError` that names the
+file, line and key: YAML parsing (:mod:`fleetsim.yamlsource`), schema validation
+(:mod:`fleetsim.scenario.models`), and the checks that need more than one key or the hardware
+catalogue (GPUs a multiple of the node size, jobs that fit the cluster, known node types).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+from fleetsim.errors import ScenarioError
+from fleetsim.hardware import Catalogue, NodeType, UnknownHardware, load_spec
+from fleetsim.scenario.models import Scenario
+from fleetsim.scenario.overrides import apply_overrides
+from fleetsim.yamlsource import Document, load_document, validate
+
+
+@dataclass(frozen=True)
+class LoadedScenario:
+    """A validated scenario with its node type resolved from the catalogue."""
+
+    spec: Scenario
+    node: NodeType
+    document: Document
+
+    @property
+    def gpus_per_node(self) -> int:
+        return self.node.accelerators
+
+    @property
+    def file(self) -> str:
+        return self.document.file
+
+
+def load_scenario(
+    source: str | Path | dict[str, Any],
+    *,
+    overrides: Iterable[str | tuple[str, Any]] = (),
+    seed: int | None = None,
+    catalogue: Catalogue | None = None,
+) -> LoadedScenario:
+    """Load and validate a scenario from a YAML path or a plain dict.
+
+    ``overrides`` are ``key.path=value`` strings (as given to ``--set``) or ``(key, value)``
+    pairs; ``seed`` replaces the scenario's seed.
+    """
+    if isinstance(source, dict):
+        document = Document(data=copy.deepcopy(source), file="<dict>")
+    else:
+        document = load_document(source)
+    apply_overrides(document, overrides)
+    if seed is not None:
+        apply_overrides(document, [("seed", seed)])
+    spec: Scenario = validate(Scenario, document)
+    node = _resolve_node(spec, document, catalogue)
+    _check(spec, node, document)
+    return LoadedScenario(spec=spec, node=node, document=document)
+
+
+def _resolve_node(spec: Scenario, document: Document, catalogue: Catalogue | None) -> NodeType:
+    name = spec.cluster.node
+    if name.endswith((".yaml", ".yml")):
+        base = Path(document.file).parent if document.file != "<dict>" else Path.cwd()
+        path = (base / name) if not Path(name).is_absolute() else Path(name)
+        if not path.is_file():
+            raise document.error(("cluster", "node"), f"node file {str(path)!r} not found")
+        node = load_spec(path)
+        if not isinstance(node, NodeType):
+            raise document.error(("cluster", "node"), f"{name!r} is not a node file (kind: node)")
+        return node
+    catalogue = catalogue or Catalogue.load()
+    try:
+        return catalogue.node(name)
+    except UnknownHardware as exc:
+        raise document.error(("cluster", "node"), str(exc)) from None
+
+
+def _check(spec: Scenario, node: NodeType, document: Document) -> None:
+    cluster = spec.cluster
+    if cluster.spares >= cluster.nodes:
+        raise document.error(("cluster", "spares"),
+                             f"{cluster.spares} spares leave no node for jobs "
+                             f"(at most nodes - 1 = {cluster.nodes - 1})")
+    _unique([cause.name for cause in spec.faults.causes], ("faults", "causes"), document)
+    _unique([job.name for job in spec.jobs], ("jobs",), document)
+    per_node = node.accelerators
+    usable = (cluster.nodes - cluster.spares) * per_node
+    for index, job in enumerate(spec.jobs):
+        if job.gpus % per_node:
+            raise document.error(("jobs", index, "gpus"),
+                                 f"{job.gpus} GPUs is not a multiple of the node size "
+                                 f"({node.name} has {per_node} per node)")
+        if job.gpus > usable:
+            raise document.error(("jobs", index, "gpus"),
+                                 f"{job.gpus} GPUs do not fit the cluster ({usable} GPUs in "
+                                 f"{cluster.nodes - cluster.spares} non-spare nodes)")
+
+
+def _unique(names: list[str], location: tuple[Any, ...], document: Document) -> None:
+    seen: set[str] = set()
+    for index, name in enumerate(names):
+        if name in seen:
+            raise document.error(location + (index, "name"),
+                                 f"duplicate name {name!r} (names must be unique)")
+        seen.add(name)
+
+
+__all__ = ["LoadedScenario", "ScenarioError", "load_scenario"]

@@ -1,0 +1,179 @@
+"""A training job as one SimPy process: segments between checkpoints, failures, recovery.
+
+The process loop (one timeout per segment, never per step or per GPU)::
+
+    wait for nodes -> [restart -> load checkpoint] -> compute a segment -> save a checkpoint
+         ^                                                                         |
+         +---- failure: lose work since last checkpoint, detect, get replacements -+
+
+A failure of a node the job holds interrupts the process in whatever active phase it is
+(computing, saving, restarting, loading). The completed steps of an interrupted segment are
+found with ``searchsorted`` on its cumulative step times, and everything since the last
+completed checkpoint is lost. A save that is interrupted does not count. Failures that strike
+while the job is already detecting a failure or waiting for nodes only add to the nodes it
+must replace (its clock is already stopped). Time is credited to buckets through
+:class:`fleetsim.metrics.JobAccounting`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+import numpy as np
+import simpy
+
+from fleetsim.cluster import Fleet
+from fleetsim.engine import EventLog
+from fleetsim.faults import Failure
+from fleetsim.metrics import JobAccounting
+from fleetsim.metrics.accounting import RUNNING
+from fleetsim.scenario.models import TrainingJobSpec
+from fleetsim.training.steptime import ConstantStepTime, steps_completed
+
+
+class TrainingJob:
+    """One training job's state and its SimPy process."""
+
+    def __init__(self, env: simpy.Environment, spec: TrainingJobSpec, fleet: Fleet,
+                 log: EventLog, *, gpus_per_node: int, interval_s: float, mtbf_s: float,
+                 detection_s: float) -> None:
+        self.env = env
+        self.spec = spec
+        self.name = spec.name
+        self.fleet = fleet
+        self.log = log
+        self.nodes_required = spec.gpus // gpus_per_node
+        self.step_time = ConstantStepTime(spec.step_time)
+        if spec.steps is not None:
+            self.total_steps = spec.steps
+        else:
+            assert spec.work is not None
+            self.total_steps = max(1, math.ceil(spec.work / spec.step_time - 1e-9))
+        self.checkpointing = spec.checkpoint.policy != "none" and math.isfinite(interval_s)
+        self.interval_s = interval_s if self.checkpointing else math.inf
+        self.mtbf_s = mtbf_s
+        self.detection_s = detection_s
+        if self.checkpointing:
+            self.steps_per_segment = max(1, round(interval_s / self.step_time.mean_s))
+        else:
+            self.steps_per_segment = self.total_steps
+        self.accounting = JobAccounting(env.now)
+        self.steps_committed = 0  # steps contained in the last completed checkpoint
+        self.steps_done = 0  # steps computed and not (yet) lost
+        self.has_checkpoint = False
+        self.checkpoints = 0
+        self.interruptions: Counter[str] = Counter()
+        self.completed = False
+        self.started_s: float | None = None
+        self._armed = False  # may a failure interrupt the process now?
+        self._segment: np.ndarray | None = None
+        self._segment_start = 0.0
+        self.process = env.process(self._run())
+
+    # -- called by the fleet ----------------------------------------------------------------
+    def on_node_failure(self, failure: Failure) -> None:
+        """A node this job holds failed: interrupt the process if it is doing work."""
+        if self._armed:
+            self._armed = False
+            self.process.interrupt(failure)
+
+    # -- the process --------------------------------------------------------------------------
+    def _enter(self, phase: str) -> None:
+        self.accounting.enter(phase, self.env.now)
+
+    def _run(self):
+        env, spec = self.env, self.spec
+        yield self.fleet.request(self, initial=True)
+        self.started_s = env.now
+        self.log.record(env.now, "job_start", job=self.name)
+        recovering = False
+        while True:
+            try:
+                self._armed = True
+                if recovering:
+                    self._enter("restart")
+                    self.log.record(env.now, "restart", job=self.name)
+                    yield env.timeout(spec.restart)
+                    if self.has_checkpoint:
+                        yield env.timeout(spec.checkpoint.load)
+                    recovering = False
+                steps = min(self.steps_per_segment, self.total_steps - self.steps_done)
+                self._segment = self.step_time.cumulative(steps)
+                self._segment_start = env.now
+                self._enter(RUNNING)
+                yield env.timeout(float(self._segment[-1]))
+                self._segment = None
+                self.steps_done += steps
+                if self.steps_done >= self.total_steps:
+                    break
+                self._enter("checkpoint_stall")
+                yield env.timeout(spec.checkpoint.save)
+                self._commit_checkpoint()
+            except simpy.Interrupt as interrupt:
+                yield from self._recover(interrupt.cause)
+                recovering = True
+        self._armed = False
+        self._enter("done")
+        self.accounting.commit(env.now)
+        self.steps_committed = self.steps_done
+        self.completed = True
+        self.fleet.release(self)
+        self.log.record(env.now, "job_complete", job=self.name)
+
+    def _commit_checkpoint(self) -> None:
+        self.accounting.commit(self.env.now)
+        self.steps_committed = self.steps_done
+        self.has_checkpoint = True
+        self.checkpoints += 1
+        self.log.record(self.env.now, "checkpoint", job=self.name)
+
+    def _recover(self, failure: Failure):
+        env = self.env
+        if self.accounting.phase == "checkpoint_stall":
+            self.log.record(env.now, "checkpoint_aborted", job=self.name)
+        self._segment = None
+        self._enter("detection")
+        self.accounting.lose()
+        self.steps_done = self.steps_committed
+        self.interruptions[failure.cause] += 1
+        self.log.record(env.now, "interruption", job=self.name, cause=failure.cause,
+                        unit=failure.unit)
+        yield env.timeout(self.detection_s)
+        self.log.record(env.now, "detected", job=self.name, cause=failure.cause,
+                        unit=failure.unit)
+        self._enter("waiting_for_resources")
+        yield self.fleet.request(self, initial=False)
+
+    # -- results ------------------------------------------------------------------------------
+    def close(self, now: float) -> None:
+        """End of run at ``now``: count the finished steps of a segment still in progress."""
+        if self._segment is not None and self.accounting.phase == RUNNING:
+            self.steps_done += steps_completed(self._segment, now - self._segment_start)
+        self.accounting.close(now)
+
+    def summary(self) -> dict:
+        """This job's entry of ``summary.json`` (keys documented in docs/outputs.md)."""
+        accounting = self.accounting
+        losses = accounting.losses
+        return {
+            "type": "training",
+            "wall_time_s": accounting.wall_s,
+            "goodput": accounting.goodput,
+            "buckets_s": dict(accounting.buckets),
+            "interruptions": sum(self.interruptions.values()),
+            "interruptions_by_cause": dict(sorted(self.interruptions.items())),
+            "checkpoints": self.checkpoints,
+            "steps_completed": self.steps_done,
+            "steps_total": self.total_steps,
+            "completed": self.completed,
+            "gpus": self.spec.gpus,
+            "start_s": self.started_s,
+            "checkpoint_policy": self.spec.checkpoint.policy,
+            "checkpoint_interval_s": self.interval_s if math.isfinite(self.interval_s) else None,
+            "job_mtbf_s": self.mtbf_s if math.isfinite(self.mtbf_s) else None,
+            "lost_work_per_interruption_s": {
+                "mean": float(np.mean(losses)) if losses else 0.0,
+                "max": float(np.max(losses)) if losses else 0.0,
+            },
+        }
