@@ -21,6 +21,9 @@ from fleetsim.errors import ScenarioError
 
 Location = tuple[Any, ...]
 
+#: libyaml's C parser where available (same marks and values, ~10x faster), else pure Python.
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 #: Marks a value that came from a ``--set`` override rather than from the file.
 FROM_COMMAND_LINE = "--set"
 
@@ -79,7 +82,7 @@ def load_document(path: str | Path) -> Document:
 
 def parse_document(text: str, file: str) -> Document:
     """Parse YAML text (named ``file`` in errors) into a :class:`Document`."""
-    loader = yaml.SafeLoader(text)
+    loader = _Loader(text)
     try:
         node = loader.get_single_node()
         if node is None:
@@ -146,11 +149,31 @@ def _first_error(exc: ValidationError, model: type[BaseModel], document: Documen
         message = f"unknown key{allowed}"
     elif kind == "missing":
         message = "required key is missing"
+    elif kind in _BOUNDS:
+        context = error.get("ctx") or {}
+        limit = next(iter(value for key, value in context.items() if key != "field_type"), "")
+        message = f"must be {_BOUNDS[kind]} {limit}, got {_raw(document, loc)!r}"
     else:
         message = str(error["msg"])
         for prefix_text in ("Value error, ", "Assertion failed, "):
             message = message.removeprefix(prefix_text)
     return document.error(loc, message)
+
+
+_BOUNDS = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<",
+           "less_than_equal": "<=", "too_short": "of length at least",
+           "too_long": "of length at most"}
+
+
+def _raw(document: Document, location: Location) -> Any:
+    """The value as the user wrote it at ``location`` (before unit parsing)."""
+    node: Any = document.data
+    for part in location:
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return node
 
 
 def _is_union_tag(part: Any) -> bool:

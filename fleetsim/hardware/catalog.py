@@ -10,6 +10,7 @@ scenario may also name a file path instead of a catalogue name. Each file holds 
 from __future__ import annotations
 
 import difflib
+import functools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,12 +57,17 @@ class Catalogue:
 
     @classmethod
     def load(cls, dirs: list[Path] | None = None) -> "Catalogue":
-        """Read every file in ``dirs`` (default :func:`catalogue_dirs`); earlier dirs win."""
-        catalogue = cls()
+        """Read every file in ``dirs`` (default :func:`catalogue_dirs`); earlier dirs win.
+
+        The specs are immutable, so a catalogue is read once per process and reused until a
+        file in it is added, removed or modified (sweeps run thousands of scenarios).
+        """
+        files = []
         for directory in reversed(dirs if dirs is not None else catalogue_dirs()):
             for path in sorted(directory.rglob("*.yaml")):
-                catalogue.add(load_spec(path), path)
-        return catalogue
+                stat = path.stat()
+                files.append((path, stat.st_mtime_ns, stat.st_size))
+        return _load_files(tuple(files))
 
     def add(self, spec: Accelerator | NodeType, path: Path) -> None:
         table: dict = self.accelerators if isinstance(spec, Accelerator) else self.nodes
@@ -92,6 +98,14 @@ class Catalogue:
                     f"unknown accelerator {node.accelerator!r} "
                     f"(known: {', '.join(self.accelerator_names())})",
                     file=str(path), key="accelerator")
+
+
+@functools.lru_cache(maxsize=8)
+def _load_files(files: tuple[tuple[Path, int, int], ...]) -> Catalogue:
+    catalogue = Catalogue()
+    for path, _mtime, _size in files:
+        catalogue.add(load_spec(path), path)
+    return catalogue
 
 
 class UnknownHardware(KeyError):
