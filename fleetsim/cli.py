@@ -85,7 +85,7 @@ def _load(args: argparse.Namespace):
 def _run(args: argparse.Namespace) -> int:
     from fleetsim.report.console import progress_bar, summary_table
     from fleetsim.report.writers import check_writable, summary_json
-    from fleetsim.runner import simulate
+    from fleetsim.runner import RUN_LIMIT_FACTOR, simulate
 
     scenario = _load(args)
     if args.out:
@@ -100,6 +100,11 @@ def _run(args: argparse.Namespace) -> int:
         result = simulate(scenario)
     if args.out:
         result.write(args.out, overwrite=args.force)
+    if result.summary["end"] == "run_limit" and not args.quiet:
+        unfinished = [name for name, job in result.summary["jobs"].items() if not job["completed"]]
+        print(f"fleetsim: warning: {', '.join(unfinished)} did not finish within the run limit "
+              f"({RUN_LIMIT_FACTOR:g}x the failure-free time); failures may be too frequent "
+              "for its checkpoints, or set a horizon", file=sys.stderr)
     if args.json:
         sys.stdout.write(summary_json(result.summary))
     elif not args.quiet:

@@ -26,6 +26,11 @@ ProgressCallback = Callable[[float, float], None]
 
 _CHUNKS = 200  # how often a run with a progress callback reports
 
+#: Without a horizon a run stops at the latest when this many times the failure-free estimate
+#: of the longest job has passed, so a job that cannot finish (failures far more frequent than
+#: its checkpoints) ends the run instead of hanging; the summary says ``end: run_limit``.
+RUN_LIMIT_FACTOR = 100.0
+
 
 @dataclass
 class RunResult:
@@ -66,32 +71,30 @@ class Run:
                 interval_s=checkpoint_interval_s(job_spec.checkpoint, job_mtbf),
                 mtbf_s=job_mtbf, detection_s=spec.faults.detection))
 
-    def expected_end_s(self) -> float:
-        """The horizon, or a rough failure-free estimate of when the last job ends."""
-        if self.scenario.spec.horizon is not None:
-            return self.scenario.spec.horizon
-        estimates = []
+    def failure_free_s(self) -> list[float]:
+        """Each job's failure-free duration: its compute plus its checkpoint saves."""
+        durations = []
         for job in self.jobs:
             compute = job.total_steps * job.step_time.mean_s
             saves = compute / job.interval_s * job.spec.checkpoint.save if job.checkpointing else 0
-            estimates.append(compute + saves)
-        return max(estimates)
+            durations.append(compute + saves)
+        return durations
 
     def execute(self, progress: ProgressCallback | None = None) -> RunResult:
         """Run to the horizon (or until every job has finished) and collect the results."""
         env = self.env
         all_done = env.all_of([job.process for job in self.jobs])
         horizon = self.scenario.spec.horizon
-        stop = all_done if horizon is None else env.any_of([all_done, env.timeout(horizon)])
+        if horizon is None:
+            horizon = RUN_LIMIT_FACTOR * sum(self.failure_free_s())
+        stop = env.any_of([all_done, env.timeout(horizon)])
         if progress is None:
             env.run(until=stop)
         else:
-            expected = self.expected_end_s()
+            expected = min(max(self.failure_free_s()), horizon)
             step = expected / _CHUNKS
             while not stop.triggered:
-                target = env.now + step
-                if horizon is not None:
-                    target = min(target, horizon)
+                target = min(env.now + step, horizon)
                 env.run(until=env.any_of([stop, env.timeout(target - env.now)]))
                 expected = max(expected, env.now)
                 progress(env.now, expected)
@@ -99,9 +102,13 @@ class Run:
         end = env.now
         for job in self.jobs:
             job.close(end)
-        return self._collect(end)
+        if all_done.triggered:
+            reason = "all_jobs_finished"
+        else:
+            reason = "horizon" if self.scenario.spec.horizon is not None else "run_limit"
+        return self._collect(end, reason)
 
-    def _collect(self, end_s: float) -> RunResult:
+    def _collect(self, end_s: float, reason: str) -> RunResult:
         spec = self.scenario.spec
         per_node = self.scenario.gpus_per_node
         fleet = self.fleet
@@ -109,6 +116,7 @@ class Run:
             "scenario": spec.name,
             "seed": spec.seed,
             "sim_time_s": end_s,
+            "end": reason,
             "jobs": {job.name: job.summary() for job in self.jobs},
             "cluster": {
                 "node": self.scenario.node.name,

@@ -1,0 +1,193 @@
+"""All-reduce algorithms: ring, tree (NCCL style), halving-doubling, recursive doubling, hierarchical.
+
+Costs on a uniform graph (p ranks, n bytes, alpha per step, beta s/byte, no reduction cost —
+NCCL fuses the reduction into the copy, so gamma = 0 here), from Thakur, Rabenseifner & Gropp
+(IJHPCA 2005) and Patarasuk & Yuan (JPDC 2009), shared/REFERENCE.md:
+
+================================  =========================================================
+ring                              2(p-1)·α + 2(p-1)/p·n·β
+halving-doubling (Rabenseifner)   2 lg p·α + 2(p-1)/p·n·β                  (p a power of 2)
+recursive doubling                lg p·α + lg p·n·β                        (p a power of 2)
+hierarchical (k per node, m nodes) 2(k-1)α₁ + 2(k-1)/k·nβ₁ + 2(m-1)α₂ + 2(m-1)/m·(n/k)β₂
+tree (NCCL, pipelined)            2((k-1)α₁ + ⌈lg m⌉α₂) + 2·n·β_bottleneck
+================================  =========================================================
+
+For p not a power of two, halving-doubling and recursive doubling first fold the ``r = p - 2^⌊lg p⌋``
+extra ranks into partners (one step of n bytes) and unfold them at the end (one more), the
+standard MPICH treatment: 2 extra steps of α + nβ.
+"""
+
+from __future__ import annotations
+
+from fleetsim.comm.registry import Algorithm, register
+from fleetsim.comm.schedule import (CommError, Flow, GroupLayout, Phase, channel_rings, channels,
+                                   ring_flows, ring_strides)
+
+
+@register
+class RingAllReduce(Algorithm):
+    """Reduce-scatter then all-gather around the ring: 2(p-1) steps of n/p, split over NCCL-style
+    channels across nodes (schedule.channel_rings)."""
+
+    op, name = "all-reduce", "ring"
+
+    def phases(self, layout: GroupLayout) -> list[Phase]:
+        p = layout.size
+        steps = 2 * (p - 1)
+        return [Phase(channel_rings(layout, 1 / p), steps, steps, "mean")]
+
+
+def _fold(p: int) -> tuple[int, list[Phase], list[Phase]]:
+    """(power of two p', fold-in phase, fold-out phase) for p ranks (module docstring)."""
+    power = 1 << (p.bit_length() - 1)
+    extra = p - power
+    if extra == 0:
+        return power, [], []
+    fold_in = Phase(tuple((power + i, i, 1.0) for i in range(extra)))
+    fold_out = Phase(tuple((i, power + i, 1.0) for i in range(extra)))
+    return power, [fold_in], [fold_out]
+
+
+def _exchange(power: int, distance: int, fraction: float) -> Phase:
+    """Every rank < ``power`` swaps ``fraction`` with its partner ``rank XOR distance``."""
+    return Phase(tuple((rank, rank ^ distance, fraction) for rank in range(power)))
+
+
+@register
+class HalvingDoublingAllReduce(Algorithm):
+    """Rabenseifner: recursive-halving reduce-scatter, then recursive-doubling all-gather.
+
+    The reduce-scatter pairs ranks at distance 1, 2, 4, ... exchanging n/2, n/4, ...: the
+    biggest exchanges go to the nearest ranks (same node under packed placement); the
+    all-gather retraces the distances in reverse. Same closed form as the textbook order.
+    """
+
+    op, name, aliases = "all-reduce", "halving-doubling", ("rabenseifner",)
+
+    def phases(self, layout: GroupLayout) -> list[Phase]:
+        power, fold_in, fold_out = _fold(layout.size)
+        rounds = power.bit_length() - 1
+        scatter = [_exchange(power, 1 << s, 1 / (2 << s)) for s in range(rounds)]
+        return fold_in + scatter + scatter[::-1] + fold_out
+
+
+@register
+class RecursiveDoublingAllReduce(Algorithm):
+    """Recursive doubling: lg p exchanges of the whole vector (latency-optimal)."""
+
+    op, name = "all-reduce", "recursive-doubling"
+
+    def phases(self, layout: GroupLayout) -> list[Phase]:
+        power, fold_in, fold_out = _fold(layout.size)
+        rounds = power.bit_length() - 1
+        return fold_in + [_exchange(power, 1 << s, 1.0) for s in range(rounds)] + fold_out
+
+
+def same_ranks_per_node(layout: GroupLayout, what: str) -> list[list[int]]:
+    """Ranks by node; :class:`CommError` unless every node holds the same number."""
+    nodes = layout.by_node()
+    counts = {len(ranks) for ranks in nodes}
+    if len(counts) != 1:
+        raise CommError(f"{what} needs the same number of ranks on every node, "
+                        f"got {sorted(counts)}")
+    return nodes
+
+
+@register
+class HierarchicalAllReduce(Algorithm):
+    """Ring reduce-scatter inside each node, ring all-reduce of each n/k shard across nodes
+    (k concurrent rings, one per local rank, each on its own rail), ring all-gather inside each
+    node. The three phases run one after the other (no pipelining between them)."""
+
+    op, name = "all-reduce", "hierarchical"
+
+    def phases(self, layout: GroupLayout) -> list[Phase]:
+        nodes = same_ranks_per_node(layout, "hierarchical all-reduce")
+        m, k = len(nodes), len(nodes[0])
+        phases: list[Phase] = []
+        strides = ring_strides(k, layout.scale_up)  # several rings over a full mesh
+        intra = tuple(flow for ranks in nodes for stride in strides
+                      for flow in ring_flows([ranks[(j * stride) % k] for j in range(k)],
+                                             1 / (k * len(strides))))
+        if k > 1:
+            phases.append(Phase(intra, k - 1, k - 1, "mean"))
+        if m > 1:
+            inter = tuple(flow for local in range(k)
+                          for flow in ring_flows([ranks[local] for ranks in nodes], 1 / (k * m)))
+            phases.append(Phase(inter, 2 * (m - 1), 2 * (m - 1), "mean"))
+        if k > 1:
+            phases.append(Phase(intra, k - 1, k - 1, "mean"))
+        return phases
+
+
+def btree_parent(rank: int, count: int) -> int | None:
+    """Parent of ``rank`` in NCCL's binary tree over ``count`` ranks (``ncclGetBtree``,
+    NVIDIA/nccl src/graph/trees.cc): an in-order tree where rank r's parent is found by its
+    lowest set bit, so half the tree edges join neighbouring ranks; rank 0 is the root."""
+    if rank == 0:
+        return None
+    bit = rank & -rank
+    parent = (rank ^ bit) | (bit << 1)
+    return parent if parent < count else rank ^ bit
+
+
+def _binary_tree_up(count: int, mirrored: bool) -> list[tuple[int, int]]:
+    """(child, parent) pairs of NCCL's double binary tree (``ncclGetDtree``): the first tree is
+    :func:`btree_parent`; the second mirrors it (even ``count``) or shifts it by one (odd), so
+    the first tree's leaves are the second one's inner vertices (Sanders et al. 2009)."""
+    def to_tree(rank: int) -> int:
+        if not mirrored:
+            return rank
+        return count - 1 - rank if count % 2 == 0 else (rank - 1) % count
+
+    def from_tree(position: int) -> int:
+        if not mirrored:
+            return position
+        return count - 1 - position if count % 2 == 0 else (position + 1) % count
+
+    pairs = []
+    for rank in range(count):
+        parent = btree_parent(to_tree(rank), count)
+        if parent is not None:
+            pairs.append((rank, from_tree(parent)))
+    return pairs
+
+
+@register
+class TreeAllReduce(Algorithm):
+    """NCCL's tree: a chain inside each node, a double binary tree across nodes, pipelined.
+
+    Bandwidth: a reduce pass up (chains carry their channel's share; each of the two binary
+    trees half of it, between the channel's node heads) then a broadcast pass down, each
+    streaming its bytes once. Channels as for rings (schedule.channels): channel c's chain
+    starts at local rank c, whose NIC carries that channel's tree traffic. Latency, as NCCL's
+    model (tuning.cc, which uses ⌊lg m⌋): ``2((k-1)·α_intra + depth·α_inter)``, depth =
+    the btree's depth ⌈lg m⌉.
+    """
+
+    op, name, family = "all-reduce", "tree", "tree"
+
+    def phases(self, layout: GroupLayout) -> list[Phase]:
+        all_channels = channels(layout)
+        share = 1 / len(all_channels)
+        up: list[Flow] = []
+        for nodes in all_channels:
+            up += [(ranks[i + 1], ranks[i], share) for ranks in nodes for i in range(len(ranks) - 1)]
+            heads = [ranks[0] for ranks in nodes]
+            if len(heads) > 1:
+                for mirrored in (False, True):
+                    up += [(heads[child], heads[parent], share / 2)
+                           for child, parent in _binary_tree_up(len(heads), mirrored)]
+        down = [(dst, src, fraction) for src, dst, fraction in up]
+        phases = [Phase(tuple(up), 0, 1), Phase(tuple(down), 0, 1)]
+        nodes = all_channels[0]
+        deepest = max(nodes, key=len)
+        if len(deepest) > 1:
+            chain = tuple((deepest[i + 1], deepest[i], 0.0) for i in range(len(deepest) - 1))
+            phases.append(Phase(chain, 2 * (len(deepest) - 1), 0))
+        heads = [ranks[0] for ranks in nodes]
+        depth = (len(heads) - 1).bit_length()
+        if depth:
+            tree = tuple((heads[c], heads[p], 0.0) for c, p in _binary_tree_up(len(heads), False))
+            phases.append(Phase(tree, 2 * depth, 0))
+        return phases

@@ -1,0 +1,53 @@
+"""Build the whole cluster graph from a node type, a node count and a fabric spec.
+
+This is the one entry point scenario code calls::
+
+    graph = build_cluster(catalogue.node("dgx-h100"), 64, FabricSpec(type="rail-fat-tree"))
+
+A single node with no NICs (or ``nodes == 1`` and no fabric wanted) is just the node's own
+scale-up graph. Builders are registered by fabric type in :data:`BUILDERS`; adding a fabric is
+one builder function, one entry here and one ``KEYS_BY_TYPE`` entry in spec.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping
+
+import networkx as nx
+
+from fleetsim.hardware.models import NodeType
+from fleetsim.topology.direct import build_torus
+from fleetsim.topology.graph import TopologyError
+from fleetsim.topology.node import build_node_graph
+from fleetsim.topology.spec import FabricSpec
+from fleetsim.topology.trees import build_fat_tree, build_rail_fat_tree, build_single_switch
+
+Builder = Callable[[NodeType, int, FabricSpec], nx.DiGraph]
+
+BUILDERS: dict[str, Builder] = {
+    "rail-fat-tree": build_rail_fat_tree,
+    "fat-tree": build_fat_tree,
+    "torus": build_torus,
+    "ring": build_torus,
+    "single-switch": build_single_switch,
+}
+
+
+def fabric_spec(data: FabricSpec | Mapping[str, Any] | None) -> FabricSpec:
+    """A :class:`FabricSpec` from a spec, a plain mapping (YAML), or ``None`` (the default)."""
+    if data is None:
+        return FabricSpec()
+    if isinstance(data, FabricSpec):
+        return data
+    return FabricSpec.model_validate(dict(data))
+
+
+def build_cluster(node_type: NodeType, nodes: int,
+                  fabric: FabricSpec | Mapping[str, Any] | None = None) -> nx.DiGraph:
+    """The cluster's topology graph: every node's GPUs and scale-up links, NICs and network."""
+    if nodes < 1:
+        raise TopologyError(f"a cluster needs at least one node, got {nodes}")
+    spec = fabric_spec(fabric)
+    if nodes == 1 and node_type.nics is None:
+        return build_node_graph(node_type)
+    return BUILDERS[spec.type](node_type, nodes, spec)
