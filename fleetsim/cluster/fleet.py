@@ -59,7 +59,7 @@ class Fleet:
         self._down: list[bool] = [False] * nodes
         self._idle: deque[int] = deque(range(nodes - spares))
         self._spare: deque[int] = deque(range(nodes - spares, nodes))
-        self._held: dict[str, list[int]] = {}
+        self._held: dict[str, dict[int, None]] = {}  # job -> its nodes (an ordered set)
         self._waiting: deque[_Request] = deque()
         self.failures = 0
         self.failures_by_cause: dict[str, int] = {}
@@ -73,7 +73,7 @@ class Fleet:
     # -- queries --------------------------------------------------------------------------
     def held(self, job: NodeHolder) -> list[int]:
         """The healthy nodes ``job`` holds now."""
-        return self._held.get(job.name, [])
+        return list(self._held.get(job.name, ()))
 
     @property
     def spare_count(self) -> int:
@@ -83,14 +83,14 @@ class Fleet:
     def request(self, job: NodeHolder, *, initial: bool) -> simpy.Event:
         """An event that succeeds once ``job`` holds ``job.nodes_required`` healthy nodes."""
         event = self.env.event()
-        self._held.setdefault(job.name, [])
+        self._held.setdefault(job.name, {})
         self._waiting.append(_Request(job, event, initial))
         self._serve()
         return event
 
     def release(self, job: NodeHolder) -> None:
         """Return every node ``job`` holds to the pools."""
-        for node in self._held.pop(job.name, []):
+        for node in self._held.pop(job.name, {}):
             self._holder[node] = None
             self._busy -= 1
             self._return_to_pool(node)
@@ -122,7 +122,7 @@ class Fleet:
 
     def _give(self, job: NodeHolder, node: int, *, replacement: bool) -> None:
         self._holder[node] = job
-        self._held[job.name].append(node)
+        self._held[job.name][node] = None
         self._busy += 1
         if replacement:
             self.log.record(self.env.now, "replaced", job=job.name, unit=f"node{node}")
@@ -148,7 +148,7 @@ class Fleet:
                         cause=failure.cause, unit=failure.unit)
         if holder is not None:
             self._holder[node] = None
-            self._held[holder.name].remove(node)
+            del self._held[holder.name][node]
             self._busy -= 1
         else:
             self._remove_from_pools(node)

@@ -1,0 +1,144 @@
+"""Speed and scale of a fleet-scale training run (issue: foundation, item 8).
+
+(a) Llama 3 405B as in scenarios/llama3-405b-16k.yaml: 16,384 GPUs, 54 simulated days,
+    ~419 failures, 30-minute checkpoints.
+(b) The same job at 1,024 and 131,072 GPUs, twice: with the per-unit failure rates unchanged
+    (failures grow with the GPU count), and with rates rescaled so every size sees ~419
+    failures (isolates the cost of GPU count itself, which must not grow).
+(c) Engine overhead: bare SimPy timeouts per second measured in this process, and each run's
+    cost expressed as that many bare timeouts, beside the SimPy events it actually processed.
+
+Times are the best of --repeat runs of the simulation itself (scenario already loaded);
+"CLI" is the wall time of ``fleetsim run --quiet`` as a user runs it (process start included).
+
+    python benchmarks/bench_scale.py            # print the table
+    python benchmarks/bench_scale.py --record   # also write benchmarks/RESULTS.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import simpy
+
+from fleetsim.runner import Run
+from fleetsim.scenario import load_scenario
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENARIO = ROOT / "scenarios" / "llama3-405b-16k.yaml"
+BASE_GPUS = 16384
+
+
+def bare_timeouts_per_second(count: int = 300_000) -> float:
+    """How many plain ``env.timeout`` events SimPy processes per second here."""
+    env = simpy.Environment()
+
+    def ticker():
+        for _ in range(count):
+            yield env.timeout(1.0)
+
+    env.process(ticker())
+    start = time.perf_counter()
+    env.run()
+    return count / (time.perf_counter() - start)
+
+
+def load(gpus: int, keep_failures: bool):
+    nodes = gpus // 8
+    spares = max(2, nodes // 64)
+    overrides: list[str | tuple[str, object]] = [
+        ("jobs.pretrain.gpus", gpus), ("cluster.nodes", nodes + spares),
+        ("cluster.spares", spares)]
+    if keep_failures and gpus != BASE_GPUS:
+        base = load_scenario(SCENARIO)
+        factor = gpus / BASE_GPUS  # more units -> longer per-unit MTBF, same total rate
+        for cause in base.spec.faults.causes:
+            overrides.append((f"faults.causes.{cause.name}.mtbf", f"{cause.mtbf * factor}s"))
+    return load_scenario(SCENARIO, overrides=overrides)
+
+
+def measure(scenario, repeat: int) -> dict:
+    best = float("inf")
+    for _ in range(repeat):
+        run = Run(scenario)
+        events = 0
+        step = run.env.step
+
+        def counting_step():
+            nonlocal events
+            events += 1
+            step()
+
+        run.env.step = counting_step  # count the events env.run processes
+        start = time.perf_counter()
+        result = run.execute()
+        best = min(best, time.perf_counter() - start)
+    job = result.summary["jobs"]["pretrain"]
+    return {"seconds": best, "events": events, "failures": result.summary["cluster"]["failures"],
+            "interruptions": job["interruptions"], "goodput": job["goodput"],
+            "checkpoints": job["checkpoints"]}
+
+
+def cli_seconds(repeat: int) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "fleetsim", "run", str(SCENARIO), "--quiet"],
+                       check=True)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--record", action="store_true", help="write benchmarks/RESULTS.md")
+    args = parser.parse_args()
+
+    rate = bare_timeouts_per_second()
+    rows = []
+    cases = [("(a) llama3 405B, 54 d", BASE_GPUS, False),
+             ("(b) per-unit rates kept", 1024, False),
+             ("(b) per-unit rates kept", 131072, False),
+             ("(b) ~419 failures at any size", 1024, True),
+             ("(b) ~419 failures at any size", 131072, True)]
+    for label, gpus, keep in cases:
+        stats = measure(load(gpus, keep), args.repeat)
+        rows.append((label, gpus, stats))
+    cli = cli_seconds(max(1, args.repeat // 2))
+
+    lines = [
+        "| case | GPUs | failures | interruptions | checkpoints | SimPy events | "
+        "simulation (s) | bare-timeout equivalents | goodput |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for label, gpus, stats in rows:
+        lines.append(
+            f"| {label} | {gpus:,} | {stats['failures']:,} | {stats['interruptions']:,} | "
+            f"{stats['checkpoints']:,} | {stats['events']:,} | {stats['seconds']:.3f} | "
+            f"{stats['seconds'] * rate:,.0f} | {stats['goodput']:.3f} |")
+    table = "\n".join(lines)
+    machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+               f"Python {platform.python_version()}, SimPy {simpy.__version__}")
+    report = (f"{table}\n\n"
+              f"- bare SimPy: {rate:,.0f} timeouts/s in the same process\n"
+              f"- `fleetsim run scenarios/llama3-405b-16k.yaml --quiet` end to end (process "
+              f"start, imports, load, run, no outputs): {cli:.2f} s\n")
+    print(report)
+    if args.record:
+        today = datetime.date.today().isoformat()
+        text = (f"# Benchmark results\n\nRecorded by `python benchmarks/bench_scale.py --record` "
+                f"on {today}, {machine}. Simulation times are the best of {args.repeat} runs "
+                f"with the scenario already loaded.\n\n{report}")
+        (ROOT / "benchmarks" / "RESULTS.md").write_text(text)
+
+
+if __name__ == "__main__":
+    main()
