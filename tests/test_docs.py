@@ -1,0 +1,44 @@
+"""The documentation covers the code: every scenario key is in docs/scenario-reference.md and
+every event kind and summary key in docs/outputs.md."""
+
+from __future__ import annotations
+
+import typing
+
+from pydantic import BaseModel
+
+from fleetsim.engine.events import KINDS
+from fleetsim.metrics import BUCKETS
+from fleetsim.scenario.models import Scenario
+
+
+def _keys(model: type[BaseModel], prefix: str = "") -> list[str]:
+    """Documented spelling of every key: ``cluster.node``; list items' keys bare (``mtbf``)."""
+    keys = []
+    for name, field in model.model_fields.items():
+        keys.append(prefix + name)
+        nested_prefix = "" if name in ("jobs", "causes") else f"{prefix}{name}."
+        for inner in _models_in(field.annotation):
+            keys.extend(_keys(inner, nested_prefix))
+    return keys
+
+
+def _models_in(annotation) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [model for argument in typing.get_args(annotation) for model in _models_in(argument)]
+
+
+def test_every_scenario_key_is_documented(root):
+    text = (root / "docs" / "scenario-reference.md").read_text()
+    missing = [key for key in _keys(Scenario) if f"`{key}`" not in text]
+    assert not missing, f"undocumented scenario keys: {missing}"
+
+
+def test_every_output_is_documented(root):
+    text = (root / "docs" / "outputs.md").read_text()
+    names = [*KINDS, *BUCKETS, "interruptions_by_cause", "failures_by_cause", "sim_time_s",
+             "steps_completed", "utilization", "gpus_busy", "gpus_down", "gpus_spare",
+             "gpus_idle", "goodput.<job>"]
+    missing = [name for name in names if f"`{name}`" not in text and f".{name}`" not in text]
+    assert not missing, f"undocumented outputs: {missing}"
