@@ -76,7 +76,7 @@ class Run:
         durations = []
         for job in self.jobs:
             compute = job.total_steps * job.step_time.mean_s
-            saves = compute / job.interval_s * job.spec.checkpoint.save if job.checkpointing else 0
+            saves = (job.segments - 1) * job.spec.checkpoint.save
             durations.append(compute + saves)
         return durations
 

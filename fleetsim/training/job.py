@@ -51,13 +51,14 @@ class TrainingJob:
             assert spec.work is not None
             self.total_steps = max(1, math.ceil(spec.work / spec.step_time - 1e-9))
         self.checkpointing = spec.checkpoint.policy != "none" and math.isfinite(interval_s)
-        self.interval_s = interval_s if self.checkpointing else math.inf
         self.mtbf_s = mtbf_s
         self.detection_s = detection_s
-        if self.checkpointing:
+        if self.checkpointing:  # the interval rounded to whole steps, at least one
             self.steps_per_segment = max(1, round(interval_s / self.step_time.mean_s))
+            self.interval_s = self.steps_per_segment * self.step_time.mean_s
         else:
             self.steps_per_segment = self.total_steps
+            self.interval_s = math.inf
         self.accounting = JobAccounting(env.now)
         self.steps_committed = 0  # steps contained in the last completed checkpoint
         self.steps_done = 0  # steps computed and not (yet) lost
@@ -70,6 +71,11 @@ class TrainingJob:
         self._segment: np.ndarray | None = None
         self._segment_start = 0.0
         self.process = env.process(self._run())
+
+    @property
+    def segments(self) -> int:
+        """Segments of a failure-free run (one checkpoint after each but the last)."""
+        return math.ceil(self.total_steps / self.steps_per_segment)
 
     # -- called by the fleet ----------------------------------------------------------------
     def on_node_failure(self, failure: Failure) -> None:
