@@ -17,7 +17,7 @@ import os
 import numpy as np
 
 import fleetsim
-from fleetsim.training.checkpoint import daly_interval, young_interval
+from fleetsim.training.checkpoint import daly_interval, expected_wall_s, young_interval
 
 FAST = bool(os.environ.get("FLEETSIM_FAST"))
 MTBF_S, SAVE_S, RESTART_S = 10 * 3600.0, 300.0, 600.0
@@ -38,13 +38,6 @@ def scenario(interval_s: int, seed: int) -> dict:
     }
 
 
-def expected_wall_s(interval_s: float) -> float:
-    """Daly's T_w, with no save after the last segment (as fleetsim does)."""
-    m = MTBF_S
-    return m * math.exp(RESTART_S / m) * ((SEGMENTS - 1) * math.expm1((interval_s + SAVE_S) / m)
-                                          + math.expm1(interval_s / m))
-
-
 def main() -> None:
     tau_daly = round(daly_interval(SAVE_S, MTBF_S))
     print(f"M = {MTBF_S / 3600:g} h, delta = {SAVE_S:g} s, R = {RESTART_S:g} s; "
@@ -57,7 +50,7 @@ def main() -> None:
         tau = round(tau_daly * factor)
         jobs = [fleetsim.run(scenario(tau, seed)).summary["jobs"]["job"] for seed in SEEDS]
         walls = np.array([job["wall_time_s"] for job in jobs])
-        expected = expected_wall_s(tau)
+        expected = expected_wall_s(SEGMENTS, tau, SAVE_S, RESTART_S, MTBF_S)
         error = walls.mean() / expected - 1
         standard_error = walls.std(ddof=1) / math.sqrt(len(walls)) / expected
         goodput = np.mean([job["goodput"] for job in jobs])

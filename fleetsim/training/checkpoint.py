@@ -66,6 +66,18 @@ def daly_expected_wall_s(solve_s: float, interval_s: float, save_s: float, resta
     return m * math.exp(restart_s / m) * math.expm1((interval_s + save_s) / m) * solve_s / interval_s
 
 
+def expected_wall_s(segments: int, interval_s: float, save_s: float, restart_s: float,
+                    mtbf_s: float) -> float:
+    """Exact expected wall time of ``segments`` segments in Daly's model, as fleetsim runs them.
+
+    Every segment but the last is followed by a save, so the last needs only ``interval_s`` of
+    uninterrupted time: M e^(R/M) [(K-1)(e^((tau+delta)/M) - 1) + (e^(tau/M) - 1)].
+    """
+    m = mtbf_s
+    return m * math.exp(restart_s / m) * ((segments - 1) * math.expm1((interval_s + save_s) / m)
+                                          + math.expm1(interval_s / m))
+
+
 @register
 class Fixed(CheckpointPolicy):
     name = "fixed"
