@@ -11,6 +11,8 @@ Public API (formulas and sources in each module's docstring)::
 Operations: all-reduce, all-gather, reduce-scatter, all-to-all, broadcast, send-recv.
 """
 
+from __future__ import annotations
+
 from fleetsim.comm import all_reduce as _all_reduce  # noqa: F401  (registers algorithms)
 from fleetsim.comm import data_movement as _data_movement  # noqa: F401
 from fleetsim.comm.cost import (Choice, CollectivePlan, CommModel, PhaseCost, best_collective,

@@ -1,20 +1,21 @@
-"""All-reduce algorithms: ring, tree (NCCL style), halving-doubling, recursive doubling, hierarchical.
+"""All-reduce algorithms: ring, NCCL tree, halving-doubling, recursive doubling, hierarchical.
 
 Costs on a uniform graph (p ranks, n bytes, alpha per step, beta s/byte, no reduction cost —
 NCCL fuses the reduction into the copy, so gamma = 0 here), from Thakur, Rabenseifner & Gropp
 (IJHPCA 2005) and Patarasuk & Yuan (JPDC 2009), shared/REFERENCE.md:
 
-================================  =========================================================
-ring                              2(p-1)·α + 2(p-1)/p·n·β
-halving-doubling (Rabenseifner)   2 lg p·α + 2(p-1)/p·n·β                  (p a power of 2)
-recursive doubling                lg p·α + lg p·n·β                        (p a power of 2)
-hierarchical (k per node, m nodes) 2(k-1)α₁ + 2(k-1)/k·nβ₁ + 2(m-1)α₂ + 2(m-1)/m·(n/k)β₂
-tree (NCCL, pipelined)            2((k-1)α₁ + ⌈lg m⌉α₂) + 2·n·β_bottleneck
-================================  =========================================================
+=================================  ======================================================
+ring                               2(p-1)·α + 2(p-1)/p·n·β
+halving-doubling (Rabenseifner)    2 lg p·α + 2(p-1)/p·n·β                (p a power of 2)
+recursive doubling                 lg p·α + lg p·n·β                      (p a power of 2)
+hierarchical (k per node, m nodes) 2(k-1)α₁ + 2(k-1)/k·nβ₁
+                                   + 2(m-1)α₂ + 2(m-1)/m·(n/k)β₂
+tree (NCCL, pipelined)             2((k-1)α₁ + ⌈lg m⌉α₂) + 2·n·β_bottleneck
+=================================  ======================================================
 
-For p not a power of two, halving-doubling and recursive doubling first fold the ``r = p - 2^⌊lg p⌋``
-extra ranks into partners (one step of n bytes) and unfold them at the end (one more), the
-standard MPICH treatment: 2 extra steps of α + nβ.
+For p not a power of two, halving-doubling and recursive doubling first fold the
+``r = p - 2^⌊lg p⌋`` extra ranks into partners (one step of n bytes) and unfold them at the
+end (one more), the standard MPICH treatment: 2 extra steps of α + nβ.
 """
 
 from __future__ import annotations
@@ -172,7 +173,8 @@ class TreeAllReduce(Algorithm):
         share = 1 / len(all_channels)
         up: list[Flow] = []
         for nodes in all_channels:
-            up += [(ranks[i + 1], ranks[i], share) for ranks in nodes for i in range(len(ranks) - 1)]
+            up += [(ranks[i + 1], ranks[i], share)
+                   for ranks in nodes for i in range(len(ranks) - 1)]
             heads = [ranks[0] for ranks in nodes]
             if len(heads) > 1:
                 for mirrored in (False, True):

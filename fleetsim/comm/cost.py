@@ -164,7 +164,7 @@ class CommModel:
         return plan
 
     def flow_path(self, group: Sequence[str], flow: Flow) -> Path:
-        """The vertices a flow ``(src, dst, fraction[, via])`` between ranks of ``group`` crosses."""
+        """The vertices a flow ``(src, dst, fraction[, via])`` between ``group`` ranks crosses."""
         path = self.router.path
         if len(flow) > 3:
             via = group[flow[3]]  # type: ignore[misc]

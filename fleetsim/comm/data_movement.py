@@ -6,7 +6,7 @@ Thakur, Rabenseifner & Gropp (IJHPCA 2005), shared/REFERENCE.md:
 =========================  ===========================================  =======================
 all-gather, ring           (p-1)·α + (p-1)/p·S·β                        S = gathered total
 reduce-scatter, ring       (p-1)·α + (p-1)/p·S·β   (γ = 0)               S = total input
-all-to-all, pairwise       (p-1)·α + (p-1)/p·S·β = (p-1)·α + n·β        n = bytes sent to others
+all-to-all, pairwise       (p-1)·α + (p-1)/p·S·β = (p-1)·α + n·β        n = bytes sent out
 broadcast, binomial        ⌈lg p⌉·(α + n·β)
 broadcast, ring (NCCL)     (p-1)·α + n·β           (pipelined chain)
 send-recv                  α + n·β

@@ -1,4 +1,4 @@
-"""NCCL's three wire protocols (LL, LL128, Simple): latency per collective and per step, bandwidth factor.
+"""NCCL's wire protocols LL, LL128 and Simple: their latencies and bandwidth factors.
 
 Latency figures are NCCL's own cost-model constants (NVIDIA/nccl ``src/graph/tuning.cc``,
 v2.2x-2.30, via shared/REFERENCE.md [V]), microseconds, LL / LL128 / Simple:

@@ -10,6 +10,8 @@ Public API (see each module's docstring for formulas and sources)::
     summarize(graph) / switch_counts / bisection_bandwidth / diameter_hops   # metrics.py
 """
 
+from __future__ import annotations
+
 from fleetsim.topology.cluster import BUILDERS, build_cluster, fabric_spec
 from fleetsim.topology.graph import (NETWORK_EFFICIENCY, SCALE_UP_EFFICIENCY, TopologyError,
                                      add_link, add_vertex, gpu_name, gpus, single_switch_graph)

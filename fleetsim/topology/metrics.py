@@ -109,7 +109,8 @@ class TopologySummary:
         return asdict(self)
 
 
-def summarize(graph: nx.DiGraph, *, bisection: bool = True, diameter: bool = True) -> TopologySummary:
+def summarize(graph: nx.DiGraph, *, bisection: bool = True,
+              diameter: bool = True) -> TopologySummary:
     """Counts, bisection bandwidth (bytes/s) and diameter (links) of ``graph``.
 
     Bisection and diameter cost seconds on fleet-scale graphs (16k GPUs); switch them off for

@@ -125,7 +125,7 @@ def build_node_graph(node_type: NodeType) -> nx.DiGraph:
 
 
 def network_efficiency(node_type: NodeType, override: float | None = None) -> float:
-    """Efficiency of network links: ``override``, else measured NIC achievable/rate, else default."""
+    """Efficiency of network links: ``override``, else NIC achievable/rate, else the default."""
     if override is not None:
         return override
     nics = node_type.nics

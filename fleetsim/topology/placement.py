@@ -119,7 +119,8 @@ def place(graph: nx.DiGraph, ranks: int, strategy: str = "packed", *,
     or too few GPUs.
     """
     if strategy not in PLACEMENTS:
-        raise TopologyError(f"unknown placement {strategy!r} (known: {', '.join(sorted(PLACEMENTS))})")
+        known = ", ".join(sorted(PLACEMENTS))
+        raise TopologyError(f"unknown placement {strategy!r} (known: {known})")
     if ranks < 1:
         raise TopologyError(f"a job needs at least one rank, got {ranks}")
     if available is None:

@@ -31,7 +31,7 @@ from collections import deque
 import networkx as nx
 
 from fleetsim.topology.graph import SCALE_UP, TopologyError, gpu_name
-from fleetsim.topology.node import coords_of, index_of
+from fleetsim.topology.node import index_of
 
 Path = tuple[str, ...]
 
@@ -252,7 +252,8 @@ class Router:
         dims = tuple(self.graph.graph["torus_dims"])
         start = self.graph.nodes[up[-1]]["coords"]
         end = self.graph.nodes[down[-1]]["coords"]
-        routers = [f"router{index_of(coords, dims)}" for coords in dimension_order(start, end, dims)]
+        routers = [f"router{index_of(coords, dims)}"
+                   for coords in dimension_order(start, end, dims)]
         return tuple(up[:-1] + routers + down[-2::-1])
 
     # -- generic breadth-first search ---------------------------------------------------------
@@ -288,4 +289,4 @@ class Router:
         return tuple(reversed(path))
 
 
-__all__ = ["Path", "Router", "coords_of", "dimension_order", "ecmp_pick", "path_edges"]
+__all__ = ["Path", "Router", "dimension_order", "ecmp_pick", "path_edges"]

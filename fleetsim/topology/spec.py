@@ -14,7 +14,8 @@ node's NIC line rate; ``link_latency`` 0.5 us per link is an order-of-magnitude 
 (switch traversal ~0.1-0.3 us plus cable and NIC) [assumption, no published source used];
 ``efficiency`` is the node's measured ``nics.achievable / nics.rate``, else 0.94 (graph.py).
 Tree fabrics use ``radix``-port switches (64: NVIDIA Quantum-2 NDR) and, for ``rail-fat-tree``,
-scalable units of ``su_size`` node slots (32, NVIDIA DGX SuperPOD RA).
+scalable units of ``su_size`` node slots: 32 (NVIDIA DGX SuperPOD RA), or as many as a leaf's
+down ports hold when a node's rail takes several ports (bonded NICs, e.g. Gaudi 3).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ class FabricSpec(Spec):
     efficiency: Fraction | None = None
     oversubscription: float = Field(default=1.0, ge=1.0)
     radix: int = Field(default=64, ge=4)
-    su_size: int = Field(default=32, ge=1)
+    su_size: int | None = Field(default=None, ge=1)
     tiers: Literal["auto", 2, 3] = "auto"
     dims: tuple[int, ...] = ()
 

@@ -12,7 +12,8 @@ Switch tiers above the leaves (:func:`plan_tree`), for ``L`` leaves with ``u`` u
   k-ary fat tree of Al-Fares et al. (SIGCOMM 2008) cut to the pods in use.
 
 Rail-optimised (NVIDIA DGX SuperPOD RA, network-fabrics): nodes are grouped into scalable units
-(SU) of ``su_size`` = 32 node slots; each SU has one leaf per rail and rail ``r`` of every node
+(SU) of ``su_size`` = 32 node slots (fewer by default when bonded NICs need several leaf ports
+per rail); each SU has one leaf per rail and rail ``r`` of every node
 of the SU plugs into that leaf, so same-rail traffic inside an SU is one leaf hop and everything
 else crosses the spine (or core). Leaves are built for whole SUs ("design the fabric for the full
 SU"), the last SU possibly partly empty. With 64-port switches and 8 rails this reproduces the
@@ -84,17 +85,27 @@ def plan_tree(leaves: int, uplinks: int, radix: int, tiers: int | None = None) -
                     pods, half, spines_per_pod, cores_per_group)
 
 
+def scalable_unit_size(node_type: NodeType, spec: FabricSpec) -> int:
+    """Node slots per SU: ``spec.su_size``, else 32 or what a leaf's down ports hold."""
+    if spec.su_size is not None:
+        return spec.su_size
+    o = spec.oversubscription
+    down_ports = math.floor(spec.radix * o / (1 + o))
+    return max(1, min(32, down_ports // max(ports_per_rail(node_type), 1)))
+
+
 def rail_fat_tree_plan(node_type: NodeType, nodes: int, spec: FabricSpec) -> tuple[int, TreePlan]:
     """(number of SUs, tree plan) of a rail-optimised fat tree for ``nodes`` nodes."""
     rails = rails_of(node_type)
     if rails == 0:
         raise TopologyError(f"node type {node_type.name!r} has no NICs for a rail fat tree")
-    down = spec.su_size * ports_per_rail(node_type)
+    su_size = scalable_unit_size(node_type, spec)
+    down = su_size * ports_per_rail(node_type)
     uplinks = math.ceil(down / spec.oversubscription)
     if down + uplinks > spec.radix:
         raise TopologyError(f"a leaf needs {down} ports down and {uplinks} up, more than "
                             f"radix {spec.radix} (lower su_size or raise oversubscription)")
-    sus = math.ceil(nodes / spec.su_size)
+    sus = math.ceil(nodes / su_size)
     return sus, plan_tree(sus * rails, uplinks, spec.radix, spec.fixed_tiers)
 
 
@@ -108,7 +119,7 @@ def fat_tree_plan(node_type: NodeType, nodes: int, spec: FabricSpec) -> tuple[in
     per_leaf = down // node_ports
     if per_leaf == 0:
         raise TopologyError(f"a node's {node_ports} NIC ports do not fit a leaf's {down} "
-                            f"down ports (radix {spec.radix})")
+                            f"down ports (radix {spec.radix}); use type: rail-fat-tree")
     uplinks = math.ceil(min(down, per_leaf * node_ports) / o)
     return per_leaf, plan_tree(math.ceil(nodes / per_leaf), uplinks, spec.radix,
                                spec.fixed_tiers)
@@ -117,6 +128,7 @@ def fat_tree_plan(node_type: NodeType, nodes: int, spec: FabricSpec) -> tuple[in
 def build_rail_fat_tree(node_type: NodeType, nodes: int, spec: FabricSpec) -> nx.DiGraph:
     """A rail-optimised fat tree of ``nodes`` nodes (module docstring)."""
     sus, plan = rail_fat_tree_plan(node_type, nodes, spec)
+    su_size = scalable_unit_size(node_type, spec)
     rails = rails_of(node_type)
     graph = new_cluster_graph(node_type, nodes, spec.type, "up-down", tiers=plan.tiers,
                               scalable_units=sus)
@@ -129,7 +141,7 @@ def build_rail_fat_tree(node_type: NodeType, nodes: int, spec: FabricSpec) -> nx
             leaves.append(name)
     efficiency = network_efficiency(node_type, spec.efficiency)
     for node in range(nodes):
-        su = node // spec.su_size
+        su = node // su_size
         pod = su * rails // plan.leaves_per_pod
         add_node_fabric(graph, node_type, node, locality=(pod, su))
         attach_nics(graph, node_type, node, lambda rail, su=su: f"leaf.su{su}.r{rail}",
@@ -187,7 +199,8 @@ def _add_upper_tiers(graph: nx.DiGraph, leaves: list[str], plan: TreePlan,
                        group=local)
     for index, leaf in enumerate(leaves):
         pod = index // plan.leaves_per_pod
-        for local, cables in _spread(plan.uplinks, plan.spines_per_pod, index * plan.uplinks).items():
+        spread = _spread(plan.uplinks, plan.spines_per_pod, index * plan.uplinks)
+        for local, cables in spread.items():
             add_link(graph, leaf, f"spine{pod * plan.spines_per_pod + local}", bandwidth,
                      latency, efficiency=efficiency, links=cables)
     if plan.tiers < 3:
