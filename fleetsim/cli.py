@@ -1,4 +1,4 @@
-"""The ``fleetsim`` command line: run, validate, hardware.
+"""The ``fleetsim`` command line: run, validate, hardware, and the commands in fleetsim/commands/.
 
 Bad input of any kind (scenario, hardware file, ``--set``, output directory) prints one line
 ``FILE:LINE: key.path: what is wrong (what is allowed)`` on stderr and exits with code 2;
@@ -8,6 +8,7 @@ nothing is written.
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from typing import Sequence
 
@@ -47,7 +48,18 @@ def _parser() -> argparse.ArgumentParser:
     hardware_commands.add_parser("list", help="list accelerators and node types")
     show = hardware_commands.add_parser("show", help="show one accelerator or node type")
     show.add_argument("name")
+
+    run.set_defaults(handler=_run)
+    validate.set_defaults(handler=_validate)
+    hardware.set_defaults(handler=_hardware)
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(module_name).add_parser(commands)
     return parser
+
+
+#: Modules that each add one subcommand: ``add_parser(subparsers)`` registers it and sets
+#: ``handler`` (a function of the parsed arguments returning the exit code) as its default.
+COMMAND_MODULES: tuple[str, ...] = ()
 
 
 def _scenario_options(parser: argparse.ArgumentParser) -> None:
@@ -61,11 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``fleetsim`` command; returns the exit code."""
     args = _parser().parse_args(argv)
     try:
-        if args.command == "run":
-            return _run(args)
-        if args.command == "validate":
-            return _validate(args)
-        return _hardware(args)
+        return args.handler(args)
     except FleetsimError as error:
         print(f"fleetsim: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT

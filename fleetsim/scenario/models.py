@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from fleetsim import units
+from fleetsim.topology.spec import FabricSpec
 
 
 def _whole_count(value: object) -> int:
@@ -39,6 +40,7 @@ class ClusterSpec(Model):
     node: str = Field(min_length=1)  # a catalogue name, or a path to a node YAML file
     nodes: Annotated[Count, Field(gt=0)]
     spares: Annotated[Count, Field(ge=0)] = 0
+    fabric: FabricSpec = FabricSpec()  # the scale-out network joining the nodes
 
 
 class FaultCause(Model):
@@ -85,6 +87,7 @@ class TrainingJobSpec(Model):
     steps: Annotated[Count, Field(gt=0)] | None = None
     work: PositiveDuration | None = None  # failure-free compute time, instead of steps
     restart: Duration = 0.0  # re-initialise after a failure, before the checkpoint load
+    placement: Literal["packed", "random"] = "packed"  # how ranks map onto the job's GPUs
     checkpoint: CheckpointSpec = CheckpointSpec(policy="none")
 
     @model_validator(mode="after")

@@ -58,6 +58,7 @@ def _set(document: Document, key: str, value: Any) -> None:
                 return
             if part not in node or node[part] is None:
                 node[part] = {}
+                document.lines[location + (part,)] = FROM_COMMAND_LINE
             node, location = node[part], location + (part,)
         elif isinstance(node, list):
             index = _list_index(node, part)

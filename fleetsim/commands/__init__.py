@@ -1,0 +1,1 @@
+"""Subcommands of the ``fleetsim`` CLI beyond run/validate/hardware, one module each."""
