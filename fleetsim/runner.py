@@ -7,19 +7,26 @@ system: :mod:`fleetsim.report` writes outputs.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Callable
 
+import networkx as nx
 import pandas as pd
 import simpy
 
 from fleetsim.cluster import Fleet
 from fleetsim.engine import EventLog, RandomStreams
 from fleetsim.faults import ExponentialFailureClock, mtbf_s
+from fleetsim.hardware import NodeType
 from fleetsim.metrics.timeseries import auto_resolution, busy_fraction, fleet_timeseries
 from fleetsim.scenario import LoadedScenario
-from fleetsim.training import TrainingJob, checkpoint_interval_s
+from fleetsim.scenario.models import TrainingJobSpec
+from fleetsim.topology import FabricSpec, build_cluster, gpu_name, place
+from fleetsim.training.checkpoint import checkpoint_interval_s
+from fleetsim.training.costs import JobCosts, job_costs
+from fleetsim.training.job import TrainingJob
 
 #: progress(simulated_now_s, expected_end_s) is called between chunks of the run.
 ProgressCallback = Callable[[float, float], None]
@@ -63,20 +70,48 @@ class Run:
         self.clock = ExponentialFailureClock(self.env, spec.faults.causes, spec.cluster.nodes,
                                              per_node, self.streams.stream("faults"),
                                              self.fleet.fail)
+        self._graph: nx.DiGraph | None = None
+        self._taken_gpus: set[str] = set()
         self.jobs: list[TrainingJob] = []
         for job_spec in spec.jobs:
+            costs = self._job_costs(job_spec)
             job_mtbf = mtbf_s(spec.faults.causes, job_spec.gpus // per_node, per_node)
             self.jobs.append(TrainingJob(
-                self.env, job_spec, self.fleet, self.log, gpus_per_node=per_node,
-                interval_s=checkpoint_interval_s(job_spec.checkpoint, job_mtbf),
+                self.env, job_spec, self.fleet, self.log, costs=costs, gpus_per_node=per_node,
+                interval_s=checkpoint_interval_s(job_spec.checkpoint, job_mtbf, costs.save_s),
                 mtbf_s=job_mtbf, detection_s=spec.faults.detection))
+
+    def _job_costs(self, job_spec: TrainingJobSpec) -> JobCosts:
+        """Step and checkpoint costs; a job with a model is placed on the fabric first."""
+        scenario = self.scenario
+        if job_spec.model is None:
+            return job_costs(job_spec, scenario.accelerator, scenario.node)
+        graph = self.graph
+        cluster = scenario.spec.cluster
+        free = [gpu_name(node, index) for node in range(cluster.nodes - cluster.spares)
+                for index in range(scenario.gpus_per_node)]
+        available = [gpu for gpu in free if gpu not in self._taken_gpus]
+        if len(available) < job_spec.gpus:  # jobs that will run one after another
+            available = free
+        ranks = place(graph, job_spec.gpus, job_spec.placement, available=available,
+                      rng=self.streams.stream("placement"))
+        self._taken_gpus.update(ranks)
+        return job_costs(job_spec, scenario.accelerator, scenario.node, graph, ranks)
+
+    @property
+    def graph(self) -> nx.DiGraph:
+        """The cluster's topology graph (built on first use, shared within the process)."""
+        if self._graph is None:
+            cluster = self.scenario.spec.cluster
+            self._graph = cluster_graph(self.scenario.node, cluster.nodes, cluster.fabric)
+        return self._graph
 
     def failure_free_s(self) -> list[float]:
         """Each job's failure-free duration: its compute plus its checkpoint saves."""
         durations = []
         for job in self.jobs:
             compute = job.total_steps * job.step_time.mean_s
-            saves = (job.segments - 1) * job.spec.checkpoint.save
+            saves = (job.segments - 1) * job.costs.save_s
             durations.append(compute + saves)
         return durations
 
@@ -137,6 +172,15 @@ class Run:
             {job.name: (job.started_s, job.accounting.productive_log) for job in self.jobs},
             end_s, resolution)
         return RunResult(summary, self.log.to_frame(), timeseries, self.scenario)
+
+
+@functools.lru_cache(maxsize=4)
+def cluster_graph(node: NodeType, nodes: int, fabric: FabricSpec) -> nx.DiGraph:
+    """The cluster graph, built once per process for each (node type, size, fabric) (the specs
+    are frozen, hence hashable): a sweep over failure rates reuses it and the collective plans
+    cached on it. Treat it as read-only.
+    """
+    return build_cluster(node, nodes, fabric)
 
 
 def _finite_or_none(value: float) -> float | None:

@@ -13,7 +13,8 @@ Conventions (documented in docs/scenario-reference.md):
   ``B/s KB/s MB/s GB/s TB/s KiB/s MiB/s GiB/s TiB/s``;
 * FLOP rates: ``FLOPS KFLOPS MFLOPS GFLOPS TFLOPS PFLOPS`` (``FLOP/s`` spelling also accepted);
 * power: ``W kW MW``;
-* counts: a plain number or a suffix ``K M B G T`` (powers of 1000), e.g. ``16M`` tokens.
+* counts: a plain number or a suffix ``K M B G T`` (powers of 1000) or ``Ki Mi Gi Ti`` (powers
+  of 1024), e.g. ``16M`` tokens, ``16Mi`` = 2048 sequences of 8192 tokens.
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ FLOPS_UNITS: dict[str, float] = {
     for spelling in ("FLOPS", "FLOP/s")
 }
 POWER_UNITS: dict[str, float] = {"W": 1.0, "kW": 1e3, "MW": 1e6}
-COUNT_UNITS: dict[str, float] = {"": 1.0, "K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12}
+COUNT_UNITS: dict[str, float] = {"": 1.0, "K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12,
+                                 "Ki": 2.0**10, "Mi": 2.0**20, "Gi": 2.0**30, "Ti": 2.0**40}
 
 
 def _allowed(units: dict[str, float]) -> str:

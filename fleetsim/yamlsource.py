@@ -139,8 +139,11 @@ def validate(model: type[BaseModel], document: Document, location: Location = ()
 
 def _first_error(exc: ValidationError, model: type[BaseModel], document: Document,
                  prefix: Location) -> ScenarioError:
-    error = exc.errors(include_url=False)[0]
-    inner = tuple(part for part in error["loc"] if not _is_union_tag(part))
+    errors = exc.errors(include_url=False)
+    # a value that fits no member of a union gets one error per member: report the deepest,
+    # the member the value was closest to (a mapping for a model, not "should be a string")
+    error = max(errors, key=lambda item: len(item["loc"]))
+    inner = _strip_union_tags(document, prefix, error["loc"])
     loc = prefix + inner
     kind = error["type"]
     if kind == "extra_forbidden":
@@ -176,9 +179,23 @@ def _raw(document: Document, location: Location) -> Any:
     return node
 
 
-def _is_union_tag(part: Any) -> bool:
-    # pydantic puts the member type of a union in the location (e.g. 'function-after[...]')
-    return isinstance(part, str) and ("[" in part or part in {"str", "int", "float", "list", "dict"})
+def _strip_union_tags(document: Document, prefix: Location, loc: tuple) -> Location:
+    """Drop the union-member names pydantic puts in a location (``'str'``, ``'Architecture'``,
+    ``'function-after[...]'``): parts that are not keys of the data at that point."""
+    node: Any = _raw(document, prefix)
+    kept: list[Any] = []
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        elif isinstance(part, str) and ("[" in part or not isinstance(node, dict)
+                                        or part[:1].isupper()):
+            continue
+        else:
+            node = None
+        kept.append(part)
+    return tuple(kept)
 
 
 def _model_at(model: type[BaseModel], location: Location) -> type[BaseModel] | None:

@@ -57,9 +57,14 @@ class ScaleUpLinks(Spec):
 
 
 class Achievable(Spec):
-    """Fractions of peak that real kernels reach (documented, with sources, per chip)."""
+    """Fractions of peak that real kernels reach (documented, with sources, per chip).
 
-    flops_fraction: Fraction = 0.5  # dense GEMM / model FLOPs utilisation basis
+    ``flops_fraction`` is the efficiency of a training step's compute kernels when nothing
+    else stalls them: the step-time model adds communication, the pipeline bubble and input
+    stalls on top, so it is above the end-to-end MFU a chip is known for.
+    """
+
+    flops_fraction: Fraction = 0.5
     memory_bandwidth_fraction: Fraction = 0.8
 
 

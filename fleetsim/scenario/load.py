@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from fleetsim.errors import ScenarioError
-from fleetsim.hardware import Catalogue, NodeType, UnknownHardware, load_spec
+from fleetsim.hardware import Accelerator, Catalogue, NodeType, UnknownHardware, load_spec
 from fleetsim.scenario.models import Scenario
 from fleetsim.scenario.overrides import apply_overrides
+from fleetsim.training.plan import PlanError, check_memory, make_plan
 from fleetsim.yamlsource import Document, load_document, validate
 
 
@@ -26,6 +27,7 @@ class LoadedScenario:
 
     spec: Scenario
     node: NodeType
+    accelerator: Accelerator
     document: Document
 
     @property
@@ -57,12 +59,18 @@ def load_scenario(
     if seed is not None:
         apply_overrides(document, [("seed", seed)])
     spec: Scenario = validate(Scenario, document)
+    catalogue = catalogue or Catalogue.load()
     node = _resolve_node(spec, document, catalogue)
+    try:
+        accelerator = catalogue.accelerator(node.accelerator)
+    except UnknownHardware as exc:
+        raise document.error(("cluster", "node"), str(exc)) from None
     _check(spec, node, document)
-    return LoadedScenario(spec=spec, node=node, document=document)
+    _check_training_plans(spec, accelerator, document)
+    return LoadedScenario(spec=spec, node=node, accelerator=accelerator, document=document)
 
 
-def _resolve_node(spec: Scenario, document: Document, catalogue: Catalogue | None) -> NodeType:
+def _resolve_node(spec: Scenario, document: Document, catalogue: Catalogue) -> NodeType:
     name = spec.cluster.node
     if name.endswith((".yaml", ".yml")):
         base = Path(document.file).parent if document.file != "<dict>" else Path.cwd()
@@ -73,7 +81,6 @@ def _resolve_node(spec: Scenario, document: Document, catalogue: Catalogue | Non
         if not isinstance(node, NodeType):
             raise document.error(("cluster", "node"), f"{name!r} is not a node file (kind: node)")
         return node
-    catalogue = catalogue or Catalogue.load()
     try:
         return catalogue.node(name)
     except UnknownHardware as exc:
@@ -99,6 +106,17 @@ def _check(spec: Scenario, node: NodeType, document: Document) -> None:
             raise document.error(("jobs", index, "gpus"),
                                  f"{job.gpus} GPUs do not fit the cluster ({usable} GPUs in "
                                  f"{cluster.nodes - cluster.spares} non-spare nodes)")
+
+
+def _check_training_plans(spec: Scenario, accelerator: Accelerator, document: Document) -> None:
+    """Jobs with a model: the parallel plan must divide and the model must fit in memory."""
+    for index, job in enumerate(spec.jobs):
+        if job.model is None:
+            continue
+        try:
+            check_memory(make_plan(job), accelerator)
+        except PlanError as exc:
+            raise document.error(("jobs", index) + exc.location, str(exc)) from None
 
 
 def _unique(names: list[str], location: tuple[Any, ...], document: Document) -> None:

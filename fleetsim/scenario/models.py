@@ -9,29 +9,11 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from fleetsim import units
+from fleetsim.scenario.types import Bandwidth, Count, Duration, Model, Name, PositiveDuration
 from fleetsim.topology.spec import FabricSpec
-
-
-def _whole_count(value: object) -> int:
-    number = units.parse_count(value)
-    if number != int(number):
-        raise ValueError(f"expected a whole number, got {value!r}")
-    return int(number)
-
-
-Duration = Annotated[float, BeforeValidator(units.parse_duration), Field(ge=0)]
-PositiveDuration = Annotated[float, BeforeValidator(units.parse_duration), Field(gt=0)]
-Count = Annotated[int, BeforeValidator(_whole_count)]
-Name = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$")]
-
-
-class Model(BaseModel):
-    """Base of every scenario model: immutable, unknown keys rejected."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from fleetsim.training.architecture import PRESETS, Architecture, Recompute
 
 
 class ClusterSpec(Model):
@@ -66,6 +48,11 @@ class CheckpointSpec(Model):
     interval: PositiveDuration | None = None  # compute time between checkpoints, policy fixed
     save: Duration = 0.0  # blocking save time (synchronous checkpoint)
     load: Duration = 0.0  # time to load the last checkpoint on restart
+    # With a model: derive save/load (when not given) from the checkpoint size and this
+    # bandwidth; the size is params x bytes_per_param (bf16 weights 2 + fp32 master 4 + Adam
+    # moments 8 = 14 bytes; gradients are not saved).
+    storage_bandwidth: Bandwidth | None = None
+    bytes_per_param: Annotated[float, Field(gt=0)] = 14.0
 
     @model_validator(mode="after")
     def _interval_matches_policy(self) -> "CheckpointSpec":
@@ -77,24 +64,82 @@ class CheckpointSpec(Model):
         return self
 
 
+class ParallelismSpec(Model):
+    """How a model is split over the job's GPUs (Megatron-style rank order: tp, dp, pp)."""
+
+    tp: Annotated[int, Field(ge=1)] = 1  # tensor parallel (within a node)
+    pp: Annotated[int, Field(ge=1)] = 1  # pipeline stages
+    dp: Annotated[int, Field(ge=1)] | None = None  # data parallel; default gpus / (tp * pp)
+    ep: Annotated[int, Field(ge=1)] = 1  # expert parallel (within the data-parallel group)
+    zero: Literal[0, 1, 2, 3] = 0  # ZeRO stage: shard optimizer (1), + grads (2), + weights (3)
+    fsdp: bool = False  # fully sharded data parallel: the same as zero: 3
+    virtual_stages: Annotated[int, Field(ge=1)] = 1  # interleaved 1F1B chunks per stage
+    overlap: Annotated[float, Field(ge=0, le=1)] = 1.0  # share of DP comm hidden by backward
+    dp_mode: Literal["all-reduce", "parameter-server"] = "all-reduce"
+    ps_servers: Annotated[int, Field(ge=1)] = 1  # parameter-server nodes
+    compression: Annotated[float, Field(ge=1)] = 1.0  # gradient compression ratio
+    recompute: Recompute = "selective"  # activation recomputation
+
+    @property
+    def zero_stage(self) -> int:
+        return 3 if self.fsdp else self.zero
+
+
+class DataLoadingSpec(Model):
+    """The input pipeline: hidden behind compute when fast enough, stalling the step if not."""
+
+    time: Duration  # loading one step's batch with one worker
+    workers: Annotated[int, Field(ge=1)] = 1
+    prefetch: Annotated[int, Field(ge=0)] = 2  # batches loaded ahead; 0 = no overlap
+
+
 class TrainingJobSpec(Model):
-    """A synchronous data-parallel training job of a fixed amount of work."""
+    """A synchronous training job of a fixed amount of work.
+
+    Its step time is either given (``step_time``) or derived from ``model``, the batch, the
+    parallelism plan and the hardware (:mod:`fleetsim.training.stepmodel`).
+    """
 
     name: Name
     type: Literal["training"]
     gpus: Annotated[Count, Field(gt=0)]
-    step_time: PositiveDuration  # failure-free time of one training step
+    step_time: PositiveDuration | None = None  # failure-free time of one training step
+    model: str | Architecture | None = None  # a preset name or an architecture mapping
+    global_batch: Annotated[Count, Field(gt=0)] | None = None  # sequences per step
+    global_batch_tokens: Annotated[Count, Field(gt=0)] | None = None  # or tokens per step
+    micro_batch: Annotated[Count, Field(gt=0)] = 1  # sequences per micro-batch
+    precision: Literal["bf16", "fp16", "fp8"] = "bf16"
+    parallelism: ParallelismSpec = ParallelismSpec()
+    data_loading: DataLoadingSpec | None = None
     steps: Annotated[Count, Field(gt=0)] | None = None
     work: PositiveDuration | None = None  # failure-free compute time, instead of steps
     restart: Duration = 0.0  # re-initialise after a failure, before the checkpoint load
     placement: Literal["packed", "random"] = "packed"  # how ranks map onto the job's GPUs
     checkpoint: CheckpointSpec = CheckpointSpec(policy="none")
 
+    @field_validator("model")
+    @classmethod
+    def _known_preset(cls, model: str | Architecture | None) -> str | Architecture | None:
+        if isinstance(model, str) and model not in PRESETS:
+            raise ValueError(f"unknown model preset {model!r} (presets: {', '.join(PRESETS)}; "
+                             "or a mapping of layers, hidden, heads, ...)")
+        return model
+
     @model_validator(mode="after")
-    def _steps_or_work(self) -> "TrainingJobSpec":
+    def _consistent(self) -> "TrainingJobSpec":
         if (self.steps is None) == (self.work is None):
             raise ValueError("give exactly one of steps (e.g. steps: 200000) or work "
                              "(failure-free compute time, e.g. work: 500h)")
+        if (self.step_time is None) == (self.model is None):
+            raise ValueError("give exactly one of step_time (e.g. step_time: 6s) or model "
+                             f"(a preset: {', '.join(PRESETS)}; or a mapping)")
+        if self.checkpoint.storage_bandwidth is not None and self.model is None:
+            raise ValueError("checkpoint.storage_bandwidth derives save and load times from a "
+                             "model's size: give a model, or save and load times")
+        if self.model is not None and (self.global_batch is None) == (
+                self.global_batch_tokens is None):
+            raise ValueError("a model needs exactly one of global_batch (sequences) or "
+                             "global_batch_tokens (e.g. 16M)")
         return self
 
 

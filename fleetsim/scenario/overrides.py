@@ -2,7 +2,8 @@
 
 A path walks mappings by key and lists by item ``name`` (``jobs.pretrain.steps``) or by index
 (``jobs.0.steps``). The value is read as a YAML scalar or flow collection, so ``1h`` stays a
-string, ``5`` becomes an integer and ``[1, 2]`` a list. Missing keys are created (validation
+string, ``5`` becomes an integer and ``[1, 2]`` a list; ``null`` removes the key, so that its
+default applies. Missing keys are created (validation
 then rejects the unknown ones with the usual message); a missing list item is an error.
 """
 
@@ -53,7 +54,10 @@ def _set(document: Document, key: str, value: Any) -> None:
         here = ".".join(parts[: depth + 1])
         if isinstance(node, dict):
             if last:
-                node[part] = value
+                if value is None:  # null removes the key: its default applies
+                    node.pop(part, None)
+                else:
+                    node[part] = value
                 _mark(document, location + (part,), value)
                 return
             if part not in node or node[part] is None:

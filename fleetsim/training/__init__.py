@@ -1,6 +1,6 @@
-"""Training jobs: the job process, step-time models and checkpoint policies."""
+"""Training jobs: the job process (job.py), step-time models (steptime.py, stepmodel.py),
+architectures (architecture.py), memory (memory.py) and checkpoint policies (checkpoint.py).
 
-from fleetsim.training.checkpoint import POLICIES, checkpoint_interval_s
-from fleetsim.training.job import TrainingJob
-
-__all__ = ["POLICIES", "TrainingJob", "checkpoint_interval_s"]
+Import the submodules directly; this package imports nothing so that the scenario schema can
+use :mod:`fleetsim.training.architecture` without an import cycle.
+"""

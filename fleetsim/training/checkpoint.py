@@ -29,7 +29,7 @@ class CheckpointPolicy:
 
     name: ClassVar[str]
 
-    def interval_s(self, spec: CheckpointSpec, mtbf_s: float) -> float:
+    def interval_s(self, spec: CheckpointSpec, save_s: float, mtbf_s: float) -> float:
         raise NotImplementedError
 
 
@@ -82,7 +82,7 @@ def expected_wall_s(segments: int, interval_s: float, save_s: float, restart_s: 
 class Fixed(CheckpointPolicy):
     name = "fixed"
 
-    def interval_s(self, spec: CheckpointSpec, mtbf_s: float) -> float:
+    def interval_s(self, spec: CheckpointSpec, save_s: float, mtbf_s: float) -> float:
         assert spec.interval is not None  # guaranteed by CheckpointSpec validation
         return spec.interval
 
@@ -91,30 +91,35 @@ class Fixed(CheckpointPolicy):
 class Young(CheckpointPolicy):
     name = "young"
 
-    def interval_s(self, spec: CheckpointSpec, mtbf_s: float) -> float:
+    def interval_s(self, spec: CheckpointSpec, save_s: float, mtbf_s: float) -> float:
         if math.isinf(mtbf_s):
             return math.inf
-        return young_interval(spec.save, mtbf_s)
+        return young_interval(save_s, mtbf_s)
 
 
 @register
 class Daly(CheckpointPolicy):
     name = "daly"
 
-    def interval_s(self, spec: CheckpointSpec, mtbf_s: float) -> float:
+    def interval_s(self, spec: CheckpointSpec, save_s: float, mtbf_s: float) -> float:
         if math.isinf(mtbf_s):
             return math.inf
-        return daly_interval(spec.save, mtbf_s)
+        return daly_interval(save_s, mtbf_s)
 
 
 @register
 class NoCheckpoint(CheckpointPolicy):
     name = "none"
 
-    def interval_s(self, spec: CheckpointSpec, mtbf_s: float) -> float:
+    def interval_s(self, spec: CheckpointSpec, save_s: float, mtbf_s: float) -> float:
         return math.inf
 
 
-def checkpoint_interval_s(spec: CheckpointSpec, mtbf_s: float) -> float:
-    """The compute interval between checkpoints under ``spec.policy`` (``inf``: never)."""
-    return POLICIES[spec.policy]().interval_s(spec, mtbf_s)
+def checkpoint_interval_s(spec: CheckpointSpec, mtbf_s: float, save_s: float | None = None
+                          ) -> float:
+    """The compute interval between checkpoints under ``spec.policy`` (``inf``: never).
+
+    ``save_s`` is the save cost (default ``spec.save``; derived from the model when the job
+    has one)."""
+    return POLICIES[spec.policy]().interval_s(spec, spec.save if save_s is None else save_s,
+                                              mtbf_s)

@@ -29,6 +29,7 @@ from fleetsim.faults import Failure
 from fleetsim.metrics import JobAccounting
 from fleetsim.metrics.accounting import RUNNING
 from fleetsim.scenario.models import TrainingJobSpec
+from fleetsim.training.costs import JobCosts
 from fleetsim.training.steptime import ConstantStepTime, steps_completed
 
 
@@ -36,20 +37,21 @@ class TrainingJob:
     """One training job's state and its SimPy process."""
 
     def __init__(self, env: simpy.Environment, spec: TrainingJobSpec, fleet: Fleet,
-                 log: EventLog, *, gpus_per_node: int, interval_s: float, mtbf_s: float,
-                 detection_s: float) -> None:
+                 log: EventLog, *, costs: JobCosts, gpus_per_node: int, interval_s: float,
+                 mtbf_s: float, detection_s: float) -> None:
         self.env = env
         self.spec = spec
         self.name = spec.name
         self.fleet = fleet
         self.log = log
         self.nodes_required = spec.gpus // gpus_per_node
-        self.step_time = ConstantStepTime(spec.step_time)
+        self.costs = costs
+        self.step_time = ConstantStepTime(costs.step_s)
         if spec.steps is not None:
             self.total_steps = spec.steps
         else:
             assert spec.work is not None
-            self.total_steps = max(1, math.ceil(spec.work / spec.step_time - 1e-9))
+            self.total_steps = max(1, math.ceil(spec.work / costs.step_s - 1e-9))
         self.checkpointing = spec.checkpoint.policy != "none" and math.isfinite(interval_s)
         self.mtbf_s = mtbf_s
         self.detection_s = detection_s
@@ -102,7 +104,7 @@ class TrainingJob:
                     self.log.record(env.now, "restart", job=self.name)
                     yield env.timeout(spec.restart)
                     if self.has_checkpoint:
-                        yield env.timeout(spec.checkpoint.load)
+                        yield env.timeout(self.costs.load_s)
                     recovering = False
                 steps = min(self.steps_per_segment, self.total_steps - self.steps_done)
                 self._segment = self.step_time.cumulative(steps)
@@ -114,7 +116,7 @@ class TrainingJob:
                 if self.steps_done >= self.total_steps:
                     break
                 self._enter("checkpoint_stall")
-                yield env.timeout(spec.checkpoint.save)
+                yield env.timeout(self.costs.save_s)
                 self._commit_checkpoint()
             except simpy.Interrupt as interrupt:
                 yield from self._recover(interrupt.cause)
@@ -182,4 +184,16 @@ class TrainingJob:
                 "mean": float(np.mean(losses)) if losses else 0.0,
                 "max": float(np.max(losses)) if losses else 0.0,
             },
+            **self._cost_summary(),
         }
+
+    def _cost_summary(self) -> dict:
+        costs = self.costs
+        summary: dict = {"step_time_s": costs.step_s, "checkpoint_save_s": costs.save_s,
+                         "checkpoint_load_s": costs.load_s}
+        if costs.estimate is not None and costs.memory is not None:
+            summary["mfu"] = costs.estimate.mfu
+            summary["step_breakdown_s"] = dict(costs.estimate.breakdown)
+            summary["memory_per_gpu_bytes"] = costs.memory.as_dict()
+            summary["checkpoint_bytes"] = costs.checkpoint_bytes
+        return summary

@@ -200,14 +200,16 @@ def test_intel_gaudi3(catalogue: Catalogue) -> None:
 
 
 def test_achievable_fractions(catalogue: Catalogue) -> None:
-    """Training fractions of peak from shared/REFERENCE.md [V]: A100 0.50 (Megatron-LM
-    41.5-56.3% MFU), H100 0.40 (Llama 3: 38-43%); memory fractions 0.8-0.9 (STREAM on H200
-    4.0-4.5 of 4.8 TB/s, Azure AI-benchmarking-guide)."""
-    assert catalogue.accelerator("a100-80gb").achievable.flops_fraction == pytest.approx(0.50)
-    assert 0.38 <= catalogue.accelerator("h100-sxm").achievable.flops_fraction <= 0.43
+    """Kernel efficiencies of training compute lie between the end-to-end MFUs published for
+    these chips (>= 0.3; Llama 3 on H100 38-43%, Megatron-LM on A100 41.5-56.3%, shared/
+    REFERENCE.md) and the dense-GEMM ceiling (A100 FP16 ~82% of peak, Azure
+    AI-benchmarking-guide); the A100 value is calibrated against Megatron-LM in
+    tests/training/test_stepmodel.py. Memory fractions 0.8-0.9 (STREAM on H200: 4.0-4.5 of
+    4.8 TB/s, Azure AI-benchmarking-guide)."""
     for name in ACCELERATORS:
-        fraction = catalogue.accelerator(name).achievable.memory_bandwidth_fraction
-        assert 0.8 <= fraction <= 0.9, name
+        achievable = catalogue.accelerator(name).achievable
+        assert 0.3 <= achievable.flops_fraction <= 0.85, name
+        assert 0.8 <= achievable.memory_bandwidth_fraction <= 0.9, name
 
 
 @pytest.mark.parametrize(("name", "accelerator", "count"), [
