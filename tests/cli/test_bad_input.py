@@ -129,3 +129,33 @@ def test_outputs_of_an_earlier_run_are_not_overwritten(tmp_path, root, capsys):
     assert (out / "summary.json").read_text() == "precious"
     assert main(["run", scenario, "--out", str(out), "--quiet", "--force"]) == 0
     assert (out / "summary.json").read_text() != "precious"
+
+
+# (description, substitution on llama3-405b-16k.yaml, expected key, words in the message)
+BAD_MODEL_JOBS = [
+    ("model does not fit", ("zero: 1, recompute: full, virtual_stages: 4", "recompute: none"),
+     "jobs.pretrain.parallelism", "the model does not fit"),
+    ("parallelism does not divide", ("{tp: 8, pp: 16,", "{tp: 8, pp: 12,"),
+     "jobs.pretrain.parallelism", "does not divide gpus 16384"),
+    ("tp does not divide heads", ("{tp: 8, pp: 16,", "{tp: 256, pp: 16,"),
+     "jobs.pretrain.parallelism.tp", "does not divide the model's 128 attention heads"),
+    ("unknown preset", ("model: llama3-405b", "model: llama3-406b"), "jobs.pretrain.model",
+     "unknown model preset 'llama3-406b'"),
+    ("batch not whole sequences", ("global_batch_tokens: 16Mi", "global_batch_tokens: 16M"),
+     "jobs.pretrain.global_batch_tokens", "not a whole number of 8192-token sequences"),
+    ("both step_time and model", ("    micro_batch: 1", "    step_time: 6s"), "jobs.pretrain",
+     "exactly one of step_time"),
+]
+
+
+@pytest.mark.parametrize("what, change, key, words", BAD_MODEL_JOBS,
+                         ids=[b[0] for b in BAD_MODEL_JOBS])
+def test_bad_model_job(tmp_path, root, capsys, what, change, key, words):
+    text = (root / "scenarios" / "llama3-405b-16k.yaml").read_text()
+    assert change[0] in text, change[0]
+    path = tmp_path / "bad.yaml"
+    path.write_text(text.replace(change[0], change[1], 1))
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert ONE_LINE.match(err), err
+    assert f": {key}: " in err and words in err, err
