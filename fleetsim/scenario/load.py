@@ -17,6 +17,8 @@ from fleetsim.errors import ScenarioError
 from fleetsim.hardware import Accelerator, Catalogue, NodeType, UnknownHardware, load_spec
 from fleetsim.scenario.models import Scenario
 from fleetsim.scenario.overrides import apply_overrides
+from fleetsim.topology import TopologyError
+from fleetsim.topology.cluster import check_fabric
 from fleetsim.training.plan import PlanError, check_memory, make_plan
 from fleetsim.yamlsource import Document, load_document, validate
 
@@ -66,7 +68,7 @@ def load_scenario(
     except UnknownHardware as exc:
         raise document.error(("cluster", "node"), str(exc)) from None
     _check(spec, node, document)
-    _check_training_plans(spec, accelerator, document)
+    _check_training_plans(spec, node, accelerator, document)
     return LoadedScenario(spec=spec, node=node, accelerator=accelerator, document=document)
 
 
@@ -108,8 +110,15 @@ def _check(spec: Scenario, node: NodeType, document: Document) -> None:
                                  f"{cluster.nodes - cluster.spares} non-spare nodes)")
 
 
-def _check_training_plans(spec: Scenario, accelerator: Accelerator, document: Document) -> None:
-    """Jobs with a model: the parallel plan must divide and the model must fit in memory."""
+def _check_training_plans(spec: Scenario, node: NodeType, accelerator: Accelerator,
+                          document: Document) -> None:
+    """Jobs with a model: the fabric must be buildable (it is built for them), the parallel
+    plan must divide, and the model must fit in memory."""
+    if any(job.model is not None for job in spec.jobs):
+        try:
+            check_fabric(node, spec.cluster.nodes, spec.cluster.fabric)
+        except TopologyError as exc:
+            raise document.error(("cluster", "fabric"), str(exc)) from None
     for index, job in enumerate(spec.jobs):
         if job.model is None:
             continue

@@ -11,6 +11,7 @@ one builder function, one entry here and one ``KEYS_BY_TYPE`` entry in spec.py.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable, Mapping
 
 import networkx as nx
@@ -20,7 +21,8 @@ from fleetsim.topology.direct import build_torus
 from fleetsim.topology.graph import TopologyError
 from fleetsim.topology.node import build_node_graph
 from fleetsim.topology.spec import FabricSpec
-from fleetsim.topology.trees import build_fat_tree, build_rail_fat_tree, build_single_switch
+from fleetsim.topology.trees import (build_fat_tree, build_rail_fat_tree, build_single_switch,
+                                     fat_tree_plan, rail_fat_tree_plan)
 
 Builder = Callable[[NodeType, int, FabricSpec], nx.DiGraph]
 
@@ -40,6 +42,27 @@ def fabric_spec(data: FabricSpec | Mapping[str, Any] | None) -> FabricSpec:
     if isinstance(data, FabricSpec):
         return data
     return FabricSpec.model_validate(dict(data))
+
+
+def check_fabric(node_type: NodeType, nodes: int, fabric: FabricSpec | Mapping[str, Any] | None
+                 ) -> None:
+    """Raise :class:`TopologyError` if the fabric cannot be built, without building it
+    (tree plans and torus shapes are checked; cheap at any size)."""
+    spec = fabric_spec(fabric)
+    if nodes == 1 and node_type.nics is None:
+        return
+    if spec.type == "rail-fat-tree":
+        rail_fat_tree_plan(node_type, nodes, spec)
+    elif spec.type == "fat-tree":
+        fat_tree_plan(node_type, nodes, spec)
+    elif spec.type in ("torus", "ring"):
+        dims = (nodes,) if spec.type == "ring" else tuple(spec.dims)
+        if math.prod(dims) != nodes:
+            raise TopologyError(f"torus dims {list(dims)} hold {math.prod(dims)} nodes, the "
+                                f"cluster has {nodes}")
+        if node_type.nics is None:
+            raise TopologyError(f"node type {node_type.name!r} has no NICs for a "
+                                f"{spec.type} fabric")
 
 
 def build_cluster(node_type: NodeType, nodes: int,
