@@ -11,13 +11,12 @@ one builder function, one entry here and one ``KEYS_BY_TYPE`` entry in spec.py.
 
 from __future__ import annotations
 
-import math
 from typing import Any, Callable, Mapping
 
 import networkx as nx
 
 from fleetsim.hardware.models import NodeType
-from fleetsim.topology.direct import build_torus
+from fleetsim.topology.direct import build_torus, torus_shape
 from fleetsim.topology.graph import TopologyError
 from fleetsim.topology.node import build_node_graph
 from fleetsim.topology.spec import FabricSpec
@@ -56,13 +55,7 @@ def check_fabric(node_type: NodeType, nodes: int, fabric: FabricSpec | Mapping[s
     elif spec.type == "fat-tree":
         fat_tree_plan(node_type, nodes, spec)
     elif spec.type in ("torus", "ring"):
-        dims = (nodes,) if spec.type == "ring" else tuple(spec.dims)
-        if math.prod(dims) != nodes:
-            raise TopologyError(f"torus dims {list(dims)} hold {math.prod(dims)} nodes, the "
-                                f"cluster has {nodes}")
-        if node_type.nics is None:
-            raise TopologyError(f"node type {node_type.name!r} has no NICs for a "
-                                f"{spec.type} fabric")
+        torus_shape(node_type, nodes, spec)
 
 
 def build_cluster(node_type: NodeType, nodes: int,

@@ -25,14 +25,20 @@ from fleetsim.topology.node import (add_node_fabric, attach_nics, coords_of, ind
 from fleetsim.topology.spec import FabricSpec
 
 
-def build_torus(node_type: NodeType, nodes: int, spec: FabricSpec) -> nx.DiGraph:
-    """Nodes on a torus of shape ``spec.dims`` (a ring when the type is ``ring``)."""
+def torus_shape(node_type: NodeType, nodes: int, spec: FabricSpec) -> tuple[int, ...]:
+    """The torus dims of ``spec`` (``(nodes,)`` for a ring), checked against the cluster."""
     dims = (nodes,) if spec.type == "ring" else tuple(spec.dims)
     if math.prod(dims) != nodes:
         raise TopologyError(f"torus dims {list(dims)} hold {math.prod(dims)} nodes, the cluster "
                             f"has {nodes}")
     if node_type.nics is None:
         raise TopologyError(f"node type {node_type.name!r} has no NICs for a {spec.type} fabric")
+    return dims
+
+
+def build_torus(node_type: NodeType, nodes: int, spec: FabricSpec) -> nx.DiGraph:
+    """Nodes on a torus of shape ``spec.dims`` (a ring when the type is ``ring``)."""
+    dims = torus_shape(node_type, nodes, spec)
     graph = new_cluster_graph(node_type, nodes, spec.type, "torus", torus_dims=dims)
     efficiency = network_efficiency(node_type, spec.efficiency)
     ports = 2 * sum(1 for size in dims if size > 1)

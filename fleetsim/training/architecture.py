@@ -76,9 +76,13 @@ class Architecture(Model):
         return (3 if self.gated_mlp else 2) * self.hidden * self.ffn_width
 
     @property
+    def router_params(self) -> int:
+        """Per layer: the MoE router (hidden x experts), none for a dense model."""
+        return self.hidden * self.experts if self.is_moe else 0
+
+    @property
     def layer_params(self) -> int:
-        router = self.hidden * self.experts if self.experts > 1 else 0
-        return self.attention_params + self.experts * self.expert_params + router
+        return self.attention_params + self.experts * self.expert_params + self.router_params
 
     @property
     def embedding_params(self) -> int:
@@ -92,8 +96,8 @@ class Architecture(Model):
     @property
     def active_layer_params(self) -> int:
         """Per layer, the parameters one token uses."""
-        router = self.hidden * self.experts if self.experts > 1 else 0
-        return self.attention_params + self.experts_per_token * self.expert_params + router
+        return (self.attention_params + self.experts_per_token * self.expert_params
+                + self.router_params)
 
     @property
     def is_moe(self) -> bool:

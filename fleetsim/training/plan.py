@@ -137,7 +137,7 @@ class Memory:
 def params_per_gpu(plan: Plan) -> float:
     """Parameters held by one GPU of the first (or last) pipeline stage, before ZeRO."""
     arch = plan.arch
-    dense = arch.attention_params + (arch.hidden * arch.experts if arch.is_moe else 0)
+    dense = arch.attention_params + arch.router_params
     experts = arch.experts * arch.expert_params / plan.ep
     stage = plan.layers_per_stage * (dense + experts) / plan.tp
     embedding = arch.vocab * arch.hidden / plan.tp * (2 if plan.pp == 1 else 1)
