@@ -33,8 +33,8 @@ ProgressCallback = Callable[[float, float], None]
 
 _CHUNKS = 200  # how often a run with a progress callback reports
 
-#: Without a horizon a run stops at the latest when this many times the failure-free estimate
-#: of the longest job has passed, so a job that cannot finish (failures far more frequent than
+#: Without a horizon a run stops at the latest when this many times the jobs' summed
+#: failure-free time has passed, so a job that cannot finish (failures far more frequent than
 #: its checkpoints) ends the run instead of hanging; the summary says ``end: run_limit``.
 RUN_LIMIT_FACTOR = 100.0
 
