@@ -59,7 +59,7 @@ def _parser() -> argparse.ArgumentParser:
 
 #: Modules that each add one subcommand: ``add_parser(subparsers)`` registers it and sets
 #: ``handler`` (a function of the parsed arguments returning the exit code) as its default.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("fleetsim.commands.topo", "fleetsim.commands.collective")
 
 
 def _scenario_options(parser: argparse.ArgumentParser) -> None:
