@@ -59,7 +59,7 @@ def load(gpus: int, keep_failures: bool, step_s: float | None = None):
         ("jobs.pretrain.gpus", gpus), ("cluster.nodes", nodes + spares),
         ("cluster.spares", spares)]
     if step_s is not None:  # explicit step time: no model, no fabric
-        overrides += [("jobs.pretrain.model", None), ("jobs.pretrain.global_batch_tokens", None),
+        overrides += [("jobs.pretrain.model", None), ("jobs.pretrain.global_batch", None),
                       ("jobs.pretrain.parallelism", None), ("jobs.pretrain.micro_batch", None),
                       ("jobs.pretrain.precision", None), ("jobs.pretrain.step_time", f"{step_s}s"),
                       ("jobs.pretrain.checkpoint.storage_bandwidth", None),

@@ -11,7 +11,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from fleetsim.scenario.types import Bandwidth, Count, Duration, Model, Name, PositiveDuration
+from fleetsim.scenario.types import (Bandwidth, Batch, Count, Duration, Model, Name,
+                                     PositiveDuration)
 from fleetsim.topology.spec import FabricSpec
 from fleetsim.training.architecture import PRESETS, Architecture, Recompute
 
@@ -105,8 +106,7 @@ class TrainingJobSpec(Model):
     gpus: Annotated[Count, Field(gt=0)]
     step_time: PositiveDuration | None = None  # failure-free time of one training step
     model: str | Architecture | None = None  # a preset name or an architecture mapping
-    global_batch: Annotated[Count, Field(gt=0)] | None = None  # sequences per step
-    global_batch_tokens: Annotated[Count, Field(gt=0)] | None = None  # or tokens per step
+    global_batch: Batch | None = None  # sequences per step, or "16Mi tokens"
     micro_batch: Annotated[Count, Field(gt=0)] = 1  # sequences per micro-batch
     precision: Literal["bf16", "fp16", "fp8"] = "bf16"
     parallelism: ParallelismSpec = ParallelismSpec()
@@ -136,10 +136,9 @@ class TrainingJobSpec(Model):
         if self.checkpoint.storage_bandwidth is not None and self.model is None:
             raise ValueError("checkpoint.storage_bandwidth derives save and load times from a "
                              "model's size: give a model, or save and load times")
-        if self.model is not None and (self.global_batch is None) == (
-                self.global_batch_tokens is None):
-            raise ValueError("a model needs exactly one of global_batch (sequences) or "
-                             "global_batch_tokens (e.g. 16M)")
+        if self.model is not None and self.global_batch is None:
+            raise ValueError("a model needs a global_batch (sequences per step, e.g. 2048, or "
+                             "tokens, e.g. '16Mi tokens')")
         return self
 
 

@@ -24,6 +24,26 @@ Bandwidth = Annotated[float, BeforeValidator(units.parse_bandwidth), Field(gt=0)
 Bytes = Annotated[float, BeforeValidator(units.parse_bytes), Field(gt=0)]
 
 
+def _batch(value: object) -> tuple[int, str]:
+    """``2048``, ``"2048 sequences"`` or ``"16Mi tokens"`` -> (count, unit)."""
+    if isinstance(value, (tuple, list)) and len(value) == 2:
+        return int(value[0]), str(value[1])
+    text = str(value).strip()
+    number, _, unit = text.partition(" ")
+    unit = unit.strip() or "sequences"
+    if unit not in ("sequences", "tokens"):
+        raise ValueError(f"invalid batch {value!r} (a count of sequences, or e.g. "
+                         "'2048 sequences' or '16Mi tokens')")
+    count = _whole_count(number)
+    if count <= 0:
+        raise ValueError(f"batch must be > 0, got {value!r}")
+    return count, unit
+
+
+#: A global batch: (count, "sequences" | "tokens").
+Batch = Annotated[tuple[int, str], BeforeValidator(_batch)]
+
+
 class Model(BaseModel):
     """Base of every scenario model: immutable, unknown keys rejected."""
 

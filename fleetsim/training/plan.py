@@ -96,17 +96,17 @@ def make_plan(spec: TrainingJobSpec) -> Plan:
     if par.ep > 1 and (dp % par.ep or arch.experts % par.ep):
         raise PlanError(("parallelism", "ep"), f"ep {par.ep} must divide dp {dp} and the "
                                                f"model's {arch.experts} experts")
-    if spec.global_batch is not None:
-        sequences = spec.global_batch
-    else:
-        assert spec.global_batch_tokens is not None
-        sequences = spec.global_batch_tokens // arch.seq_len
-        if sequences * arch.seq_len != spec.global_batch_tokens:
-            raise PlanError(("global_batch_tokens",),
-                            f"{spec.global_batch_tokens} tokens is not a whole number of "
-                            f"{arch.seq_len}-token sequences (e.g. 16Mi = 2048 x 8192)")
+    assert spec.global_batch is not None
+    count, unit = spec.global_batch
+    sequences = count
+    if unit == "tokens":
+        sequences = count // arch.seq_len
+        if sequences * arch.seq_len != count:
+            raise PlanError(("global_batch",),
+                            f"{count} tokens is not a whole number of {arch.seq_len}-token "
+                            "sequences (e.g. 16Mi tokens = 2048 x 8192)")
     if sequences % (dp * spec.micro_batch):
-        raise PlanError(("global_batch" if spec.global_batch else "global_batch_tokens",),
+        raise PlanError(("global_batch",),
                         f"{sequences} sequences per step do not split into dp {dp} x "
                         f"micro_batch {spec.micro_batch}")
     return Plan(arch=arch, gpus=spec.gpus, tp=tp, pp=pp, dp=dp, ep=par.ep,

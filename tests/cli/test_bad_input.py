@@ -141,8 +141,10 @@ BAD_MODEL_JOBS = [
      "jobs.pretrain.parallelism.tp", "does not divide the model's 128 attention heads"),
     ("unknown preset", ("model: llama3-405b", "model: llama3-406b"), "jobs.pretrain.model",
      "unknown model preset 'llama3-406b'"),
-    ("batch not whole sequences", ("global_batch_tokens: 16Mi", "global_batch_tokens: 16M"),
-     "jobs.pretrain.global_batch_tokens", "not a whole number of 8192-token sequences"),
+    ("batch not whole sequences", ("global_batch: 16Mi tokens", "global_batch: 16M tokens"),
+     "jobs.pretrain.global_batch", "not a whole number of 8192-token sequences"),
+    ("bad batch unit", ("global_batch: 16Mi tokens", "global_batch: 16Mi bytes"),
+     "jobs.pretrain.global_batch", "invalid batch"),
     ("both step_time and model", ("    micro_batch: 1", "    step_time: 6s"), "jobs.pretrain",
      "exactly one of step_time"),
 ]
