@@ -49,6 +49,9 @@ def summary_table(summary: dict) -> Table:
     row("interruptions", lambda job: str(job["interruptions"]))
     row("checkpoints", lambda job: str(job["checkpoints"]))
     row("steps", lambda job: f"{job['steps_completed']:,} / {job['steps_total']:,}")
+    row("step time", lambda job: format_duration(job["step_time_s"]))
+    if any("mfu" in job for job in jobs.values()):
+        row("MFU", lambda job: f"{job['mfu']:.1%}" if "mfu" in job else "")
     row("completed", lambda job: "yes" if job["completed"] else "no")
     cluster = summary["cluster"]
     table.caption = (f"cluster: {cluster['gpus']} GPUs ({cluster['nodes']} x {cluster['node']}, "
