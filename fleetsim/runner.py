@@ -18,12 +18,14 @@ import simpy
 
 from fleetsim.cluster import Fleet
 from fleetsim.engine import EventLog, RandomStreams
-from fleetsim.faults import ExponentialFailureClock, mtbf_s
+from fleetsim.faults.clock import ExponentialFailureClock, RenewalFailureClock
+from fleetsim.faults.rates import FaultUnits, mtbf_s
 from fleetsim.hardware import NodeType
 from fleetsim.metrics.timeseries import auto_resolution, busy_fraction, fleet_timeseries
 from fleetsim.scenario import LoadedScenario
 from fleetsim.scenario.models import TrainingJobSpec
 from fleetsim.topology import FabricSpec, build_cluster, gpu_name, place
+from fleetsim.topology.cluster import leaf_groups
 from fleetsim.training.checkpoint import checkpoint_interval_s
 from fleetsim.training.costs import JobCosts, job_costs
 from fleetsim.training.job import TrainingJob
@@ -65,21 +67,39 @@ class Run:
         self.streams = RandomStreams(spec.seed)
         self.log = EventLog()
         per_node = scenario.gpus_per_node
+        faults = spec.faults
+        self.causes = faults.effective_causes()
         self.fleet = Fleet(self.env, spec.cluster.nodes, per_node, spec.cluster.spares,
-                           spec.faults.repair, self.log)
-        self.clock = ExponentialFailureClock(self.env, spec.faults.causes, spec.cluster.nodes,
-                                             per_node, self.streams.stream("faults"),
-                                             self.fleet.fail)
+                           faults.repair, self.log, rng=self.streams.stream("repair"),
+                           bad_nodes=faults.bad_nodes)
+        self.units = FaultUnits(spec.cluster.nodes, per_node, self._leaf_groups())
+        clock_options = dict(detection_s=faults.detection, multiplier=self.fleet.multiplier,
+                             max_multiplier=self.fleet.max_multiplier)
+        self.clocks = [
+            ExponentialFailureClock(self.env, self.causes, self.units,
+                                    self.streams.stream("faults"), self.fleet.fail,
+                                    **clock_options),
+            RenewalFailureClock(self.env, self.causes, self.units,
+                                self.streams.stream("faults.renewal"), self.fleet.fail,
+                                **clock_options),
+        ]
         self._graph: nx.DiGraph | None = None
         self._taken_gpus: set[str] = set()
         self.jobs: list[TrainingJob] = []
         for job_spec in spec.jobs:
             costs = self._job_costs(job_spec)
-            job_mtbf = mtbf_s(spec.faults.causes, job_spec.gpus // per_node, per_node)
+            job_mtbf = mtbf_s(self.causes, self.units, job_spec.gpus // per_node)
             self.jobs.append(TrainingJob(
                 self.env, job_spec, self.fleet, self.log, costs=costs, gpus_per_node=per_node,
                 interval_s=checkpoint_interval_s(job_spec.checkpoint, job_mtbf, costs.save_s),
-                mtbf_s=job_mtbf, detection_s=spec.faults.detection))
+                mtbf_s=job_mtbf))
+
+    def _leaf_groups(self) -> tuple[tuple[int, ...], ...]:
+        """Nodes under each leaf switch, when a cause has leaf scope (checked at load)."""
+        if not any(cause.scope == "leaf" for cause in self.causes):
+            return ()
+        cluster = self.scenario.spec.cluster
+        return tuple(leaf_groups(self.scenario.node, cluster.nodes, cluster.fabric))
 
     def _job_costs(self, job_spec: TrainingJobSpec) -> JobCosts:
         """Step and checkpoint costs; a job with a model is placed on the fabric first."""
@@ -161,8 +181,9 @@ class Run:
                 "failures": fleet.failures,
                 "failures_by_cause": dict(sorted(fleet.failures_by_cause.items())),
                 "repairs": fleet.repairs,
-                "mtbf_s": _finite_or_none(mtbf_s(spec.faults.causes, spec.cluster.nodes,
-                                                 per_node)),
+                "repairs_by_kind": dict(sorted(fleet.repairs_by_kind.items())),
+                "bad_nodes": int(fleet.bad_node_count),
+                "mtbf_s": _finite_or_none(mtbf_s(self.causes, self.units)),
                 "utilization": busy_fraction(fleet.state_log, spec.cluster.nodes, end_s),
             },
         }

@@ -12,6 +12,9 @@ Node life cycle::
 * Replacements after a failure come from the spare pool first, then the idle pool; a job
   waiting for replacements keeps the healthy nodes it holds and is topped up as nodes return.
 * Requests are served first come, first served; replacements before first allocations.
+* Repair: a constant time, or a pipeline (automatic, escalated to manual with a probability;
+  a repair may leave the fault in place, and the node then fails ``bad_factor`` times faster
+  until a later repair fixes it). A fraction of nodes may be inherently bad (always faster).
 
 The fleet keeps a log of GPU counts per state at every change, from which utilization and the
 timeseries are computed exactly.
@@ -22,10 +25,12 @@ from __future__ import annotations
 from collections import deque
 from typing import Protocol
 
+import numpy as np
 import simpy
 
 from fleetsim.engine.events import EventLog
 from fleetsim.faults.clock import Failure
+from fleetsim.scenario.faults import BadNodes, RepairPipeline
 
 
 class NodeHolder(Protocol):
@@ -48,13 +53,23 @@ class Fleet:
     """Node states, allocation to jobs, spare pool and repair, for one cluster."""
 
     def __init__(self, env: simpy.Environment, nodes: int, gpus_per_node: int, spares: int,
-                 repair_s: float, log: EventLog) -> None:
+                 repair: float | RepairPipeline, log: EventLog, *,
+                 rng: np.random.Generator | None = None, bad_nodes: BadNodes | None = None
+                 ) -> None:
         self.env = env
         self.nodes = nodes
         self.gpus_per_node = gpus_per_node
         self.spare_target = spares
-        self.repair_s = repair_s
+        self.repair = repair
         self.log = log
+        self.rng = rng if rng is not None else np.random.default_rng(0)
+        self.bad_factor = bad_nodes.factor if bad_nodes is not None else 5.0
+        count = round(bad_nodes.fraction * nodes) if bad_nodes is not None else 0
+        self._bad = np.zeros(nodes, dtype=bool)  # fails bad_factor x faster (inherently)
+        if count:
+            self._bad[self.rng.choice(nodes, size=count, replace=False)] = True
+        self._hidden_fault = np.zeros(nodes, dtype=bool)  # a repair left the fault in place
+        self.repairs_by_kind: dict[str, int] = {}
         self._holder: list[NodeHolder | None] = [None] * nodes
         self._down: list[bool] = [False] * nodes
         self._idle: deque[int] = deque(range(nodes - spares))
@@ -134,29 +149,72 @@ class Fleet:
             self._idle.append(node)
 
     # -- failure and repair ---------------------------------------------------------------
+    @property
+    def bad_node_count(self) -> int:
+        """Nodes that are inherently bad."""
+        return int(self._bad.sum())
+
+    @property
+    def max_multiplier(self) -> float:
+        """The highest failure-rate multiplier any node can have (for thinning)."""
+        can_be_bad = self._bad.any() or (isinstance(self.repair, RepairPipeline) and (
+            self.repair.false_repair_automatic > 0 or self.repair.false_repair_manual > 0))
+        return self.bad_factor if can_be_bad else 1.0
+
+    def multiplier(self, node: int) -> float:
+        """How many times faster than nominal ``node`` fails now."""
+        return self.bad_factor if self._bad[node] or self._hidden_fault[node] else 1.0
+
     def fail(self, failure: Failure) -> bool:
-        """Take ``failure.node`` down and notify its job; False if it was already down."""
-        node = failure.node
-        if self._down[node]:
+        """Apply ``failure``: take its nodes down (except scope ``job``) and notify their jobs.
+
+        Returns False (and records nothing) if it had no effect: its nodes were already down,
+        or a job-scoped failure struck a node no job holds."""
+        up = [node for node in failure.nodes if not self._down[node]]
+        holders: list[NodeHolder] = []
+        for node in up:
+            holder = self._holder[node]
+            if holder is not None and holder not in holders:
+                holders.append(holder)
+        if not up or (failure.scope == "job" and not holders):
             return False
-        self._down[node] = True
-        self._down_count += 1
         self.failures += 1
         self.failures_by_cause[failure.cause] = self.failures_by_cause.get(failure.cause, 0) + 1
-        holder = self._holder[node]
-        self.log.record(failure.time_s, "failure", job=holder.name if holder else "",
+        self.log.record(failure.time_s, "failure", job=",".join(h.name for h in holders),
                         cause=failure.cause, unit=failure.unit)
+        if failure.scope != "job":
+            for node in up:
+                self._take_down(node)
+            self._log_state()
+        for holder in holders:
+            holder.on_node_failure(failure)
+        return True
+
+    def _take_down(self, node: int) -> None:
+        self._down[node] = True
+        self._down_count += 1
+        holder = self._holder[node]
         if holder is not None:
             self._holder[node] = None
             del self._held[holder.name][node]
             self._busy -= 1
         else:
             self._remove_from_pools(node)
-        self._log_state()
-        self.env.timeout(self.repair_s).callbacks.append(lambda _event: self._repaired(node))
-        if holder is not None:
-            holder.on_node_failure(failure)
-        return True
+        repair_s, kind, fixed = self._draw_repair()
+        self.env.timeout(repair_s).callbacks.append(
+            lambda _event: self._repaired(node, kind, fixed))
+
+    def _draw_repair(self) -> tuple[float, str, bool]:
+        """(duration, kind, whether the fault is really fixed) of one repair."""
+        pipeline = self.repair
+        if not isinstance(pipeline, RepairPipeline):
+            return float(pipeline), "repair", True
+        rng = self.rng
+        duration = rng.exponential(pipeline.automatic)
+        if pipeline.manual is not None and rng.random() < pipeline.escalation:
+            duration += rng.exponential(pipeline.manual)
+            return duration, "manual", rng.random() >= pipeline.false_repair_manual
+        return duration, "automatic", rng.random() >= pipeline.false_repair_automatic
 
     def _remove_from_pools(self, node: int) -> None:
         for pool in (self._spare, self._idle):
@@ -166,11 +224,16 @@ class Fleet:
             except ValueError:
                 continue
 
-    def _repaired(self, node: int) -> None:
+    def _repaired(self, node: int, kind: str = "repair", fixed: bool = True) -> None:
         self._down[node] = False
         self._down_count -= 1
         self.repairs += 1
-        self.log.record(self.env.now, "repaired", unit=f"node{node}")
+        self.repairs_by_kind[kind] = self.repairs_by_kind.get(kind, 0) + 1
+        self._hidden_fault[node] = not fixed
+        if not fixed:
+            self.repairs_by_kind["false"] = self.repairs_by_kind.get("false", 0) + 1
+        self.log.record(self.env.now, "repaired", cause=kind if fixed else f"{kind}, fault left",
+                        unit=f"node{node}")
         self._return_to_pool(node)
         self._serve()
         self._log_state()

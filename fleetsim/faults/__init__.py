@@ -1,6 +1,5 @@
-"""Failure processes and rates: what fails, when, and how often a job is hit."""
+"""Failures: causes and presets, failure clocks, rates, stragglers, repair.
 
-from fleetsim.faults.clock import ExponentialFailureClock, Failure
-from fleetsim.faults.rates import cause_rates, mtbf_s, units_of
-
-__all__ = ["ExponentialFailureClock", "Failure", "cause_rates", "mtbf_s", "units_of"]
+Import the submodules directly (clock.py, rates.py, presets.py, stragglers.py); this package
+imports nothing so the scenario schema can use :mod:`fleetsim.faults.presets` without a cycle.
+"""

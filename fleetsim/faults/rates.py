@@ -1,44 +1,83 @@
-"""Failure rates of causes, of the cluster and of one job's share of it (pure functions).
+"""Failure units and rates: how many units each cause has, their rates, a job's MTBF (pure).
 
-With exponential units, the failures of all units of all causes form one Poisson process whose
-rate is the sum of the units' rates (superposition), and the failing cause is drawn in
-proportion to its share. A job's MTBF is the inverse of the summed rate of the units it holds:
-``1 / sum_c units_c(job) / mtbf_c``, so it falls as 1/N with job size (Kokolis et al. 2024).
+Units of a scope: every GPU (``gpu``), every node (``node``, and ``job``, drawn per node), every
+leaf switch (``leaf``, from the fabric's plan). With exponential units all failures of all
+causes form one Poisson process whose rate is the sum of the units' rates (superposition); for
+Weibull and lognormal lifetimes the same sum is the long-run rate (renewal theory: a unit fails
+1/MTBF times per unit time on average). A job's MTBF is the inverse of the summed rate of the
+units it depends on, ``1 / sum_c units_c(job) / mtbf_c``: it falls as 1/N with job size
+(Kokolis et al. 2024).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Sequence
 
-from fleetsim.scenario.models import FaultCause
+from fleetsim.scenario.faults import FaultCause
+
+
+@dataclass(frozen=True)
+class FaultUnits:
+    """How the cluster's failure units map onto nodes."""
+
+    nodes: int
+    gpus_per_node: int
+    leaf_groups: tuple[tuple[int, ...], ...] = field(default=())
+
+    def count(self, scope: str) -> int:
+        if scope == "gpu":
+            return self.nodes * self.gpus_per_node
+        if scope == "leaf":
+            return len(self.leaf_groups)
+        return self.nodes
+
+    def locate(self, scope: str, unit: int) -> tuple[tuple[int, ...], str]:
+        """(nodes affected, label) of unit number ``unit`` of ``scope``."""
+        if scope == "gpu":
+            node, gpu = divmod(unit, self.gpus_per_node)
+            return (node,), f"node{node}.gpu{gpu}"
+        if scope == "leaf":
+            return self.leaf_groups[unit], f"leaf{unit}"
+        return (unit,), f"node{unit}"
+
+    def job_units(self, scope: str, job_nodes: int) -> int:
+        """Units a job on the first ``job_nodes`` nodes depends on (packed placement)."""
+        if scope == "gpu":
+            return job_nodes * self.gpus_per_node
+        if scope == "leaf":
+            return sum(1 for group in self.leaf_groups if group and group[0] < job_nodes)
+        return job_nodes
 
 
 @dataclass(frozen=True)
 class CauseRate:
-    """A cause with its unit count and total failure rate (failures per second)."""
+    """A cause with its unit count, per-unit MTBF and total rate (failures per second)."""
 
     cause: FaultCause
     units: int
+    unit_mtbf_s: float
     rate_per_s: float
 
 
-def units_of(cause: FaultCause, nodes: int, gpus_per_node: int) -> int:
-    """How many units of ``cause``'s scope ``nodes`` nodes contain."""
-    return nodes * gpus_per_node if cause.scope == "gpu" else nodes
-
-
-def cause_rates(causes: Sequence[FaultCause], nodes: int, gpus_per_node: int) -> list[CauseRate]:
-    """Per-cause unit counts and summed rates over ``nodes`` nodes."""
+def cause_rates(causes: Sequence[FaultCause], units: FaultUnits) -> list[CauseRate]:
+    """Per-cause unit counts and summed (long-run) rates over the cluster."""
     rates = []
     for cause in causes:
-        count = units_of(cause, nodes, gpus_per_node)
-        rates.append(CauseRate(cause, count, count / cause.mtbf))
+        count = units.count(cause.scope)
+        mtbf = cause.unit_mtbf_s(units.gpus_per_node)
+        rates.append(CauseRate(cause, count, mtbf, count / mtbf))
     return rates
 
 
-def mtbf_s(causes: Sequence[FaultCause], nodes: int, gpus_per_node: int) -> float:
-    """Mean time between failures of ``nodes`` nodes (``inf`` with no causes)."""
-    total = sum(rate.rate_per_s for rate in cause_rates(causes, nodes, gpus_per_node))
+def mtbf_s(causes: Sequence[FaultCause], units: FaultUnits, job_nodes: int | None = None
+           ) -> float:
+    """Mean time between failures of the cluster, or of a job on ``job_nodes`` nodes
+    (``inf`` with no causes)."""
+    total = 0.0
+    for cause in causes:
+        count = (units.count(cause.scope) if job_nodes is None
+                 else units.job_units(cause.scope, job_nodes))
+        total += count / cause.unit_mtbf_s(units.gpus_per_node)
     return 1.0 / total if total > 0 else math.inf

@@ -13,6 +13,7 @@ from pydantic import Field, field_validator, model_validator
 
 from fleetsim.scenario.types import (Bandwidth, Batch, Count, Duration, Model, Name,
                                      PositiveDuration)
+from fleetsim.scenario.faults import FaultCause, FaultsSpec
 from fleetsim.topology.spec import FabricSpec
 from fleetsim.training.architecture import PRESETS, Architecture, Recompute
 
@@ -24,22 +25,6 @@ class ClusterSpec(Model):
     nodes: Annotated[Count, Field(gt=0)]
     spares: Annotated[Count, Field(ge=0)] = 0
     fabric: FabricSpec = FabricSpec()  # the scale-out network joining the nodes
-
-
-class FaultCause(Model):
-    """One failure cause: every unit of its scope fails independently, exponentially."""
-
-    name: Name
-    scope: Literal["gpu", "node"]
-    mtbf: PositiveDuration  # mean time between failures of one unit
-
-
-class FaultsSpec(Model):
-    """Failure causes, and the time to notice and to repair a failure."""
-
-    causes: tuple[FaultCause, ...] = ()
-    detection: Duration = 0.0  # failure -> the job notices
-    repair: Duration = 0.0  # failed node -> healthy again (back in the spare pool)
 
 
 class CheckpointSpec(Model):

@@ -21,7 +21,7 @@ from fleetsim.topology.graph import TopologyError
 from fleetsim.topology.node import build_node_graph
 from fleetsim.topology.spec import FabricSpec
 from fleetsim.topology.trees import (build_fat_tree, build_rail_fat_tree, build_single_switch,
-                                     fat_tree_plan, rail_fat_tree_plan)
+                                     fat_tree_plan, rail_fat_tree_plan, scalable_unit_size)
 
 Builder = Callable[[NodeType, int, FabricSpec], nx.DiGraph]
 
@@ -56,6 +56,29 @@ def check_fabric(node_type: NodeType, nodes: int, fabric: FabricSpec | Mapping[s
         fat_tree_plan(node_type, nodes, spec)
     elif spec.type in ("torus", "ring"):
         torus_shape(node_type, nodes, spec)
+
+
+def leaf_groups(node_type: NodeType, nodes: int,
+                fabric: FabricSpec | Mapping[str, Any] | None) -> list[tuple[int, ...]]:
+    """The nodes under each leaf switch, one tuple per leaf (the blast radius of a leaf failure).
+
+    Rail-optimised fat tree: each SU has one leaf per rail and every node of the SU has a NIC on
+    each, so each of the SU's leaves reaches all of its nodes. Fat tree: ``per_leaf``
+    consecutive nodes per leaf. Other fabrics have no leaf switches (:class:`TopologyError`).
+    """
+    spec = fabric_spec(fabric)
+    if spec.type == "rail-fat-tree":
+        sus, plan = rail_fat_tree_plan(node_type, nodes, spec)
+        size = scalable_unit_size(node_type, spec)  # node n sits in SU n // size (trees.py)
+        rails = plan.leaves // sus
+        return [tuple(range(su * size, min(nodes, (su + 1) * size)))
+                for su in range(sus) for _ in range(rails)]
+    if spec.type == "fat-tree":
+        per_leaf, _ = fat_tree_plan(node_type, nodes, spec)
+        return [tuple(range(start, min(nodes, start + per_leaf)))
+                for start in range(0, nodes, per_leaf)]
+    raise TopologyError(f"a {spec.type} fabric has no leaf switches (scope leaf needs "
+                        "type rail-fat-tree or fat-tree)")
 
 
 def build_cluster(node_type: NodeType, nodes: int,

@@ -25,7 +25,7 @@ import simpy
 
 from fleetsim.cluster import Fleet
 from fleetsim.engine import EventLog
-from fleetsim.faults import Failure
+from fleetsim.faults.clock import Failure
 from fleetsim.metrics import JobAccounting
 from fleetsim.metrics.accounting import RUNNING
 from fleetsim.scenario.models import TrainingJobSpec
@@ -38,7 +38,7 @@ class TrainingJob:
 
     def __init__(self, env: simpy.Environment, spec: TrainingJobSpec, fleet: Fleet,
                  log: EventLog, *, costs: JobCosts, gpus_per_node: int, interval_s: float,
-                 mtbf_s: float, detection_s: float) -> None:
+                 mtbf_s: float) -> None:
         self.env = env
         self.spec = spec
         self.name = spec.name
@@ -54,7 +54,6 @@ class TrainingJob:
             self.total_steps = max(1, math.ceil(spec.work / costs.step_s - 1e-9))
         self.checkpointing = spec.checkpoint.policy != "none" and math.isfinite(interval_s)
         self.mtbf_s = mtbf_s
-        self.detection_s = detection_s
         if self.checkpointing:  # the interval rounded to whole steps, at least one
             self.steps_per_segment = max(1, round(interval_s / self.step_time.mean_s))
             self.interval_s = self.steps_per_segment * self.step_time.mean_s
@@ -67,6 +66,8 @@ class TrainingJob:
         self.has_checkpoint = False
         self.checkpoints = 0
         self.interruptions: Counter[str] = Counter()
+        self.interruptions_by_scope: Counter[str] = Counter()
+        self.planned_interruptions = 0
         self.completed = False
         self.started_s: float | None = None
         self._armed = False  # may a failure interrupt the process now?
@@ -137,17 +138,30 @@ class TrainingJob:
         self.log.record(self.env.now, "checkpoint", job=self.name)
 
     def _recover(self, failure: Failure):
+        """Stop after ``failure``: lose the work since the last checkpoint (a planned stop
+        saves it first instead), wait out the detection time, get replacement nodes."""
         env = self.env
-        if self.accounting.phase == "checkpoint_stall":
+        finished = 0
+        if self.accounting.phase == RUNNING and self._segment is not None:
+            finished = steps_completed(self._segment, env.now - self._segment_start)
+        if self.accounting.phase == "checkpoint_stall" and not failure.planned:
             self.log.record(env.now, "checkpoint_aborted", job=self.name)
         self._segment = None
-        self._enter("detection")
-        self.accounting.lose()
-        self.steps_done = self.steps_committed
         self.interruptions[failure.cause] += 1
+        self.interruptions_by_scope[failure.scope] += 1
         self.log.record(env.now, "interruption", job=self.name, cause=failure.cause,
                         unit=failure.unit)
-        yield env.timeout(self.detection_s)
+        if failure.planned:  # drain: save what is done, lose nothing
+            self.planned_interruptions += 1
+            self.steps_done += finished
+            self._enter("checkpoint_stall")
+            yield env.timeout(self.costs.save_s)
+            self._commit_checkpoint()
+        else:
+            self._enter("detection")
+            self.accounting.lose()
+            self.steps_done = self.steps_committed
+        yield env.timeout(failure.detection_s)
         self.log.record(env.now, "detected", job=self.name, cause=failure.cause,
                         unit=failure.unit)
         self._enter("waiting_for_resources")
@@ -170,7 +184,11 @@ class TrainingJob:
             "goodput": accounting.goodput,
             "buckets_s": dict(accounting.buckets),
             "interruptions": sum(self.interruptions.values()),
+            "interruptions_unexpected": sum(self.interruptions.values())
+            - self.planned_interruptions,
+            "interruptions_planned": self.planned_interruptions,
             "interruptions_by_cause": dict(sorted(self.interruptions.items())),
+            "interruptions_by_scope": dict(sorted(self.interruptions_by_scope.items())),
             "checkpoints": self.checkpoints,
             "steps_completed": self.steps_done,
             "steps_total": self.total_steps,
@@ -182,6 +200,8 @@ class TrainingJob:
             "job_mtbf_s": self.mtbf_s if math.isfinite(self.mtbf_s) else None,
             "lost_work_per_interruption_s": {
                 "mean": float(np.mean(losses)) if losses else 0.0,
+                "p50": float(np.percentile(losses, 50)) if losses else 0.0,
+                "p90": float(np.percentile(losses, 90)) if losses else 0.0,
                 "max": float(np.max(losses)) if losses else 0.0,
             },
             **self._cost_summary(),

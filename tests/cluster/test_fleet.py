@@ -10,18 +10,20 @@ import numpy as np
 import pytest
 
 import fleetsim
-from fleetsim.faults import Failure
+from fleetsim.faults.clock import Failure
 from fleetsim.runner import Run
 from fleetsim.scenario import load_scenario
 
 
 def _run_with_failures(data: dict, failures: list[tuple[float, int]]):
     run = Run(load_scenario(data))
+    data["faults"]["detection_s"] = run.scenario.spec.faults.detection
 
     def inject():
         for time_s, node in failures:
             yield run.env.timeout(time_s - run.env.now)
-            run.fleet.fail(Failure(run.env.now, "injected", node, f"node{node}"))
+            run.fleet.fail(Failure(run.env.now, "injected", "node", (node,), f"node{node}",
+                                   detection_s=data["faults"]["detection_s"]))
 
     run.env.process(inject())
     return run.execute()
