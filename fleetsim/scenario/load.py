@@ -18,7 +18,7 @@ from fleetsim.hardware import Accelerator, Catalogue, NodeType, UnknownHardware,
 from fleetsim.scenario.models import Scenario
 from fleetsim.scenario.overrides import apply_overrides
 from fleetsim.topology import TopologyError
-from fleetsim.topology.cluster import check_fabric
+from fleetsim.topology.cluster import check_fabric, leaf_groups
 from fleetsim.training.plan import PlanError, check_memory, make_plan
 from fleetsim.yamlsource import Document, load_document, validate
 
@@ -96,6 +96,13 @@ def _check(spec: Scenario, node: NodeType, document: Document) -> None:
                              f"{cluster.spares} spares leave no node for jobs "
                              f"(at most nodes - 1 = {cluster.nodes - 1})")
     _unique([cause.name for cause in spec.faults.causes], ("faults", "causes"), document)
+    leaf_causes = [cause for cause in spec.faults.effective_causes() if cause.scope == "leaf"]
+    if leaf_causes:
+        try:
+            leaf_groups(node, cluster.nodes, cluster.fabric)
+        except TopologyError as exc:
+            raise document.error(("faults",), f"cause {leaf_causes[0].name!r} has scope leaf: "
+                                              f"{exc}") from None
     _unique([job.name for job in spec.jobs], ("jobs",), document)
     per_node = node.accelerators
     usable = (cluster.nodes - cluster.spares) * per_node
