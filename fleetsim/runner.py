@@ -72,6 +72,7 @@ class Run:
         self.fleet = Fleet(self.env, spec.cluster.nodes, per_node, spec.cluster.spares,
                            faults.repair, self.log, rng=self.streams.stream("repair"),
                            bad_nodes=faults.bad_nodes)
+        self.fleet.start_slow_nodes(spec.stragglers.slow_nodes, self.streams.stream("slow_nodes"))
         self.units = FaultUnits(spec.cluster.nodes, per_node, self._leaf_groups())
         clock_options = dict(detection_s=faults.detection, multiplier=self.fleet.multiplier,
                              max_multiplier=self.fleet.max_multiplier)
@@ -92,7 +93,8 @@ class Run:
             self.jobs.append(TrainingJob(
                 self.env, job_spec, self.fleet, self.log, costs=costs, gpus_per_node=per_node,
                 interval_s=checkpoint_interval_s(job_spec.checkpoint, job_mtbf, costs.save_s),
-                mtbf_s=job_mtbf))
+                mtbf_s=job_mtbf, stragglers=spec.stragglers,
+                rng=self.streams.stream(f"stragglers.{job_spec.name}")))
 
     def _leaf_groups(self) -> tuple[tuple[int, ...], ...]:
         """Nodes under each leaf switch, when a cause has leaf scope (checked at load)."""
@@ -182,6 +184,7 @@ class Run:
                 "failures_by_cause": dict(sorted(fleet.failures_by_cause.items())),
                 "repairs": fleet.repairs,
                 "repairs_by_kind": dict(sorted(fleet.repairs_by_kind.items())),
+                "evictions": fleet.evictions,
                 "bad_nodes": int(fleet.bad_node_count),
                 "mtbf_s": _finite_or_none(mtbf_s(self.causes, self.units)),
                 "utilization": busy_fraction(fleet.state_log, spec.cluster.nodes, end_s),

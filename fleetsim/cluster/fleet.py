@@ -31,6 +31,7 @@ import simpy
 from fleetsim.engine.events import EventLog
 from fleetsim.faults.clock import Failure
 from fleetsim.scenario.faults import BadNodes, RepairPipeline
+from fleetsim.scenario.stragglers import SlowNodesSpec
 
 
 class NodeHolder(Protocol):
@@ -70,6 +71,8 @@ class Fleet:
             self._bad[self.rng.choice(nodes, size=count, replace=False)] = True
         self._hidden_fault = np.zeros(nodes, dtype=bool)  # a repair left the fault in place
         self.repairs_by_kind: dict[str, int] = {}
+        self._slow = np.zeros(nodes, dtype=bool)  # persistently slow (stragglers)
+        self.evictions = 0
         self._holder: list[NodeHolder | None] = [None] * nodes
         self._down: list[bool] = [False] * nodes
         self._idle: deque[int] = deque(range(nodes - spares))
@@ -147,6 +150,51 @@ class Fleet:
             self._spare.append(node)
         else:
             self._idle.append(node)
+
+    # -- slow nodes (stragglers) ----------------------------------------------------------
+    def start_slow_nodes(self, spec: SlowNodesSpec, rng: np.random.Generator) -> None:
+        """Make ``spec.fraction`` of the nodes slow now, and (with ``mtbs``) run the process
+        of nodes becoming slow: one superposed exponential clock for all nodes."""
+        count = round(spec.fraction * self.nodes)
+        if count:
+            self._slow[rng.choice(self.nodes, size=count, replace=False)] = True
+        if spec.mtbs is not None:
+            self.env.process(self._slowdowns(spec, rng))
+
+    def _slowdowns(self, spec: SlowNodesSpec, rng: np.random.Generator):
+        assert spec.mtbs is not None
+        while True:
+            yield self.env.timeout(rng.exponential(spec.mtbs / self.nodes))
+            node = int(rng.integers(self.nodes))
+            if self._down[node] or self._slow[node]:
+                continue
+            self._slow[node] = True
+            self.log.record(self.env.now, "slow", unit=f"node{node}")
+            if spec.duration is not None:
+                self.env.timeout(rng.exponential(spec.duration)).callbacks.append(
+                    lambda _event, node=node: self._clear_slow(node))
+
+    def _clear_slow(self, node: int) -> None:
+        if self._slow[node]:
+            self._slow[node] = False
+            self.log.record(self.env.now, "slow_cleared", unit=f"node{node}")
+
+    def slow_nodes_of(self, job: NodeHolder) -> list[int]:
+        """The slow nodes ``job`` holds now."""
+        return [node for node in self._held.get(job.name, ()) if self._slow[node]]
+
+    def evict(self, job: NodeHolder, node: int) -> None:
+        """Take slow ``node`` out of ``job`` (to repair, which clears it); the job drains and
+        restarts on a replacement."""
+        if self._holder[node] is not job or self._down[node]:
+            return
+        self.evictions += 1
+        self.log.record(self.env.now, "eviction", job=job.name, cause="straggler",
+                        unit=f"node{node}")
+        self._take_down(node)
+        self._log_state()
+        job.on_node_failure(Failure(self.env.now, "straggler_eviction", "node", (node,),
+                                    f"node{node}", planned=True))
 
     # -- failure and repair ---------------------------------------------------------------
     @property
@@ -226,6 +274,7 @@ class Fleet:
 
     def _repaired(self, node: int, kind: str = "repair", fixed: bool = True) -> None:
         self._down[node] = False
+        self._slow[node] = False
         self._down_count -= 1
         self.repairs += 1
         self.repairs_by_kind[kind] = self.repairs_by_kind.get(kind, 0) + 1

@@ -21,7 +21,10 @@ KINDS = {
     "restart": "the job starts re-initialising (then loads its last checkpoint)",
     "checkpoint": "a checkpoint save completed",
     "checkpoint_aborted": "a failure interrupted a checkpoint save; it does not count",
-    "repaired": "a failed node is healthy again",
+    "repaired": "a failed node is healthy again (cause: the repair's kind)",
+    "slow": "a node became persistently slow (a straggler)",
+    "slow_cleared": "a slow node is back to normal speed",
+    "eviction": "a job evicted a slow node (it goes to repair; the job drains and restarts)",
 }
 
 

@@ -15,12 +15,14 @@ Buckets (docs/outputs.md defines each):
 ``detection``              from a failure until the job notices it
 ``restart``                re-initialising after a failure, including the checkpoint load
 ``waiting_for_resources``  waiting for nodes (first allocation, or replacements)
+``straggler_delay``        computing beyond the straggler-free step time (the slowest rank of
+                           each step; of kept work only: delay in lost work is lost work)
 """
 
 from __future__ import annotations
 
 BUCKETS = ("productive", "checkpoint_stall", "lost_work", "detection", "restart",
-           "waiting_for_resources")
+           "waiting_for_resources", "straggler_delay")
 
 RUNNING = "running"
 DONE = "done"
@@ -33,6 +35,7 @@ class JobAccounting:
         self.start_s = start_s
         self.buckets: dict[str, float] = dict.fromkeys(BUCKETS, 0.0)
         self.pending_s = 0.0
+        self.pending_delay_s = 0.0  # the straggler part of pending_s
         self.phase = "waiting_for_resources"
         self._since = start_s
         #: (time_s, productive_s) after every change of the productive bucket
@@ -40,11 +43,13 @@ class JobAccounting:
         #: lost work of each interruption, seconds
         self.losses: list[float] = []
 
-    def enter(self, phase: str, now: float) -> None:
-        """Leave the current phase at ``now`` (crediting its time) and enter ``phase``."""
+    def enter(self, phase: str, now: float, delay_s: float = 0.0) -> None:
+        """Leave the current phase at ``now`` (crediting its time) and enter ``phase``;
+        ``delay_s`` is the straggler part of the computing time being left."""
         elapsed = now - self._since
         if self.phase == RUNNING:
             self.pending_s += elapsed
+            self.pending_delay_s += min(delay_s, elapsed)
         elif self.phase != DONE:
             self.buckets[self.phase] += elapsed
         self.phase, self._since = phase, now
@@ -52,8 +57,9 @@ class JobAccounting:
     def commit(self, now: float) -> None:
         """A checkpoint (or the end of the job) made the pending work permanent."""
         if self.pending_s:
-            self.buckets["productive"] += self.pending_s
-            self.pending_s = 0.0
+            self.buckets["productive"] += self.pending_s - self.pending_delay_s
+            self.buckets["straggler_delay"] += self.pending_delay_s
+            self.pending_s = self.pending_delay_s = 0.0
             self.productive_log.append((now, self.buckets["productive"]))
 
     def lose(self) -> float:
@@ -61,8 +67,16 @@ class JobAccounting:
         lost = self.pending_s
         self.buckets["lost_work"] += lost
         self.losses.append(lost)
-        self.pending_s = 0.0
+        self.pending_s = self.pending_delay_s = 0.0
         return lost
+
+    def lose_part(self, seconds: float, delay_s: float) -> None:
+        """A planned stop abandons the step in progress: ``seconds`` of the pending work (of
+        which ``delay_s`` straggler delay) are lost, the rest is kept."""
+        self.pending_s -= seconds
+        self.pending_delay_s -= delay_s
+        self.buckets["lost_work"] += seconds
+        self.losses.append(seconds)
 
     def close(self, now: float) -> None:
         """End of the run: credit the current phase and keep the surviving pending work."""

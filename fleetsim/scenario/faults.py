@@ -38,7 +38,7 @@ class FaultCause(Model):
     distribution: Literal["exponential", "weibull", "lognormal"] = "exponential"
     shape: Annotated[float, Field(gt=0)] = 1.0  # Weibull shape (1 = exponential)
     sigma: Annotated[float, Field(gt=0)] = 1.0  # lognormal shape
-    planned: bool = False  # maintenance: the job saves a checkpoint first, loses no work
+    planned: bool = False  # maintenance: the job drains (saves its finished steps) first
     detection: Duration | None = None  # overrides faults.detection for this cause
 
     @model_validator(mode="after")

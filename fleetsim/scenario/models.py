@@ -14,6 +14,7 @@ from pydantic import Field, field_validator, model_validator
 from fleetsim.scenario.types import (Bandwidth, Batch, Count, Duration, Model, Name,
                                      PositiveDuration)
 from fleetsim.scenario.faults import FaultCause, FaultsSpec
+from fleetsim.scenario.stragglers import StragglersSpec
 from fleetsim.topology.spec import FabricSpec
 from fleetsim.training.architecture import PRESETS, Architecture, Recompute
 
@@ -145,5 +146,6 @@ class Scenario(Model):
     description: str = ""
     cluster: ClusterSpec
     faults: FaultsSpec = FaultsSpec()
+    stragglers: StragglersSpec = StragglersSpec()
     jobs: tuple[JobSpec, ...] = Field(min_length=1)
     output: OutputSpec = OutputSpec()

@@ -30,7 +30,10 @@ from fleetsim.metrics import JobAccounting
 from fleetsim.metrics.accounting import RUNNING
 from fleetsim.scenario.models import TrainingJobSpec
 from fleetsim.training.costs import JobCosts
-from fleetsim.training.steptime import ConstantStepTime, steps_completed
+from fleetsim.faults.stragglers import NoJitter
+from fleetsim.scenario.stragglers import StragglersSpec
+from fleetsim.training.steptime import (ConstantStepTime, StragglerStepTime, steps_completed,
+                                        straggler_delay)
 
 
 class TrainingJob:
@@ -38,7 +41,8 @@ class TrainingJob:
 
     def __init__(self, env: simpy.Environment, spec: TrainingJobSpec, fleet: Fleet,
                  log: EventLog, *, costs: JobCosts, gpus_per_node: int, interval_s: float,
-                 mtbf_s: float) -> None:
+                 mtbf_s: float, stragglers: StragglersSpec | None = None,
+                 rng: np.random.Generator | None = None) -> None:
         self.env = env
         self.spec = spec
         self.name = spec.name
@@ -46,7 +50,15 @@ class TrainingJob:
         self.log = log
         self.nodes_required = spec.gpus // gpus_per_node
         self.costs = costs
-        self.step_time = ConstantStepTime(costs.step_s)
+        self.gpus_per_node = gpus_per_node
+        self.stragglers = stragglers or StragglersSpec()
+        jitter = self.stragglers.jitter.build()
+        if isinstance(jitter, NoJitter) and not self._slow_nodes_possible():
+            self.step_time: ConstantStepTime | StragglerStepTime = ConstantStepTime(costs.step_s)
+        else:
+            assert rng is not None, "stragglers need a random stream"
+            self.step_time = StragglerStepTime(costs.step_s, jitter, spec.gpus,
+                                               self.stragglers.slow_nodes.slowdown, rng)
         if spec.steps is not None:
             self.total_steps = spec.steps
         else:
@@ -73,7 +85,13 @@ class TrainingJob:
         self._armed = False  # may a failure interrupt the process now?
         self._segment: np.ndarray | None = None
         self._segment_start = 0.0
+        self._segment_id = 0
+        self._slow_steps = 0  # consecutive steps run with a slow node (for eviction)
         self.process = env.process(self._run())
+
+    def _slow_nodes_possible(self) -> bool:
+        slow = self.stragglers.slow_nodes
+        return slow.fraction > 0 or slow.mtbs is not None
 
     @property
     def segments(self) -> int:
@@ -89,7 +107,37 @@ class TrainingJob:
 
     # -- the process --------------------------------------------------------------------------
     def _enter(self, phase: str) -> None:
-        self.accounting.enter(phase, self.env.now)
+        """Change phase; leaving a segment credits its straggler delay and ends it."""
+        delay = 0.0
+        if self.accounting.phase == RUNNING and self._segment is not None:
+            delay = straggler_delay(self._segment, self.costs.step_s,
+                                    self.env.now - self._segment_start)
+            self._segment = None
+        self.accounting.enter(phase, self.env.now, delay)
+
+    def _start_segment(self, steps: int) -> float:
+        """Draw the segment's step times (with the slow nodes held now); arrange an eviction
+        if a slow node has been held for ``after_steps`` steps. Returns its duration."""
+        slow = self.fleet.slow_nodes_of(self) if self._slow_nodes_possible() else []
+        self._segment = self.step_time.cumulative(steps, len(slow) * self.gpus_per_node)
+        self._segment_start = self.env.now
+        self._segment_id += 1
+        mitigation = self.stragglers.mitigation
+        if not slow:
+            self._slow_steps = 0
+        elif mitigation.policy == "evict":
+            remaining = mitigation.after_steps - self._slow_steps
+            if remaining <= steps:
+                segment_id, node = self._segment_id, slow[0]
+                self.env.timeout(float(self._segment[remaining - 1])).callbacks.append(
+                    lambda _event: self._evict(segment_id, node))
+        self._slow_steps += steps if slow else 0
+        return float(self._segment[-1])
+
+    def _evict(self, segment_id: int, node: int) -> None:
+        if self._segment_id == segment_id and self._armed:
+            self._slow_steps = 0
+            self.fleet.evict(self, node)
 
     def _run(self):
         env, spec = self.env, self.spec
@@ -108,11 +156,10 @@ class TrainingJob:
                         yield env.timeout(self.costs.load_s)
                     recovering = False
                 steps = min(self.steps_per_segment, self.total_steps - self.steps_done)
-                self._segment = self.step_time.cumulative(steps)
-                self._segment_start = env.now
+                if steps == 0:  # a planned stop saved the last steps
+                    break
                 self._enter(RUNNING)
-                yield env.timeout(float(self._segment[-1]))
-                self._segment = None
+                yield env.timeout(self._start_segment(steps))
                 self.steps_done += steps
                 if self.steps_done >= self.total_steps:
                     break
@@ -141,20 +188,22 @@ class TrainingJob:
         """Stop after ``failure``: lose the work since the last checkpoint (a planned stop
         saves it first instead), wait out the detection time, get replacement nodes."""
         env = self.env
-        finished = 0
+        finished, partial = 0, 0.0
         if self.accounting.phase == RUNNING and self._segment is not None:
-            finished = steps_completed(self._segment, env.now - self._segment_start)
+            elapsed = env.now - self._segment_start
+            finished = steps_completed(self._segment, elapsed)
+            partial = elapsed - (float(self._segment[finished - 1]) if finished else 0.0)
         if self.accounting.phase == "checkpoint_stall" and not failure.planned:
             self.log.record(env.now, "checkpoint_aborted", job=self.name)
-        self._segment = None
         self.interruptions[failure.cause] += 1
         self.interruptions_by_scope[failure.scope] += 1
         self.log.record(env.now, "interruption", job=self.name, cause=failure.cause,
                         unit=failure.unit)
-        if failure.planned:  # drain: save what is done, lose nothing
+        if failure.planned:  # drain: save the finished steps, abandon the one in progress
             self.planned_interruptions += 1
             self.steps_done += finished
             self._enter("checkpoint_stall")
+            self.accounting.lose_part(partial, max(0.0, partial - self.costs.step_s))
             yield env.timeout(self.costs.save_s)
             self._commit_checkpoint()
         else:
@@ -172,7 +221,9 @@ class TrainingJob:
         """End of run at ``now``: count the finished steps of a segment still in progress."""
         if self._segment is not None and self.accounting.phase == RUNNING:
             self.steps_done += steps_completed(self._segment, now - self._segment_start)
-        self.accounting.close(now)
+        if self.accounting.phase != "done":
+            self._enter("done")
+            self.accounting.commit(now)
 
     def summary(self) -> dict:
         """This job's entry of ``summary.json`` (keys documented in docs/outputs.md)."""
@@ -187,6 +238,7 @@ class TrainingJob:
             "interruptions_unexpected": sum(self.interruptions.values())
             - self.planned_interruptions,
             "interruptions_planned": self.planned_interruptions,
+            "evictions": self.interruptions.get("straggler_eviction", 0),
             "interruptions_by_cause": dict(sorted(self.interruptions.items())),
             "interruptions_by_scope": dict(sorted(self.interruptions_by_scope.items())),
             "checkpoints": self.checkpoints,

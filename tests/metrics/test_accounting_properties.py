@@ -2,8 +2,10 @@
 
 Invariants (DESIGN.md, "Accounting"): every second of a job's wall clock lands in exactly one
 bucket, so the buckets sum to the wall time to floating-point precision; goodput is in [0, 1];
-a finished job's productive time is exactly its steps times the step time (no work is counted
-twice or lost from the books); the cluster's GPU states always add up to its size.
+a finished job's productive time is exactly its steps times the straggler-free step time (no
+work is counted twice or lost from the books, the straggler excess is its own bucket); the
+cluster's GPU states always add up to its size. Scenarios draw every failure scope and
+lifetime law, planned stops, repair pipelines, bad nodes, jitter, slow nodes and eviction.
 """
 
 from __future__ import annotations
@@ -37,15 +39,38 @@ def scenarios(draw) -> dict:
             "restart": f"{draw(st.integers(0, 1800))}s",
             "checkpoint": checkpoint,
         })
+    causes = [{"name": "gpu", "scope": "gpu", "mtbf": f"{draw(st.floats(20, 5000))}h",
+               "distribution": draw(st.sampled_from(["exponential", "weibull", "lognormal"])),
+               "shape": draw(st.floats(0.5, 3))},
+              {"name": "host", "scope": "node", "mtbf": f"{draw(st.floats(10, 5000))}h"},
+              {"name": "switch", "scope": "leaf", "mtbf": f"{draw(st.floats(10, 5000))}h"},
+              {"name": "bug", "scope": "job", "mtbf": f"{draw(st.floats(10, 5000))}h",
+               "detection": f"{draw(st.integers(0, 900))}s"},
+              {"name": "upgrade", "scope": "job", "planned": True,
+               "mtbf": f"{draw(st.floats(10, 5000))}h"}]
+    repair = draw(st.one_of(
+        st.integers(0, 36000).map(lambda seconds: f"{seconds}s"),
+        st.fixed_dictionaries({"automatic": st.just("2h"), "manual": st.just("1d"),
+                               "escalation": st.floats(0, 1),
+                               "false_repair_automatic": st.floats(0, 0.5)})))
     scenario = {
         "name": "prop", "seed": draw(st.integers(0, 2**32 - 1)),
         "cluster": {"node": "dgx-h100", "nodes": nodes, "spares": spares},
         "faults": {
-            "causes": [{"name": "gpu", "scope": "gpu", "mtbf": f"{draw(st.floats(20, 5000))}h"},
-                       {"name": "host", "scope": "node",
-                        "mtbf": f"{draw(st.floats(10, 5000))}h"}],
+            "causes": draw(st.lists(st.sampled_from(causes), unique_by=lambda c: c["name"],
+                                    max_size=5)),
             "detection": f"{draw(st.integers(0, 1800))}s",
-            "repair": f"{draw(st.integers(0, 36000))}s",
+            "repair": repair,
+            "bad_nodes": {"fraction": draw(st.floats(0, 0.5)), "factor": 3},
+        },
+        "stragglers": {
+            "jitter": draw(st.sampled_from([{"distribution": "none"},
+                                            {"distribution": "exponential", "mean": 0.02},
+                                            {"distribution": "lognormal", "sigma": 1.0}])),
+            "slow_nodes": {"fraction": draw(st.floats(0, 0.5)), "slowdown": 1.3,
+                           "mtbs": f"{draw(st.floats(10, 1000))}h", "duration": "20h"},
+            "mitigation": {"policy": draw(st.sampled_from(["none", "evict"])),
+                           "after_steps": draw(st.integers(1, 200))},
         },
         "jobs": jobs,
     }

@@ -1,0 +1,94 @@
+"""The ``stragglers`` section of a scenario: per-step jitter, persistent slow nodes, eviction.
+
+A synchronous step takes as long as its slowest rank (fleetsim/faults/stragglers.py draws that
+maximum exactly by order statistics, one draw per step for any rank count):
+
+* ``jitter``: every rank's step is the straggler-free step times a factor 1 + X, X >= 0 drawn
+  from a distribution (``none``, ``exponential`` {mean}, ``lognormal`` {sigma, median},
+  ``normal`` {cv} (half-normal), ``weibull`` {shape, scale});
+* ``slow_nodes``: persistently slow nodes (thermal throttling, a bad NIC; MegaScale reports
+  ~0.5% of machines ~10% slow): a ``fraction`` slow from the start, nodes becoming slow at one
+  per ``mtbs`` per node, episodes lasting ``duration`` on average (or until the node is
+  repaired); a slow node's ranks are ``slowdown`` times slower;
+* ``mitigation``: ``evict`` a slow node once the job has run ``after_steps`` steps with it: the
+  job drains (saves a checkpoint), the node goes to repair, a spare takes its place, the job
+  restarts.
+
+The time beyond the straggler-free step is the ``straggler_delay`` bucket.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from fleetsim.faults.stragglers import JITTER, Jitter, jitter_from
+from fleetsim.scenario.types import Model, PositiveDuration
+
+
+class JitterSpec(Model):
+    """Per-rank, per-step jitter of the step time."""
+
+    distribution: Literal[tuple(JITTER)] = "none"  # type: ignore[valid-type]
+    mean: Annotated[float, Field(gt=0)] | None = None  # exponential: mean excess
+    sigma: Annotated[float, Field(gt=0)] | None = None  # lognormal shape
+    median: Annotated[float, Field(gt=0)] | None = None  # lognormal median excess
+    cv: Annotated[float, Field(gt=0)] | None = None  # normal (half-normal) scale
+    shape: Annotated[float, Field(gt=0)] | None = None  # weibull
+    scale: Annotated[float, Field(gt=0)] | None = None  # weibull
+
+    @model_validator(mode="after")
+    def _buildable(self) -> "JitterSpec":
+        cls = JITTER[self.distribution]
+        allowed = [key for key, value in cls.aliases.items()] + [
+            field.name for field in dataclasses.fields(cls) if field.name not in
+            cls.aliases.values()]
+        given = [key for key, value in self.model_dump().items()
+                 if key != "distribution" and value is not None]
+        wrong = [key for key in given if key not in allowed]
+        if wrong:
+            raise ValueError(f"{', '.join(wrong)} does not apply to jitter "
+                             f"{self.distribution!r} (it takes: {', '.join(allowed) or 'nothing'})")
+        required = [next((alias for alias, name in cls.aliases.items() if name == field.name),
+                         field.name)
+                    for field in dataclasses.fields(cls)
+                    if field.default is dataclasses.MISSING]
+        missing = [key for key in required if key not in given]
+        if missing:
+            raise ValueError(f"jitter {self.distribution!r} needs {', '.join(missing)}")
+        try:
+            self.build()
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"jitter {self.distribution!r}: {exc}") from None
+        return self
+
+    def build(self) -> Jitter:
+        params = {key: value for key, value in self.model_dump().items()
+                  if key != "distribution" and value is not None}
+        return jitter_from(self.distribution, **params)
+
+
+class SlowNodesSpec(Model):
+    """Persistently slow nodes."""
+
+    fraction: Annotated[float, Field(ge=0, le=1)] = 0.0  # slow from the start
+    slowdown: Annotated[float, Field(ge=1)] = 1.1
+    mtbs: PositiveDuration | None = None  # per node: mean time between becoming slow
+    duration: PositiveDuration | None = None  # mean slow episode (default: until repaired)
+
+
+class MitigationSpec(Model):
+    """What a job does about a slow node."""
+
+    policy: Literal["none", "evict"] = "none"
+    after_steps: Annotated[int, Field(ge=1)] = 100
+
+
+class StragglersSpec(Model):
+    """Jitter, slow nodes and their mitigation (applies to every training job)."""
+
+    jitter: JitterSpec = JitterSpec()
+    slow_nodes: SlowNodesSpec = SlowNodesSpec()
+    mitigation: MitigationSpec = MitigationSpec()
