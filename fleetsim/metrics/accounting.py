@@ -70,6 +70,25 @@ class JobAccounting:
         self.pending_s = self.pending_delay_s = 0.0
         return lost
 
+    def commit_part(self, now: float, seconds: float, delay_s: float) -> None:
+        """Make the first ``seconds`` of the pending work (``delay_s`` of it straggler delay)
+        permanent: an asynchronous checkpoint persisted what it had snapshotted."""
+        seconds, delay_s = min(seconds, self.pending_s), min(delay_s, self.pending_delay_s)
+        self.buckets["productive"] += seconds - delay_s
+        self.buckets["straggler_delay"] += delay_s
+        self.pending_s -= seconds
+        self.pending_delay_s -= delay_s
+        self.productive_log.append((now, self.buckets["productive"]))
+
+    def roll_back(self, productive_s: float, delay_s: float) -> None:
+        """Work already made permanent is lost after all (its checkpoint was lost)."""
+        self.buckets["productive"] -= productive_s
+        self.buckets["straggler_delay"] -= delay_s
+        self.buckets["lost_work"] += productive_s + delay_s
+        if self.losses:
+            self.losses[-1] += productive_s + delay_s
+        self.productive_log.append((self._since, self.buckets["productive"]))
+
     def lose_part(self, seconds: float, delay_s: float) -> None:
         """A planned stop abandons the step in progress: ``seconds`` of the pending work (of
         which ``delay_s`` straggler delay) are lost, the rest is kept."""

@@ -33,8 +33,12 @@ class CheckpointSpec(Model):
 
     policy: Literal["fixed", "young", "daly", "none"] = "fixed"
     interval: PositiveDuration | None = None  # compute time between checkpoints, policy fixed
-    save: Duration = 0.0  # blocking save time (synchronous checkpoint)
-    load: Duration = 0.0  # time to load the last checkpoint on restart
+    mode: Literal["sync", "async", "in-memory"] = "sync"
+    save: Duration = 0.0  # writing a checkpoint to remote storage (blocking in sync mode)
+    load: Duration = 0.0  # time to load the last checkpoint from remote storage on restart
+    snapshot: Duration = 0.0  # async / in-memory: blocking copy to host / peer memory
+    memory_load: Duration = 0.0  # in-memory: restore from peer memory
+    remote_every: Annotated[int, Field(ge=1)] = 10  # in-memory: every Nth also goes remote
     # With a model: derive save/load (when not given) from the checkpoint size and this
     # bandwidth; the size is params x bytes_per_param (bf16 weights 2 + fp32 master 4 + Adam
     # moments 8 = 14 bytes; gradients are not saved).

@@ -29,6 +29,7 @@ from fleetsim.faults.clock import Failure
 from fleetsim.metrics import JobAccounting
 from fleetsim.metrics.accounting import RUNNING
 from fleetsim.scenario.models import TrainingJobSpec
+from fleetsim.training.checkpointing import Checkpointer
 from fleetsim.training.costs import JobCosts
 from fleetsim.faults.stragglers import NoJitter
 from fleetsim.scenario.stragglers import StragglersSpec
@@ -87,6 +88,7 @@ class TrainingJob:
         self._segment_start = 0.0
         self._segment_id = 0
         self._slow_steps = 0  # consecutive steps run with a slow node (for eviction)
+        self.checkpointer = Checkpointer(self)
         self.process = env.process(self._run())
 
     def _slow_nodes_possible(self) -> bool:
@@ -100,7 +102,11 @@ class TrainingJob:
 
     # -- called by the fleet ----------------------------------------------------------------
     def on_node_failure(self, failure: Failure) -> None:
-        """A node this job holds failed: interrupt the process if it is doing work."""
+        """A node this job holds failed: interrupt the process if it is doing work (a failure
+        while it is already stopped joins the interruption in progress)."""
+        if not failure.planned:
+            lost = () if failure.scope == "job" else failure.nodes
+            self.checkpointer.on_failure(lost)
         if self._armed:
             self._armed = False
             self.process.interrupt(failure)
@@ -152,8 +158,7 @@ class TrainingJob:
                     self._enter("restart")
                     self.log.record(env.now, "restart", job=self.name)
                     yield env.timeout(spec.restart)
-                    if self.has_checkpoint:
-                        yield env.timeout(self.costs.load_s)
+                    yield env.timeout(self.checkpointer.restore())
                     recovering = False
                 steps = min(self.steps_per_segment, self.total_steps - self.steps_done)
                 if steps == 0:  # a planned stop saved the last steps
@@ -164,8 +169,7 @@ class TrainingJob:
                 if self.steps_done >= self.total_steps:
                     break
                 self._enter("checkpoint_stall")
-                yield env.timeout(self.costs.save_s)
-                self._commit_checkpoint()
+                yield from self.checkpointer.save()
             except simpy.Interrupt as interrupt:
                 yield from self._recover(interrupt.cause)
                 recovering = True
@@ -176,13 +180,6 @@ class TrainingJob:
         self.completed = True
         self.fleet.release(self)
         self.log.record(env.now, "job_complete", job=self.name)
-
-    def _commit_checkpoint(self) -> None:
-        self.accounting.commit(self.env.now)
-        self.steps_committed = self.steps_done
-        self.has_checkpoint = True
-        self.checkpoints += 1
-        self.log.record(self.env.now, "checkpoint", job=self.name)
 
     def _recover(self, failure: Failure):
         """Stop after ``failure``: lose the work since the last checkpoint (a planned stop
@@ -205,7 +202,7 @@ class TrainingJob:
             self._enter("checkpoint_stall")
             self.accounting.lose_part(partial, max(0.0, partial - self.costs.step_s))
             yield env.timeout(self.costs.save_s)
-            self._commit_checkpoint()
+            self.checkpointer.drained()
         else:
             self._enter("detection")
             self.accounting.lose()
@@ -248,6 +245,8 @@ class TrainingJob:
             "gpus": self.spec.gpus,
             "start_s": self.started_s,
             "checkpoint_policy": self.spec.checkpoint.policy,
+            "checkpoint_mode": self.spec.checkpoint.mode,
+            "memory_checkpoint_fallbacks": self.checkpointer.fallbacks,
             "checkpoint_interval_s": self.interval_s if math.isfinite(self.interval_s) else None,
             "job_mtbf_s": self.mtbf_s if math.isfinite(self.mtbf_s) else None,
             "lost_work_per_interruption_s": {
