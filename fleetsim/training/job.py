@@ -132,7 +132,7 @@ class TrainingJob:
         if not slow:
             self._slow_steps = 0
         elif mitigation.policy == "evict":
-            remaining = mitigation.after_steps - self._slow_steps
+            remaining = max(1, mitigation.after_steps - self._slow_steps)  # overdue: at once
             if remaining <= steps:
                 segment_id, node = self._segment_id, slow[0]
                 self.env.timeout(float(self._segment[remaining - 1])).callbacks.append(

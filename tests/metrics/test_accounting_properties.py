@@ -5,12 +5,14 @@ bucket, so the buckets sum to the wall time to floating-point precision; goodput
 a finished job's productive time is exactly its steps times the straggler-free step time (no
 work is counted twice or lost from the books, the straggler excess is its own bucket); the
 cluster's GPU states always add up to its size. Scenarios draw every failure scope and
-lifetime law, planned stops, repair pipelines, bad nodes, jitter, slow nodes and eviction.
+lifetime law, planned stops, repair pipelines, bad nodes, jitter, slow nodes, eviction and
+every checkpoint mode.
 """
 
 from __future__ import annotations
 
 import math
+import os
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -28,7 +30,11 @@ def scenarios(draw) -> dict:
     for index in range(draw(st.integers(1, 2))):
         policy = draw(st.sampled_from(["fixed", "young", "daly", "none"]))
         checkpoint = {"policy": policy, "save": f"{draw(st.integers(0, 600))}s",
-                      "load": f"{draw(st.integers(0, 600))}s"}
+                      "load": f"{draw(st.integers(0, 600))}s",
+                      "mode": draw(st.sampled_from(["sync", "async", "in-memory"])),
+                      "snapshot": f"{draw(st.integers(0, 30))}s",
+                      "memory_load": f"{draw(st.integers(0, 60))}s",
+                      "remote_every": draw(st.integers(1, 5))}
         if policy == "fixed":
             checkpoint["interval"] = f"{draw(st.integers(1, 20000))}s"
         jobs.append({
@@ -79,7 +85,7 @@ def scenarios(draw) -> dict:
     return scenario
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=int(os.environ.get("FLEETSIM_PROPERTY_EXAMPLES", 60)), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenarios())
 def test_buckets_sum_to_wall_time(scenario):
     result = fleetsim.run(scenario)
