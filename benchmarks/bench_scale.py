@@ -7,6 +7,11 @@
     value (a) derives), twice: with the per-unit failure rates unchanged (failures grow with
     the GPU count), and with rates rescaled so every size sees ~419 failures (isolates the
     cost of GPU count itself, which must not grow).
+(d) Every fault feature at once on (a): the llama3 preset (all scopes, leaf blast radius,
+    planned stops), a repair pipeline with false repairs, 5% bad nodes, lognormal step jitter by
+    order statistics, slow nodes with eviction, asynchronous checkpoints. Must stay within 2x
+    of (a)'s explicit-step run.
+(e) Per-GPU Weibull renewal clocks (one heap entry per GPU) at 131,072 GPUs.
 (c) Engine overhead: bare SimPy timeouts per second measured in this process, and each run's
     cost expressed as that many bare timeouts, beside the SimPy events it actually processed.
 
@@ -52,24 +57,29 @@ def bare_timeouts_per_second(count: int = 300_000) -> float:
     return count / (time.perf_counter() - start)
 
 
-def load(gpus: int, keep_failures: bool, step_s: float | None = None):
+def _explicit(gpus: int, step_s: float | None) -> list[tuple[str, object]]:
+    """Overrides resizing the job to ``gpus`` (and giving its step time explicitly)."""
     nodes = gpus // 8
     spares = max(2, nodes // 64)
-    overrides: list[str | tuple[str, object]] = [
+    overrides: list[tuple[str, object]] = [
         ("jobs.pretrain.gpus", gpus), ("cluster.nodes", nodes + spares),
         ("cluster.spares", spares)]
-    if step_s is not None:  # explicit step time: no model, no fabric
+    if gpus > BASE_GPUS:  # beyond a three-tier tree of 64-port switches
+        overrides.append(("cluster.fabric.radix", 128))
+    if step_s is not None:  # explicit step time: no model, no fabric graph
         overrides += [("jobs.pretrain.model", None), ("jobs.pretrain.global_batch", None),
                       ("jobs.pretrain.parallelism", None), ("jobs.pretrain.micro_batch", None),
                       ("jobs.pretrain.precision", None), ("jobs.pretrain.step_time", f"{step_s}s"),
                       ("jobs.pretrain.checkpoint.storage_bandwidth", None),
                       ("jobs.pretrain.checkpoint.save", "3s"),
                       ("jobs.pretrain.checkpoint.load", "3s")]
-    if keep_failures and gpus != BASE_GPUS:
-        base = load_scenario(SCENARIO)
-        factor = gpus / BASE_GPUS  # more units -> longer per-unit MTBF, same total rate
-        for cause in base.spec.faults.causes:
-            overrides.append((f"faults.causes.{cause.name}.mtbf", f"{cause.mtbf * factor}s"))
+    return overrides
+
+
+def load(gpus: int, keep_failures: bool, step_s: float | None = None):
+    overrides = _explicit(gpus, step_s)
+    if keep_failures:  # more units -> proportionally lower rates, the same total
+        overrides.append(("faults.scale", BASE_GPUS / gpus))
     return load_scenario(SCENARIO, overrides=overrides)
 
 
@@ -125,6 +135,24 @@ def main() -> None:
     for label, gpus, keep in cases:
         stats = measure(load(gpus, keep, step_s), args.repeat)
         rows.append((label, gpus, stats))
+    everything = [
+        ("faults.repair", {"automatic": "2h", "manual": "2d", "escalation": 0.2,
+                           "false_repair_automatic": 0.1}),
+        ("faults.bad_nodes", {"fraction": 0.05, "factor": 3}),
+        ("stragglers", {"jitter": {"distribution": "lognormal", "sigma": 0.5},
+                        "slow_nodes": {"fraction": 0.005, "slowdown": 1.1, "mtbs": "1400d",
+                                       "duration": "7d"},
+                        "mitigation": {"policy": "evict", "after_steps": 200}}),
+        ("jobs.pretrain.checkpoint.mode", "async"),
+        ("jobs.pretrain.checkpoint.snapshot", "5s"),
+    ]
+    full = load_scenario(SCENARIO, overrides=_explicit(BASE_GPUS, step_s) + everything)
+    rows.append(("(d) every fault feature, explicit step", BASE_GPUS, measure(full, args.repeat)))
+    weibull = load_scenario(SCENARIO, overrides=_explicit(131072, step_s) + [
+        ("faults.preset", None),
+        ("faults.causes", [{"name": "gpu_ageing", "scope": "gpu", "mtbf": "143471h",
+                            "distribution": "weibull", "shape": 1.5}])])
+    rows.append(("(e) Weibull clock per GPU", 131072, measure(weibull, args.repeat)))
     cli = cli_seconds(max(1, args.repeat // 2))
 
     lines = [

@@ -71,7 +71,7 @@ class Fleet:
             self._bad[self.rng.choice(nodes, size=count, replace=False)] = True
         self._hidden_fault = np.zeros(nodes, dtype=bool)  # a repair left the fault in place
         self.repairs_by_kind: dict[str, int] = {}
-        self._slow = np.zeros(nodes, dtype=bool)  # persistently slow (stragglers)
+        self._slow: set[int] = set()  # persistently slow nodes (stragglers); few
         self.evictions = 0
         self._holder: list[NodeHolder | None] = [None] * nodes
         self._down: list[bool] = [False] * nodes
@@ -157,7 +157,8 @@ class Fleet:
         of nodes becoming slow: one superposed exponential clock for all nodes."""
         count = round(spec.fraction * self.nodes)
         if count:
-            self._slow[rng.choice(self.nodes, size=count, replace=False)] = True
+            self._slow.update(int(node) for node in rng.choice(self.nodes, size=count,
+                                                               replace=False))
         if spec.mtbs is not None:
             self.env.process(self._slowdowns(spec, rng))
 
@@ -166,22 +167,22 @@ class Fleet:
         while True:
             yield self.env.timeout(rng.exponential(spec.mtbs / self.nodes))
             node = int(rng.integers(self.nodes))
-            if self._down[node] or self._slow[node]:
+            if self._down[node] or node in self._slow:
                 continue
-            self._slow[node] = True
+            self._slow.add(node)
             self.log.record(self.env.now, "slow", unit=f"node{node}")
             if spec.duration is not None:
                 self.env.timeout(rng.exponential(spec.duration)).callbacks.append(
                     lambda _event, node=node: self._clear_slow(node))
 
     def _clear_slow(self, node: int) -> None:
-        if self._slow[node]:
-            self._slow[node] = False
+        if node in self._slow:
+            self._slow.discard(node)
             self.log.record(self.env.now, "slow_cleared", unit=f"node{node}")
 
     def slow_nodes_of(self, job: NodeHolder) -> list[int]:
-        """The slow nodes ``job`` holds now."""
-        return [node for node in self._held.get(job.name, ()) if self._slow[node]]
+        """The slow nodes ``job`` holds now (sorted; O(slow nodes), not O(job size))."""
+        return sorted(node for node in self._slow if self._holder[node] is job)
 
     def evict(self, job: NodeHolder, node: int) -> None:
         """Take slow ``node`` out of ``job`` (to repair, which clears it); the job drains and
@@ -230,7 +231,13 @@ class Fleet:
         self.failures_by_cause[failure.cause] = self.failures_by_cause.get(failure.cause, 0) + 1
         self.log.record(failure.time_s, "failure", job=",".join(h.name for h in holders),
                         cause=failure.cause, unit=failure.unit)
-        if failure.scope != "job":
+        if failure.scope == "leaf":  # one switch repair brings all its nodes back
+            repair_s, kind, _fixed = self._draw_repair()
+            for node in up:
+                self._take_down(node, repair=(repair_s, f"switch {kind}", None))
+            self.env.timeout(repair_s).callbacks.append(lambda _event: self._count_repair("switch"))
+            self._log_state()
+        elif failure.scope != "job":
             for node in up:
                 self._take_down(node)
             self._log_state()
@@ -238,7 +245,10 @@ class Fleet:
             holder.on_node_failure(failure)
         return True
 
-    def _take_down(self, node: int) -> None:
+    def _take_down(self, node: int,
+                   repair: tuple[float, str, bool | None] | None = None) -> None:
+        """Mark ``node`` down and schedule its repair (drawn here unless given; ``fixed`` None
+        keeps the node's hidden-fault state: its own hardware was not touched)."""
         self._down[node] = True
         self._down_count += 1
         holder = self._holder[node]
@@ -248,7 +258,7 @@ class Fleet:
             self._busy -= 1
         else:
             self._remove_from_pools(node)
-        repair_s, kind, fixed = self._draw_repair()
+        repair_s, kind, fixed = repair if repair is not None else self._draw_repair()
         self.env.timeout(repair_s).callbacks.append(
             lambda _event: self._repaired(node, kind, fixed))
 
@@ -272,17 +282,21 @@ class Fleet:
             except ValueError:
                 continue
 
-    def _repaired(self, node: int, kind: str = "repair", fixed: bool = True) -> None:
-        self._down[node] = False
-        self._slow[node] = False
-        self._down_count -= 1
+    def _count_repair(self, kind: str) -> None:
         self.repairs += 1
         self.repairs_by_kind[kind] = self.repairs_by_kind.get(kind, 0) + 1
-        self._hidden_fault[node] = not fixed
-        if not fixed:
-            self.repairs_by_kind["false"] = self.repairs_by_kind.get("false", 0) + 1
-        self.log.record(self.env.now, "repaired", cause=kind if fixed else f"{kind}, fault left",
-                        unit=f"node{node}")
+
+    def _repaired(self, node: int, kind: str = "repair", fixed: bool | None = True) -> None:
+        self._down[node] = False
+        self._down_count -= 1
+        if fixed is not None:  # the node itself was repaired (not just its switch)
+            self._slow.discard(node)
+            self._count_repair(kind)
+            self._hidden_fault[node] = not fixed
+            if not fixed:
+                self.repairs_by_kind["false"] = self.repairs_by_kind.get("false", 0) + 1
+        self.log.record(self.env.now, "repaired", cause=kind if fixed is not False
+                        else f"{kind}, fault left", unit=f"node{node}")
         self._return_to_pool(node)
         self._serve()
         self._log_state()
