@@ -42,6 +42,8 @@ class NodeHolder(Protocol):
 
     def on_node_failure(self, failure: Failure) -> None: ...
 
+    def on_silent_corruption(self, failure: Failure) -> None: ...
+
 
 class _Request:
     __slots__ = ("job", "event", "initial")
@@ -227,6 +229,8 @@ class Fleet:
                 holders.append(holder)
         if not up or (failure.scope == "job" and not holders):
             return False
+        if failure.silent:
+            return self._corrupt(failure, up, holders)
         self.failures += 1
         self.failures_by_cause[failure.cause] = self.failures_by_cause.get(failure.cause, 0) + 1
         self.log.record(failure.time_s, "failure", job=",".join(h.name for h in holders),
@@ -243,6 +247,29 @@ class Fleet:
             self._log_state()
         for holder in holders:
             holder.on_node_failure(failure)
+        return True
+
+    def _corrupt(self, failure: Failure, up: list[int], holders: list[NodeHolder]) -> bool:
+        """Silent data corruption: nothing stops now; the holding job is told, and at the
+        detection time the node goes to repair and the job rolls back."""
+        self.failures += 1
+        self.failures_by_cause[failure.cause] = self.failures_by_cause.get(failure.cause, 0) + 1
+        self.log.record(failure.time_s, "failure", job=",".join(h.name for h in holders),
+                        cause=failure.cause, unit=failure.unit)
+        for holder in holders:
+            holder.on_silent_corruption(failure)
+
+        def detected(_event) -> None:
+            still_up = [node for node in up if not self._down[node]]
+            for node in still_up:
+                self._take_down(node)
+            self._log_state()
+            found = Failure(self.env.now, failure.cause, failure.scope, failure.nodes,
+                            failure.unit, detection_s=0.0, silent=True)
+            for holder in holders:
+                holder.on_node_failure(found)
+
+        self.env.timeout(failure.detection_s).callbacks.append(detected)
         return True
 
     def _take_down(self, node: int,

@@ -23,6 +23,7 @@ KINDS = {
     "memory_checkpoint_lost": "an in-memory checkpoint was lost; restart from remote storage",
     "checkpoint_aborted": "a failure interrupted a checkpoint save; it does not count",
     "repaired": "a failed node is healthy again (cause: the repair's kind)",
+    "sdc_rollback": "silent data corruption was found: the job rolled back past bad checkpoints",
     "slow": "a node became persistently slow (a straggler)",
     "slow_cleared": "a slow node is back to normal speed",
     "eviction": "a job evicted a slow node (it goes to repair; the job drains and restarts)",

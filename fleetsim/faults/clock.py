@@ -41,6 +41,7 @@ class Failure:
     unit: str
     planned: bool = False
     detection_s: float = 0.0
+    silent: bool = False  # silent data corruption: found only at detection
 
     @property
     def node(self) -> int:
@@ -57,7 +58,8 @@ def _failure(env: simpy.Environment, cause: FaultCause, units: FaultUnits, unit:
              detection_s: float) -> Failure:
     nodes, label = units.locate(cause.scope, unit)
     detection = cause.detection if cause.detection is not None else detection_s
-    return Failure(env.now, cause.name, cause.scope, nodes, label, cause.planned, detection)
+    return Failure(env.now, cause.name, cause.scope, nodes, label, cause.planned, detection,
+                   cause.silent)
 
 
 class ExponentialFailureClock:

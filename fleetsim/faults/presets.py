@@ -14,7 +14,8 @@ Scopes [assumption]: GPU, HBM3, SRAM, system processor, thermal, SDC -> gpu; sof
 NCCL watchdog, dependency, planned maintenance -> job (the job restarts, no hardware is
 replaced); network switch/cable -> leaf; the rest -> node. Detection [assumption]: 3 min for
 hardware faults reported by the driver (Xid), 10 min for hangs found by the NCCL watchdog and
-for software, 30 min for silent data corruption (found by loss spikes or checks), following
+for software, 30 min for silent data corruption (``silent``: the job computes and checkpoints
+on with corrupt state until it is found by loss spikes or checks, then rolls back), following
 MegaScale's (NSDI'24) "detection and diagnosis under 10 minutes" for the common case.
 """
 
@@ -58,7 +59,7 @@ def _mtbf_hours(scope: str, count: int) -> float:
 
 def _llama3() -> list[dict[str, Any]]:
     causes = [{"name": name, "scope": scope, "mtbf": f"{_mtbf_hours(scope, count):.6g}h",
-               "detection": detection}
+               "detection": detection, "silent": name == "silent_data_corruption"}
               for name, scope, count, detection in LLAMA3_TABLE5]
     causes.append({"name": "planned_maintenance", "scope": "job", "planned": True,
                    "mtbf": f"{_mtbf_hours('job', LLAMA3_PLANNED):.6g}h", "detection": "0s"})

@@ -40,12 +40,18 @@ class FaultCause(Model):
     sigma: Annotated[float, Field(gt=0)] = 1.0  # lognormal shape
     planned: bool = False  # maintenance: the job drains (saves its finished steps) first
     detection: Duration | None = None  # overrides faults.detection for this cause
+    silent: bool = False  # silent data corruption: the job runs on until detection, then
+    #                       rolls back past every checkpoint taken since the corruption
 
     @model_validator(mode="after")
     def _one_rate(self) -> "FaultCause":
         if (self.mtbf is None) == (self.per_1000_node_days is None):
             raise ValueError("give exactly one of mtbf (per unit, e.g. 50000h) or "
                              "per_1000_node_days (e.g. 6.5)")
+        if self.silent and self.scope not in ("gpu", "node"):
+            raise ValueError("silent (data corruption) applies to scope gpu or node")
+        if self.silent and self.planned:
+            raise ValueError("a cause cannot be both silent and planned")
         if self.per_1000_node_days is not None and self.scope == "leaf":
             raise ValueError("per_1000_node_days does not apply to scope leaf (give mtbf per "
                              "switch)")

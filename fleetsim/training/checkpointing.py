@@ -101,6 +101,9 @@ class Checkpointer:
         job = self.job
         job.has_checkpoint = True
         job.checkpoints += 1
+        buckets = job.accounting.buckets
+        job.checkpoint_history.append((job.env.now, job.steps_committed, buckets["productive"],
+                                       buckets["straggler_delay"]))
         job.log.record(job.env.now, "checkpoint", job=job.name)
 
     def _persisted(self, generation: int, held: tuple[float, float, int]) -> None:

@@ -88,6 +88,11 @@ class TrainingJob:
         self._segment_start = 0.0
         self._segment_id = 0
         self._slow_steps = 0  # consecutive steps run with a slow node (for eviction)
+        self._corrupted_since: float | None = None  # silent data corruption began
+        self._corruption_found = False
+        self.sdc_rollbacks = 0
+        #: (time, steps, productive_s, straggler_delay_s) at every checkpoint that counted
+        self.checkpoint_history: list[tuple[float, int, float, float]] = []
         self.checkpointer = Checkpointer(self)
         self.process = env.process(self._run())
 
@@ -107,9 +112,37 @@ class TrainingJob:
         if not failure.planned:
             lost = () if failure.scope == "job" else failure.nodes
             self.checkpointer.on_failure(lost)
+        if failure.silent and self._corrupted_since is not None:
+            self._corruption_found = True  # the corruption was found: roll back on restart
         if self._armed:
             self._armed = False
             self.process.interrupt(failure)
+
+    def on_silent_corruption(self, failure: Failure) -> None:
+        """A node this job holds started corrupting results: every checkpoint from now on is
+        bad; when the corruption is found (a failure then interrupts the job), it rolls back
+        to the last checkpoint before it."""
+        if not self.completed and self._corrupted_since is None:
+            self._corrupted_since = failure.time_s
+
+    def _roll_back_corruption(self) -> None:
+        """Restore the last checkpoint taken before the corruption began."""
+        since = self._corrupted_since
+        self._corrupted_since = None
+        self._corruption_found = False
+        if since is None:
+            return
+        good = [entry for entry in self.checkpoint_history if entry[0] <= since]
+        _time, steps, productive, straggler = good[-1] if good else (0.0, 0, 0.0, 0.0)
+        buckets = self.accounting.buckets
+        rolled = buckets["productive"] - productive + buckets["straggler_delay"] - straggler
+        self.accounting.roll_back(buckets["productive"] - productive,
+                                  buckets["straggler_delay"] - straggler)
+        self.steps_committed = self.steps_done = steps
+        self.has_checkpoint = bool(good)
+        self.sdc_rollbacks += 1
+        self.log.record(self.env.now, "sdc_rollback", job=self.name,
+                        cause=f"{rolled:.0f} s of kept work lost")
 
     # -- the process --------------------------------------------------------------------------
     def _enter(self, phase: str) -> None:
@@ -156,6 +189,8 @@ class TrainingJob:
                 self._armed = True
                 if recovering:
                     self._enter("restart")
+                    if self._corrupted_since is not None and self._corruption_found:
+                        self._roll_back_corruption()
                     self.log.record(env.now, "restart", job=self.name)
                     yield env.timeout(spec.restart)
                     yield env.timeout(self.checkpointer.restore())
@@ -236,6 +271,7 @@ class TrainingJob:
             - self.planned_interruptions,
             "interruptions_planned": self.planned_interruptions,
             "evictions": self.interruptions.get("straggler_eviction", 0),
+            "sdc_rollbacks": self.sdc_rollbacks,
             "interruptions_by_cause": dict(sorted(self.interruptions.items())),
             "interruptions_by_scope": dict(sorted(self.interruptions_by_scope.items())),
             "checkpoints": self.checkpoints,

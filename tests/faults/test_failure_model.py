@@ -147,3 +147,20 @@ def test_a_job_scoped_failure_restarts_the_job_without_a_repair(make_scenario):
     assert job["buckets_s"]["detection"] == 600
     assert result.summary["cluster"]["repairs"] == 0
     assert result.timeseries["gpus_down"].max() == 0
+
+
+def test_silent_data_corruption_rolls_back_past_bad_checkpoints(make_scenario):
+    """Silent data corruption at 2,000 s (during the 2nd segment) found 3,000 s later: the
+    checkpoint at 3,720 s holds corrupt state, so the job rolls back to the one at 1,860 s:
+    lost = the 1,800 s of compute in the bad checkpoint + the 1,280 s since it."""
+    data = make_scenario(**{"faults.causes": [], "jobs.0.steps": 720})
+    corruption = Failure(2000.0, "sdc", "gpu", (0,), "node0.gpu3", detection_s=3000,
+                         silent=True)
+    result = _inject(data, [corruption])
+    job = result.summary["jobs"]["train"]
+    assert job["sdc_rollbacks"] == 1 and job["interruptions"] == 1
+    assert job["buckets_s"]["lost_work"] == pytest.approx(1800.0 + 1280.0)
+    assert job["completed"] and job["steps_completed"] == 720
+    assert job["buckets_s"]["productive"] == pytest.approx(7200.0)
+    kinds = list(result.events["kind"])
+    assert kinds.index("sdc_rollback") > kinds.index("interruption")

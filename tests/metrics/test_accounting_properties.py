@@ -53,7 +53,10 @@ def scenarios(draw) -> dict:
               {"name": "bug", "scope": "job", "mtbf": f"{draw(st.floats(10, 5000))}h",
                "detection": f"{draw(st.integers(0, 900))}s"},
               {"name": "upgrade", "scope": "job", "planned": True,
-               "mtbf": f"{draw(st.floats(10, 5000))}h"}]
+               "mtbf": f"{draw(st.floats(10, 5000))}h"},
+              {"name": "sdc", "scope": "gpu", "silent": True,
+               "mtbf": f"{draw(st.floats(20, 5000))}h",
+               "detection": f"{draw(st.integers(0, 20000))}s"}]
     repair = draw(st.one_of(
         st.integers(0, 36000).map(lambda seconds: f"{seconds}s"),
         st.fixed_dictionaries({"automatic": st.just("2h"), "manual": st.just("1d"),
@@ -64,7 +67,7 @@ def scenarios(draw) -> dict:
         "cluster": {"node": "dgx-h100", "nodes": nodes, "spares": spares},
         "faults": {
             "causes": draw(st.lists(st.sampled_from(causes), unique_by=lambda c: c["name"],
-                                    max_size=5)),
+                                    max_size=6)),
             "detection": f"{draw(st.integers(0, 1800))}s",
             "repair": repair,
             "bad_nodes": {"fraction": draw(st.floats(0, 0.5)), "factor": 3},
