@@ -17,6 +17,7 @@ import pandas as pd
 import simpy
 
 from fleetsim.cluster import Fleet
+from fleetsim.cluster.storage import SharedStorage
 from fleetsim.engine import EventLog, RandomStreams
 from fleetsim.faults.clock import ExponentialFailureClock, RenewalFailureClock
 from fleetsim.faults.rates import FaultUnits, mtbf_s
@@ -84,6 +85,8 @@ class Run:
                                 self.streams.stream("faults.renewal"), self.fleet.fail,
                                 **clock_options),
         ]
+        storage = spec.cluster.storage
+        self.storage = SharedStorage(self.env, storage.bandwidth) if storage else None
         self._graph: nx.DiGraph | None = None
         self._taken_gpus: set[str] = set()
         self.jobs: list[TrainingJob] = []
@@ -94,7 +97,7 @@ class Run:
                 self.env, job_spec, self.fleet, self.log, costs=costs, gpus_per_node=per_node,
                 interval_s=checkpoint_interval_s(job_spec.checkpoint, job_mtbf, costs.save_s),
                 mtbf_s=job_mtbf, stragglers=spec.stragglers,
-                rng=self.streams.stream(f"stragglers.{job_spec.name}")))
+                rng=self.streams.stream(f"stragglers.{job_spec.name}"), storage=self.storage))
 
     def _leaf_groups(self) -> tuple[tuple[int, ...], ...]:
         """Nodes under each leaf switch, when a cause has leaf scope (checked at load)."""
@@ -118,7 +121,9 @@ class Run:
         ranks = place(graph, job_spec.gpus, job_spec.placement, available=available,
                       rng=self.streams.stream("placement"))
         self._taken_gpus.update(ranks)
-        return job_costs(job_spec, scenario.accelerator, scenario.node, graph, ranks)
+        storage = scenario.spec.cluster.storage
+        return job_costs(job_spec, scenario.accelerator, scenario.node, graph, ranks,
+                         storage.bandwidth if storage else None)
 
     @property
     def graph(self) -> nx.DiGraph:
@@ -188,6 +193,8 @@ class Run:
                 "bad_nodes": int(fleet.bad_node_count),
                 "mtbf_s": _finite_or_none(mtbf_s(self.causes, self.units)),
                 "utilization": busy_fraction(fleet.state_log, spec.cluster.nodes, end_s),
+                "storage_busy_fraction": (self.storage.busy_s / end_s
+                                          if self.storage is not None and end_s > 0 else None),
             },
         }
         resolution = spec.output.resolution or auto_resolution(end_s)

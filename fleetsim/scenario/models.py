@@ -19,6 +19,12 @@ from fleetsim.topology.spec import FabricSpec
 from fleetsim.training.architecture import PRESETS, Architecture, Recompute
 
 
+class StorageSpec(Model):
+    """Checkpoint storage whose bandwidth concurrent transfers share equally."""
+
+    bandwidth: Bandwidth  # aggregate, bytes/s
+
+
 class ClusterSpec(Model):
     """The fleet: how many nodes of which type, and how many are held back as hot spares."""
 
@@ -26,6 +32,7 @@ class ClusterSpec(Model):
     nodes: Annotated[Count, Field(gt=0)]
     spares: Annotated[Count, Field(ge=0)] = 0
     fabric: FabricSpec = FabricSpec()  # the scale-out network joining the nodes
+    storage: StorageSpec | None = None  # checkpoint storage shared by every job
 
 
 class CheckpointSpec(Model):

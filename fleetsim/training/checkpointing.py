@@ -53,13 +53,33 @@ class Checkpointer:
         self._lost_nodes: set[int] = set()
         self._memory_checkpoints = 0
         self.fallbacks = 0  # in-memory restores that had to use remote storage
+        self._transfers: list = []  # shared-storage transfers in flight (cancelled on failure)
+
+    # -- storage ------------------------------------------------------------------------------
+    def _write(self):
+        """An event: a checkpoint written to remote storage (shared, or at ``save_s``)."""
+        job = self.job
+        if job.costs.shared_save and job.storage is not None:
+            return self._track(job.storage.transfer(job.costs.checkpoint_bytes or 0.0))
+        return job.env.timeout(job.costs.save_s)
+
+    def _read(self):
+        job = self.job
+        if job.costs.shared_load and job.storage is not None:
+            return self._track(job.storage.transfer(job.costs.checkpoint_bytes or 0.0))
+        return job.env.timeout(job.costs.load_s)
+
+    def _track(self, transfer):
+        self._transfers = [other for other in self._transfers if not other.triggered]
+        self._transfers.append(transfer)
+        return transfer
 
     # -- saving -------------------------------------------------------------------------------
     def save(self):
         """The job's checkpoint after a segment (a generator of SimPy events)."""
         job, env = self.job, self.job.env
         if self.mode == "sync":
-            yield env.timeout(job.costs.save_s)
+            yield self._write()
             self._commit_all()
             return
         if self.mode == "async":
@@ -68,7 +88,7 @@ class Checkpointer:
             yield env.timeout(self.snapshot_s)
             held = (job.accounting.pending_s, job.accounting.pending_delay_s, job.steps_done)
             generation = self._generation
-            self._persisting = env.timeout(job.costs.save_s)
+            self._persisting = self._write()
             self._persisting.callbacks.append(lambda _event: self._persisted(generation, held))
             return
         yield env.timeout(self.snapshot_s)  # in-memory
@@ -79,8 +99,7 @@ class Checkpointer:
         if self._memory_checkpoints % self.remote_every == 0:
             durable = self._books()
             generation = self._generation
-            env.timeout(job.costs.save_s).callbacks.append(
-                lambda _event: self._remote_saved(generation, durable))
+            self._write().callbacks.append(lambda _event: self._remote_saved(generation, durable))
 
     def drained(self) -> None:
         """A planned stop saved everything to remote storage (synchronously, in any mode)."""
@@ -125,19 +144,25 @@ class Checkpointer:
 
     # -- failures and restores -----------------------------------------------------------
     def on_failure(self, nodes: Iterable[int]) -> None:
-        """A failure hit the job: persists in flight are lost; remember lost nodes."""
+        """A failure hit the job: transfers and persists in flight are lost; remember lost
+        nodes."""
         self._generation += 1
         self._lost_nodes.update(nodes)
+        if self.job.storage is not None:
+            for transfer in self._transfers:
+                self.job.storage.cancel(transfer)
+        self._transfers = []
 
-    def restore(self) -> float:
-        """Before a restart: decide where to restart from; returns the load time."""
+    def restore(self):
+        """Before a restart: decide where to restart from; returns the load (an event)."""
         job = self.job
+        nothing = job.env.timeout(0.0)
         if self.mode != "in-memory":
-            return job.costs.load_s if job.has_checkpoint else 0.0
+            return self._read() if job.has_checkpoint else nothing
         if not job.has_checkpoint:
-            return 0.0
+            return nothing
         if self._memory_survives():
-            return self.memory_load_s
+            return job.env.timeout(self.memory_load_s)
         self.fallbacks += 1
         remote = self._remote or _Durable(0, 0.0, 0.0)
         buckets = job.accounting.buckets
@@ -147,7 +172,7 @@ class Checkpointer:
         job.log.record(job.env.now, "memory_checkpoint_lost", job=job.name)
         self._ring = []
         self._lost_nodes.clear()
-        return job.costs.load_s if self._remote is not None else 0.0
+        return self._read() if self._remote is not None else nothing
 
     def _memory_survives(self) -> bool:
         """Each node's shard also lives on its successor in the ring: a shard is gone when a

@@ -30,11 +30,18 @@ class JobCosts:
     estimate: StepEstimate | None = None
     memory: Memory | None = None
     checkpoint_bytes: float | None = None
+    shared_save: bool = False  # saves go through the cluster's shared storage
+    shared_load: bool = False  # loads too (save_s / load_s are then the uncontended times)
 
 
 def job_costs(spec: TrainingJobSpec, accelerator: Accelerator, node: NodeType,
-              graph: nx.DiGraph | None = None, ranks: Sequence[str] | None = None) -> JobCosts:
-    """The costs of ``spec``; a job with a model needs its ``graph`` and placed ``ranks``."""
+              graph: nx.DiGraph | None = None, ranks: Sequence[str] | None = None,
+              shared_storage_bandwidth: float | None = None) -> JobCosts:
+    """The costs of ``spec``; a job with a model needs its ``graph`` and placed ``ranks``.
+
+    Save and load times: given explicitly; else size / ``checkpoint.storage_bandwidth`` (the
+    job's own storage); else, with ``shared_storage_bandwidth`` (``cluster.storage``), the job
+    writes and reads through the shared storage (the times here are the uncontended ones)."""
     checkpoint = spec.checkpoint
     if spec.model is None:
         assert spec.step_time is not None
@@ -44,9 +51,13 @@ def job_costs(spec: TrainingJobSpec, accelerator: Accelerator, node: NodeType,
     estimate = estimate_step(spec, plan, accelerator, node, graph, ranks)
     size = checkpoint_bytes(plan, checkpoint.bytes_per_param)
     save, load = checkpoint.save, checkpoint.load
-    if checkpoint.storage_bandwidth is not None:
+    bandwidth = checkpoint.storage_bandwidth or shared_storage_bandwidth
+    shared = checkpoint.storage_bandwidth is None and shared_storage_bandwidth is not None
+    shared_save = shared_load = False
+    if bandwidth is not None:
         if "save" not in checkpoint.model_fields_set:
-            save = size / checkpoint.storage_bandwidth
+            save, shared_save = size / bandwidth, shared
         if "load" not in checkpoint.model_fields_set:
-            load = size / checkpoint.storage_bandwidth
-    return JobCosts(estimate.step_s, save, load, estimate, memory_per_gpu(plan), size)
+            load, shared_load = size / bandwidth, shared
+    return JobCosts(estimate.step_s, save, load, estimate, memory_per_gpu(plan), size,
+                    shared_save, shared_load)

@@ -24,6 +24,7 @@ import numpy as np
 import simpy
 
 from fleetsim.cluster import Fleet
+from fleetsim.cluster.storage import SharedStorage
 from fleetsim.engine import EventLog
 from fleetsim.faults.clock import Failure
 from fleetsim.metrics import JobAccounting
@@ -43,7 +44,8 @@ class TrainingJob:
     def __init__(self, env: simpy.Environment, spec: TrainingJobSpec, fleet: Fleet,
                  log: EventLog, *, costs: JobCosts, gpus_per_node: int, interval_s: float,
                  mtbf_s: float, stragglers: StragglersSpec | None = None,
-                 rng: np.random.Generator | None = None) -> None:
+                 rng: np.random.Generator | None = None,
+                 storage: SharedStorage | None = None) -> None:
         self.env = env
         self.spec = spec
         self.name = spec.name
@@ -51,6 +53,7 @@ class TrainingJob:
         self.log = log
         self.nodes_required = spec.gpus // gpus_per_node
         self.costs = costs
+        self.storage = storage
         self.gpus_per_node = gpus_per_node
         self.stragglers = stragglers or StragglersSpec()
         jitter = self.stragglers.jitter.build()
@@ -193,7 +196,7 @@ class TrainingJob:
                         self._roll_back_corruption()
                     self.log.record(env.now, "restart", job=self.name)
                     yield env.timeout(spec.restart)
-                    yield env.timeout(self.checkpointer.restore())
+                    yield self.checkpointer.restore()
                     recovering = False
                 steps = min(self.steps_per_segment, self.total_steps - self.steps_done)
                 if steps == 0:  # a planned stop saved the last steps

@@ -91,3 +91,28 @@ def test_in_memory_without_a_remote_copy_restarts_from_scratch(make_scenario):
     _, job = _run(make_scenario, {"mode": "in-memory", "snapshot": "2s", "remote_every": 10},
                   [_node(4000.0, 0, 1)])
     assert job["buckets_s"]["lost_work"] == pytest.approx(4000.0 - 2 * 2.0)
+
+
+def test_jobs_checkpointing_at_once_share_the_storage(make_scenario):
+    """Two identical Llama 3 8B jobs (112 GB checkpoints: 8.03e9 params x 14 B) on shared
+    storage of 1 GB/s save at the same moments: each save moves 112 GB at 0.5 GB/s, 224 s,
+    against 112 s for a job alone (processor sharing)."""
+    def run(jobs: int) -> list[dict]:
+        data = make_scenario(**{"faults.causes": [], "cluster.nodes": jobs, "cluster.spares": 0,
+                                "horizon": "3h"})
+        job = {"name": "a", "type": "training", "gpus": 8, "model": "llama3-8b",
+               "global_batch": 8, "parallelism": {"tp": 8}, "steps": 10**6,
+               "checkpoint": {"policy": "fixed", "interval": "30min"}}
+        data["jobs"] = [dict(job, name=f"job{index}") for index in range(jobs)]
+        data["cluster"]["storage"] = {"bandwidth": "1GB/s"}
+        summary = Run(load_scenario(data)).execute().summary
+        return list(summary["jobs"].values())
+
+    alone = run(1)[0]
+    size = alone["checkpoint_bytes"]
+    assert size == pytest.approx(8.03e9 * 14, rel=0.01)
+    per_save_alone = alone["buckets_s"]["checkpoint_stall"] / alone["checkpoints"]
+    assert per_save_alone == pytest.approx(size / 1e9, rel=1e-6)
+    for job in run(2):
+        per_save = job["buckets_s"]["checkpoint_stall"] / job["checkpoints"]
+        assert per_save == pytest.approx(2 * size / 1e9, rel=1e-6)
