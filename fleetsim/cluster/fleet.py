@@ -109,7 +109,9 @@ class Fleet:
         return event
 
     def release(self, job: NodeHolder) -> None:
-        """Return every node ``job`` holds to the pools."""
+        """Return every node ``job`` holds to the pools (and drop its pending requests: an
+        elastic job may finish before its replacements arrive)."""
+        self._waiting = deque(request for request in self._waiting if request.job is not job)
         for node in self._held.pop(job.name, {}):
             self._holder[node] = None
             self._busy -= 1

@@ -24,6 +24,8 @@ KINDS = {
     "checkpoint_aborted": "a failure interrupted a checkpoint save; it does not count",
     "repaired": "a failed node is healthy again (cause: the repair's kind)",
     "sdc_rollback": "silent data corruption was found: the job rolled back past bad checkpoints",
+    "elastic": "an elastic job restarts on fewer nodes",
+    "rescale": "an elastic job restarts on all its nodes again",
     "slow": "a node became persistently slow (a straggler)",
     "slow_cleared": "a slow node is back to normal speed",
     "eviction": "a job evicted a slow node (it goes to repair; the job drains and restarts)",

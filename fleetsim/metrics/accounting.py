@@ -17,6 +17,9 @@ Buckets (docs/outputs.md defines each):
 ``waiting_for_resources``  waiting for nodes (first allocation, or replacements)
 ``straggler_delay``        computing beyond the straggler-free step time (the slowest rank of
                            each step; of kept work only: delay in lost work is lost work)
+
+An elastic job running on fewer nodes takes longer per step; that excess is credited to
+``waiting_for_resources`` (the cost of the missing nodes) when its work is kept.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ class JobAccounting:
         self.buckets: dict[str, float] = dict.fromkeys(BUCKETS, 0.0)
         self.pending_s = 0.0
         self.pending_delay_s = 0.0  # the straggler part of pending_s
+        self.pending_elastic_s = 0.0  # the part due to running elastic on fewer nodes
         self.phase = "waiting_for_resources"
         self._since = start_s
         #: (time_s, productive_s) after every change of the productive bucket
@@ -43,13 +47,16 @@ class JobAccounting:
         #: lost work of each interruption, seconds
         self.losses: list[float] = []
 
-    def enter(self, phase: str, now: float, delay_s: float = 0.0) -> None:
+    def enter(self, phase: str, now: float, delay_s: float = 0.0,
+              elastic_s: float = 0.0) -> None:
         """Leave the current phase at ``now`` (crediting its time) and enter ``phase``;
-        ``delay_s`` is the straggler part of the computing time being left."""
+        ``delay_s`` and ``elastic_s`` are the straggler and elastic parts of the computing
+        time being left."""
         elapsed = now - self._since
         if self.phase == RUNNING:
             self.pending_s += elapsed
-            self.pending_delay_s += min(delay_s, elapsed)
+            self.pending_elastic_s += min(elastic_s, elapsed)
+            self.pending_delay_s += min(delay_s, elapsed - min(elastic_s, elapsed))
         elif self.phase != DONE:
             self.buckets[self.phase] += elapsed
         self.phase, self._since = phase, now
@@ -57,9 +64,11 @@ class JobAccounting:
     def commit(self, now: float) -> None:
         """A checkpoint (or the end of the job) made the pending work permanent."""
         if self.pending_s:
-            self.buckets["productive"] += self.pending_s - self.pending_delay_s
+            self.buckets["productive"] += (self.pending_s - self.pending_delay_s
+                                           - self.pending_elastic_s)
             self.buckets["straggler_delay"] += self.pending_delay_s
-            self.pending_s = self.pending_delay_s = 0.0
+            self.buckets["waiting_for_resources"] += self.pending_elastic_s
+            self.pending_s = self.pending_delay_s = self.pending_elastic_s = 0.0
             self.productive_log.append((now, self.buckets["productive"]))
 
     def lose(self) -> float:
@@ -67,17 +76,22 @@ class JobAccounting:
         lost = self.pending_s
         self.buckets["lost_work"] += lost
         self.losses.append(lost)
-        self.pending_s = self.pending_delay_s = 0.0
+        self.pending_s = self.pending_delay_s = self.pending_elastic_s = 0.0
         return lost
 
-    def commit_part(self, now: float, seconds: float, delay_s: float) -> None:
-        """Make the first ``seconds`` of the pending work (``delay_s`` of it straggler delay)
-        permanent: an asynchronous checkpoint persisted what it had snapshotted."""
+    def commit_part(self, now: float, seconds: float, delay_s: float,
+                    elastic_s: float = 0.0) -> None:
+        """Make the first ``seconds`` of the pending work (``delay_s`` of it straggler delay,
+        ``elastic_s`` elastic excess) permanent: an asynchronous checkpoint persisted what it
+        had snapshotted."""
         seconds, delay_s = min(seconds, self.pending_s), min(delay_s, self.pending_delay_s)
-        self.buckets["productive"] += seconds - delay_s
+        elastic_s = min(elastic_s, self.pending_elastic_s)
+        self.buckets["productive"] += seconds - delay_s - elastic_s
         self.buckets["straggler_delay"] += delay_s
+        self.buckets["waiting_for_resources"] += elastic_s
         self.pending_s -= seconds
         self.pending_delay_s -= delay_s
+        self.pending_elastic_s -= elastic_s
         self.productive_log.append((now, self.buckets["productive"]))
 
     def roll_back(self, productive_s: float, delay_s: float) -> None:
@@ -89,11 +103,12 @@ class JobAccounting:
             self.losses[-1] += productive_s + delay_s
         self.productive_log.append((self._since, self.buckets["productive"]))
 
-    def lose_part(self, seconds: float, delay_s: float) -> None:
+    def lose_part(self, seconds: float, delay_s: float, elastic_s: float = 0.0) -> None:
         """A planned stop abandons the step in progress: ``seconds`` of the pending work (of
-        which ``delay_s`` straggler delay) are lost, the rest is kept."""
+        which ``delay_s`` straggler delay and ``elastic_s`` elastic excess) are lost."""
         self.pending_s -= seconds
         self.pending_delay_s -= delay_s
+        self.pending_elastic_s -= elastic_s
         self.buckets["lost_work"] += seconds
         self.losses.append(seconds)
 

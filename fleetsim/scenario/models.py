@@ -91,6 +91,12 @@ class DataLoadingSpec(Model):
     prefetch: Annotated[int, Field(ge=0)] = 2  # batches loaded ahead; 0 = no overlap
 
 
+class ElasticSpec(Model):
+    """Continue on fewer data-parallel replicas while replacements are missing."""
+
+    min_fraction: Annotated[float, Field(gt=0, le=1)] = 0.5  # of the job's nodes
+
+
 class TrainingJobSpec(Model):
     """A synchronous training job of a fixed amount of work.
 
@@ -112,6 +118,7 @@ class TrainingJobSpec(Model):
     work: PositiveDuration | None = None  # failure-free compute time, instead of steps
     restart: Duration = 0.0  # re-initialise after a failure, before the checkpoint load
     placement: Literal["packed", "random"] = "packed"  # how ranks map onto the job's GPUs
+    elastic: ElasticSpec | None = None  # run on fewer nodes rather than wait for replacements
     checkpoint: CheckpointSpec = CheckpointSpec(policy="none")
 
     @field_validator("model")

@@ -86,7 +86,9 @@ class Checkpointer:
             if self._persisting is not None and not self._persisting.processed:
                 yield self._persisting  # the previous persist must finish first
             yield env.timeout(self.snapshot_s)
-            held = (job.accounting.pending_s, job.accounting.pending_delay_s, job.steps_done)
+            books = job.accounting
+            held = (books.pending_s, books.pending_delay_s, books.pending_elastic_s,
+                    job.steps_done)
             generation = self._generation
             self._persisting = self._write()
             self._persisting.callbacks.append(lambda _event: self._persisted(generation, held))
@@ -125,11 +127,11 @@ class Checkpointer:
                                        buckets["straggler_delay"]))
         job.log.record(job.env.now, "checkpoint", job=job.name)
 
-    def _persisted(self, generation: int, held: tuple[float, float, int]) -> None:
+    def _persisted(self, generation: int, held: tuple[float, float, float, int]) -> None:
         if generation != self._generation or self.job.completed:
             return
-        pending_s, delay_s, steps = held
-        self.job.accounting.commit_part(self.job.env.now, pending_s, delay_s)
+        pending_s, delay_s, elastic_s, steps = held
+        self.job.accounting.commit_part(self.job.env.now, pending_s, delay_s, elastic_s)
         self.job.steps_committed = steps
         self._count()
 

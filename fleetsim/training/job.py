@@ -90,10 +90,14 @@ class TrainingJob:
         self._segment: np.ndarray | None = None
         self._segment_start = 0.0
         self._segment_id = 0
+        self._scale = 1.0  # elastic: step-time multiplier while running on fewer nodes
+        self._segment_scale = 1.0
+        self._request = None  # the fleet request for replacement nodes, while pending
         self._slow_steps = 0  # consecutive steps run with a slow node (for eviction)
         self._corrupted_since: float | None = None  # silent data corruption began
         self._corruption_found = False
         self.sdc_rollbacks = 0
+        self.elastic_restarts = 0
         #: (time, steps, productive_s, straggler_delay_s) at every checkpoint that counted
         self.checkpoint_history: list[tuple[float, int, float, float]] = []
         self.checkpointer = Checkpointer(self)
@@ -150,18 +154,28 @@ class TrainingJob:
     # -- the process --------------------------------------------------------------------------
     def _enter(self, phase: str) -> None:
         """Change phase; leaving a segment credits its straggler delay and ends it."""
-        delay = 0.0
+        delay = elastic = 0.0
         if self.accounting.phase == RUNNING and self._segment is not None:
-            delay = straggler_delay(self._segment, self.costs.step_s,
-                                    self.env.now - self._segment_start)
+            delay, elastic = self._excess(self.env.now - self._segment_start)
             self._segment = None
-        self.accounting.enter(phase, self.env.now, delay)
+        self.accounting.enter(phase, self.env.now, delay, elastic)
+
+    def _excess(self, elapsed: float) -> tuple[float, float]:
+        """(straggler delay, elastic excess) within the first ``elapsed`` s of the segment.
+        An elastic segment runs the straggler timeline ``scale`` times slower."""
+        assert self._segment is not None
+        scale = self._segment_scale
+        delay = straggler_delay(self._segment / scale, self.costs.step_s, elapsed / scale)
+        return delay, elapsed - elapsed / scale
 
     def _start_segment(self, steps: int) -> float:
         """Draw the segment's step times (with the slow nodes held now); arrange an eviction
         if a slow node has been held for ``after_steps`` steps. Returns its duration."""
         slow = self.fleet.slow_nodes_of(self) if self._slow_nodes_possible() else []
+        self._segment_scale = self._scale
         self._segment = self.step_time.cumulative(steps, len(slow) * self.gpus_per_node)
+        if self._scale != 1.0:
+            self._segment = self._segment * self._scale
         self._segment_start = self.env.now
         self._segment_id += 1
         mitigation = self.stragglers.mitigation
@@ -208,6 +222,8 @@ class TrainingJob:
                     break
                 self._enter("checkpoint_stall")
                 yield from self.checkpointer.save()
+                if self._scale != 1.0 and self._request is not None and self._request.triggered:
+                    yield from self._rescale()
             except simpy.Interrupt as interrupt:
                 yield from self._recover(interrupt.cause)
                 recovering = True
@@ -223,11 +239,15 @@ class TrainingJob:
         """Stop after ``failure``: lose the work since the last checkpoint (a planned stop
         saves it first instead), wait out the detection time, get replacement nodes."""
         env = self.env
-        finished, partial = 0, 0.0
+        finished, partial, partial_parts = 0, 0.0, (0.0, 0.0)
         if self.accounting.phase == RUNNING and self._segment is not None:
             elapsed = env.now - self._segment_start
             finished = steps_completed(self._segment, elapsed)
-            partial = elapsed - (float(self._segment[finished - 1]) if finished else 0.0)
+            done_s = float(self._segment[finished - 1]) if finished else 0.0
+            partial = elapsed - done_s
+            delay, elastic = self._excess(elapsed)
+            done_delay, done_elastic = self._excess(done_s)
+            partial_parts = (delay - done_delay, elastic - done_elastic)
         if self.accounting.phase == "checkpoint_stall" and not failure.planned:
             self.log.record(env.now, "checkpoint_aborted", job=self.name)
         self.interruptions[failure.cause] += 1
@@ -238,7 +258,7 @@ class TrainingJob:
             self.planned_interruptions += 1
             self.steps_done += finished
             self._enter("checkpoint_stall")
-            self.accounting.lose_part(partial, max(0.0, partial - self.costs.step_s))
+            self.accounting.lose_part(partial, *partial_parts)
             yield env.timeout(self.costs.save_s)
             self.checkpointer.drained()
         else:
@@ -249,7 +269,28 @@ class TrainingJob:
         self.log.record(env.now, "detected", job=self.name, cause=failure.cause,
                         unit=failure.unit)
         self._enter("waiting_for_resources")
-        yield self.fleet.request(self, initial=False)
+        if self._request is None or self._request.triggered:
+            self._request = self.fleet.request(self, initial=False)
+        held = len(self.fleet.held(self))
+        elastic = self.spec.elastic
+        if (not self._request.triggered and elastic is not None
+                and held >= math.ceil(elastic.min_fraction * self.nodes_required)):
+            self._scale = self.nodes_required / held  # same batch on fewer replicas
+            self.elastic_restarts += 1
+            self.log.record(env.now, "elastic", job=self.name,
+                            cause=f"{held} of {self.nodes_required} nodes")
+        else:
+            yield self._request
+            self._scale = 1.0
+
+    def _rescale(self):
+        """Replacements arrived while running elastic: restart on all nodes (after the
+        checkpoint just taken)."""
+        self._enter("restart")
+        self.log.record(self.env.now, "rescale", job=self.name)
+        yield self.env.timeout(self.spec.restart)
+        yield self.checkpointer.restore()
+        self._scale = 1.0
 
     # -- results ------------------------------------------------------------------------------
     def close(self, now: float) -> None:
@@ -275,6 +316,7 @@ class TrainingJob:
             "interruptions_planned": self.planned_interruptions,
             "evictions": self.interruptions.get("straggler_eviction", 0),
             "sdc_rollbacks": self.sdc_rollbacks,
+            "elastic_restarts": self.elastic_restarts,
             "interruptions_by_cause": dict(sorted(self.interruptions.items())),
             "interruptions_by_scope": dict(sorted(self.interruptions_by_scope.items())),
             "checkpoints": self.checkpoints,

@@ -164,3 +164,23 @@ def test_silent_data_corruption_rolls_back_past_bad_checkpoints(make_scenario):
     assert job["buckets_s"]["productive"] == pytest.approx(7200.0)
     kinds = list(result.events["kind"])
     assert kinds.index("sdc_rollback") > kinds.index("interruption")
+
+
+def test_elastic_job_runs_on_fewer_nodes_until_the_repair(make_scenario):
+    """No spares: a failure at 1,000 s leaves 3 of 4 nodes. Without elastic mode the job waits
+    the 4 h repair; elastic, it restarts on 3 nodes, each step 4/3 as long (the excess counts
+    as waiting_for_resources), and returns to 4 nodes after the first checkpoint once the
+    node is back. Productive time is unchanged (720 steps x 10 s) and the job ends sooner."""
+    base = {"faults.causes": [], "jobs.0.steps": 4320, "cluster.nodes": 4,
+            "cluster.spares": 0}
+    waiting = _inject(make_scenario(**base), [Failure(1000.0, "host", "node", (0,), "node0",
+                                                      detection_s=120)])
+    elastic = _inject(make_scenario(**base, **{"jobs.0.elastic": {"min_fraction": 0.5}}),
+                      [Failure(1000.0, "host", "node", (0,), "node0", detection_s=120)])
+    rigid, flexible = waiting.summary["jobs"]["train"], elastic.summary["jobs"]["train"]
+    assert rigid["buckets_s"]["waiting_for_resources"] == pytest.approx(4 * HOUR - 120)
+    assert flexible["elastic_restarts"] == 1
+    assert flexible["buckets_s"]["productive"] == pytest.approx(43200.0)
+    assert 0 < flexible["buckets_s"]["waiting_for_resources"] < 4 * HOUR
+    assert flexible["wall_time_s"] < rigid["wall_time_s"]
+    assert list(elastic.events["kind"]).count("rescale") == 1

@@ -5,8 +5,8 @@ bucket, so the buckets sum to the wall time to floating-point precision; goodput
 a finished job's productive time is exactly its steps times the straggler-free step time (no
 work is counted twice or lost from the books, the straggler excess is its own bucket); the
 cluster's GPU states always add up to its size. Scenarios draw every failure scope and
-lifetime law, planned stops, repair pipelines, bad nodes, jitter, slow nodes, eviction and
-every checkpoint mode.
+lifetime law, planned stops, silent corruption, repair pipelines, bad nodes, jitter, slow
+nodes, eviction, elastic jobs and every checkpoint mode.
 """
 
 from __future__ import annotations
@@ -44,6 +44,8 @@ def scenarios(draw) -> dict:
             "steps": draw(st.integers(1, 3000)),
             "restart": f"{draw(st.integers(0, 1800))}s",
             "checkpoint": checkpoint,
+            **({"elastic": {"min_fraction": draw(st.floats(0.1, 1.0))}}
+               if draw(st.booleans()) else {}),
         })
     causes = [{"name": "gpu", "scope": "gpu", "mtbf": f"{draw(st.floats(20, 5000))}h",
                "distribution": draw(st.sampled_from(["exponential", "weibull", "lognormal"])),
