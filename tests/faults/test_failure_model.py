@@ -184,3 +184,25 @@ def test_elastic_job_runs_on_fewer_nodes_until_the_repair(make_scenario):
     assert 0 < flexible["buckets_s"]["waiting_for_resources"] < 4 * HOUR
     assert flexible["wall_time_s"] < rigid["wall_time_s"]
     assert list(elastic.events["kind"]).count("rescale") == 1
+
+
+def test_rates_per_1000_node_days():
+    """Kokolis et al. 2024 report 6.50 failures per 1000 node-days (RSC-1): a node's MTBF is
+    1000/6.5 days; a GPU-scoped rate spreads over the node's GPUs (8 x longer per GPU)."""
+    from fleetsim.scenario.faults import FaultCause
+
+    node = FaultCause(name="rsc1", scope="node", per_1000_node_days=6.5)
+    gpu = FaultCause(name="rsc1", scope="gpu", per_1000_node_days=6.5)
+    assert node.unit_mtbf_s(8) == pytest.approx(1000 / 6.5 * 86400)
+    assert gpu.unit_mtbf_s(8) == pytest.approx(8 * 1000 / 6.5 * 86400)
+    with pytest.raises(ValueError, match="exactly one of mtbf"):
+        FaultCause(name="x", scope="node", mtbf="10h", per_1000_node_days=1)
+
+
+def test_faults_scale_multiplies_every_rate():
+    from fleetsim.scenario.faults import FaultsSpec
+
+    base = FaultsSpec(preset="llama3").effective_causes()
+    doubled = FaultsSpec(preset="llama3", scale=2).effective_causes()
+    assert [c.mtbf / 2 for c in base] == pytest.approx([c.mtbf for c in doubled])
+    assert FaultsSpec(preset="llama3", scale=0).effective_causes() == ()
