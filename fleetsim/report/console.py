@@ -46,7 +46,8 @@ def summary_table(summary: dict) -> Table:
     row("wall time", lambda job: format_duration(job["wall_time_s"]))
     for bucket in BUCKETS:
         row(f"  {bucket}", lambda job, bucket=bucket: _share(job, bucket))
-    row("interruptions", lambda job: str(job["interruptions"]))
+    row("interruptions", lambda job: f"{job['interruptions']} "
+        f"({job['interruptions_unexpected']} unexpected)")
     row("checkpoints", lambda job: str(job["checkpoints"]))
     row("steps", lambda job: f"{job['steps_completed']:,} / {job['steps_total']:,}")
     row("step time", lambda job: format_duration(job["step_time_s"]))
