@@ -12,7 +12,14 @@ found with ``searchsorted`` on its cumulative step times, and everything since t
 completed checkpoint is lost. A save that is interrupted does not count. Failures that strike
 while the job is already detecting a failure or waiting for nodes only add to the nodes it
 must replace (its clock is already stopped). Time is credited to buckets through
-:class:`fleetsim.metrics.JobAccounting`.
+:class:`fleetsim.metrics.JobAccounting`; saving and restoring is the
+:class:`~fleetsim.training.checkpointing.Checkpointer`'s.
+
+Variations on the loop: a planned stop drains (saves the finished steps) instead of losing
+them; silent data corruption lets the job run on until it is found, then rolls back past the
+checkpoints since; stragglers stretch a segment's steps (order statistics) and a slow node
+may be evicted; an elastic job restarts on fewer nodes rather than wait, and rescales after a
+checkpoint once its replacements arrive.
 """
 
 from __future__ import annotations
@@ -27,13 +34,13 @@ from fleetsim.cluster import Fleet
 from fleetsim.cluster.storage import SharedStorage
 from fleetsim.engine import EventLog
 from fleetsim.faults.clock import Failure
+from fleetsim.faults.stragglers import NoJitter
 from fleetsim.metrics import JobAccounting
 from fleetsim.metrics.accounting import RUNNING
 from fleetsim.scenario.models import TrainingJobSpec
+from fleetsim.scenario.stragglers import StragglersSpec
 from fleetsim.training.checkpointing import Checkpointer
 from fleetsim.training.costs import JobCosts
-from fleetsim.faults.stragglers import NoJitter
-from fleetsim.scenario.stragglers import StragglersSpec
 from fleetsim.training.steptime import (ConstantStepTime, StragglerStepTime, steps_completed,
                                         straggler_delay)
 
