@@ -8,6 +8,9 @@ Python API::
     result.summary["jobs"]["pretrain"]["goodput"]
     result.events, result.timeseries      # pandas DataFrames
     result.write("out/")                  # summary.json, events.csv, timeseries.csv
+
+    table = fleetsim.sweep("examples/sweeps/checkpoint-interval.yaml", out="sweep-out")
+    # a DataFrame, one row per run (docs/guides/sweeps.md)
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any, Iterable, Mapping
 from fleetsim.errors import FleetsimError, ScenarioError
 from fleetsim.runner import RunResult, simulate
 from fleetsim.scenario import load_scenario
+from fleetsim import sweep  # the package, callable: fleetsim.sweep(spec, out=..., ...)
 
 __version__ = "0.1.0"
 
@@ -38,4 +42,4 @@ def run(scenario: str | Path | dict[str, Any], seed: int | None = None,
     return simulate(load_scenario(scenario, overrides=items, seed=seed))
 
 
-__all__ = ["FleetsimError", "RunResult", "ScenarioError", "__version__", "run"]
+__all__ = ["FleetsimError", "RunResult", "ScenarioError", "__version__", "run", "sweep"]

@@ -59,7 +59,8 @@ def _parser() -> argparse.ArgumentParser:
 
 #: Modules that each add one subcommand: ``add_parser(subparsers)`` registers it and sets
 #: ``handler`` (a function of the parsed arguments returning the exit code) as its default.
-COMMAND_MODULES: tuple[str, ...] = ("fleetsim.commands.topo", "fleetsim.commands.collective")
+COMMAND_MODULES: tuple[str, ...] = ("fleetsim.commands.topo", "fleetsim.commands.collective",
+                                    "fleetsim.commands.sweep", "fleetsim.commands.plot")
 
 
 def _scenario_options(parser: argparse.ArgumentParser) -> None:
