@@ -168,7 +168,14 @@ def main() -> None:
     table = "\n".join(lines)
     machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
                f"Python {platform.python_version()}, SimPy {simpy.__version__}")
+    explicit_16k = next(stats for label, gpus, stats in rows
+                        if label.startswith("(b) explicit step, per-unit") and gpus == BASE_GPUS)
+    everything_16k = next(stats for label, _, stats in rows if label.startswith("(d)"))
+    ratio = everything_16k["seconds"] / explicit_16k["seconds"]
     report = (f"{table}\n\n"
+              f"- (d) / (b) at 16,384 GPUs: {ratio:.1f}x the simulation time with every fault "
+              f"feature on ({everything_16k['events']:,} vs {explicit_16k['events']:,} SimPy "
+              "events)\n"
               f"- one-time setup of (a), cold: cluster graph of 2,080 nodes, placement, step "
               f"model: {setup:.2f} s (step {step_s:.2f} s); the graph is cached per process\n"
               f"- bare SimPy: {rate:,.0f} timeouts/s in the same process\n"

@@ -95,6 +95,10 @@ class Fleet:
         """The healthy nodes ``job`` holds now."""
         return list(self._held.get(job.name, ()))
 
+    def held_count(self, job: NodeHolder) -> int:
+        """How many healthy nodes ``job`` holds now (O(1))."""
+        return len(self._held.get(job.name, ()))
+
     @property
     def spare_count(self) -> int:
         return len(self._spare)

@@ -278,8 +278,8 @@ class TrainingJob:
         self._enter("waiting_for_resources")
         if self._request is None or self._request.triggered:
             self._request = self.fleet.request(self, initial=False)
-        held = len(self.fleet.held(self))
         elastic = self.spec.elastic
+        held = self.fleet.held_count(self)
         if (not self._request.triggered and elastic is not None
                 and held >= math.ceil(elastic.min_fraction * self.nodes_required)):
             self._scale = self.nodes_required / held  # same batch on fewer replicas
