@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterable
 
 import networkx as nx
 import pandas as pd
@@ -19,7 +19,7 @@ import simpy
 from fleetsim.cluster import Fleet
 from fleetsim.cluster.storage import SharedStorage
 from fleetsim.engine import EventLog, RandomStreams
-from fleetsim.faults.clock import ExponentialFailureClock, RenewalFailureClock
+from fleetsim.faults.clock import ExponentialFailureClock, Failure, RenewalFailureClock
 from fleetsim.faults.rates import FaultUnits, mtbf_s
 from fleetsim.hardware import NodeType
 from fleetsim.metrics.timeseries import auto_resolution, busy_fraction, fleet_timeseries
@@ -132,6 +132,17 @@ class Run:
             cluster = self.scenario.spec.cluster
             self._graph = cluster_graph(self.scenario.node, cluster.nodes, cluster.fabric)
         return self._graph
+
+    def inject(self, failures: Iterable[Failure]) -> None:
+        """Make these failures happen at their ``time_s`` too (teaching labs, exact tests)."""
+        ordered = sorted(failures, key=lambda failure: failure.time_s)
+
+        def process():
+            for failure in ordered:
+                yield self.env.timeout(failure.time_s - self.env.now)
+                self.fleet.fail(failure)
+
+        self.env.process(process())
 
     def failure_free_s(self) -> list[float]:
         """Each job's failure-free duration: its compute plus its checkpoint saves."""

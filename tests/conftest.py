@@ -58,3 +58,20 @@ def root() -> Path:
 def make_scenario():
     """The :func:`scenario` builder, as a fixture."""
     return scenario
+
+
+def run_with_failures(data: dict, failures: list):
+    """Run scenario ``data`` with :class:`~fleetsim.faults.clock.Failure` s injected at their
+    ``time_s`` (the style of SimPy's own tests: exact times, exact expectations)."""
+    from fleetsim.runner import Run
+    from fleetsim.scenario import load_scenario
+
+    run = Run(load_scenario(data))
+    run.inject(failures)
+    return run.execute()
+
+
+@pytest.fixture
+def inject_failures():
+    """:func:`run_with_failures`, as a fixture."""
+    return run_with_failures

@@ -16,16 +16,11 @@ from fleetsim.scenario import load_scenario
 
 
 def _run_with_failures(data: dict, failures: list[tuple[float, int]]):
+    """Node failures (time, node) with the scenario's detection time."""
     run = Run(load_scenario(data))
-    data["faults"]["detection_s"] = run.scenario.spec.faults.detection
-
-    def inject():
-        for time_s, node in failures:
-            yield run.env.timeout(time_s - run.env.now)
-            run.fleet.fail(Failure(run.env.now, "injected", "node", (node,), f"node{node}",
-                                   detection_s=data["faults"]["detection_s"]))
-
-    run.env.process(inject())
+    detection_s = run.scenario.spec.faults.detection
+    run.inject(Failure(time_s, "injected", "node", (node,), f"node{node}",
+                       detection_s=detection_s) for time_s, node in failures)
     return run.execute()
 
 

@@ -104,24 +104,12 @@ def test_bad_nodes_fail_factor_times_faster(make_scenario):
     assert per_bad / per_good == pytest.approx(4, rel=0.15)
 
 
-def _inject(data: dict, failures: list[Failure]):
-    run = Run(load_scenario(data))
-
-    def inject():
-        for failure in failures:
-            yield run.env.timeout(failure.time_s - run.env.now)
-            run.fleet.fail(failure)
-
-    run.env.process(inject())
-    return run.execute()
-
-
-def test_a_leaf_failure_takes_down_every_node_under_it(make_scenario):
+def test_a_leaf_failure_takes_down_every_node_under_it(make_scenario, inject_failures):
     """Blast radius: a leaf switch of a rail-optimised SU reaches all of the SU's nodes; the
     job on them is interrupted once and all of them go to repair."""
     data = make_scenario(**{"faults.causes": [], "jobs.0.steps": 720})
     leaf = Failure(1000.0, "switch", "leaf", (0, 1, 2, 3, 4, 5), "leaf0", detection_s=60)
-    result = _inject(data, [leaf])
+    result = inject_failures(data, [leaf])
     job = result.summary["jobs"]["train"]
     assert job["interruptions"] == 1 and job["interruptions_by_scope"] == {"leaf": 1}
     assert result.timeseries["gpus_down"].max() == 48
@@ -129,19 +117,19 @@ def test_a_leaf_failure_takes_down_every_node_under_it(make_scenario):
     assert job["buckets_s"]["waiting_for_resources"] == pytest.approx(4 * HOUR - 60)
 
 
-def test_a_planned_stop_loses_no_work(make_scenario):
+def test_a_planned_stop_loses_no_work(make_scenario, inject_failures):
     data = make_scenario(**{"faults.causes": [], "jobs.0.steps": 720})
     planned = Failure(1000.0, "maintenance", "job", (0,), "node0", planned=True)
-    job = _inject(data, [planned]).summary["jobs"]["train"]
+    job = inject_failures(data, [planned]).summary["jobs"]["train"]
     assert job["buckets_s"]["lost_work"] == 0
     assert job["interruptions_planned"] == 1 and job["interruptions_unexpected"] == 0
     assert job["checkpoints"] == 3 + 1  # 3 regular saves (none after the last) + the drain
 
 
-def test_a_job_scoped_failure_restarts_the_job_without_a_repair(make_scenario):
+def test_a_job_scoped_failure_restarts_the_job_without_a_repair(make_scenario, inject_failures):
     data = make_scenario(**{"faults.causes": [], "jobs.0.steps": 720})
     bug = Failure(1000.0, "software", "job", (0,), "node0", detection_s=600)
-    result = _inject(data, [bug])
+    result = inject_failures(data, [bug])
     job = result.summary["jobs"]["train"]
     assert job["interruptions"] == 1 and job["buckets_s"]["lost_work"] == 1000
     assert job["buckets_s"]["detection"] == 600
@@ -149,14 +137,14 @@ def test_a_job_scoped_failure_restarts_the_job_without_a_repair(make_scenario):
     assert result.timeseries["gpus_down"].max() == 0
 
 
-def test_silent_data_corruption_rolls_back_past_bad_checkpoints(make_scenario):
+def test_silent_data_corruption_rolls_back_past_bad_checkpoints(make_scenario, inject_failures):
     """Silent data corruption at 2,000 s (during the 2nd segment) found 3,000 s later: the
     checkpoint at 3,720 s holds corrupt state, so the job rolls back to the one at 1,860 s:
     lost = the 1,800 s of compute in the bad checkpoint + the 1,280 s since it."""
     data = make_scenario(**{"faults.causes": [], "jobs.0.steps": 720})
     corruption = Failure(2000.0, "sdc", "gpu", (0,), "node0.gpu3", detection_s=3000,
                          silent=True)
-    result = _inject(data, [corruption])
+    result = inject_failures(data, [corruption])
     job = result.summary["jobs"]["train"]
     assert job["sdc_rollbacks"] == 1 and job["interruptions"] == 1
     assert job["buckets_s"]["lost_work"] == pytest.approx(1800.0 + 1280.0)
@@ -166,16 +154,16 @@ def test_silent_data_corruption_rolls_back_past_bad_checkpoints(make_scenario):
     assert kinds.index("sdc_rollback") > kinds.index("interruption")
 
 
-def test_elastic_job_runs_on_fewer_nodes_until_the_repair(make_scenario):
+def test_elastic_job_runs_on_fewer_nodes_until_the_repair(make_scenario, inject_failures):
     """No spares: a failure at 1,000 s leaves 3 of 4 nodes. Without elastic mode the job waits
     the 4 h repair; elastic, it restarts on 3 nodes, each step 4/3 as long (the excess counts
     as waiting_for_resources), and returns to 4 nodes after the first checkpoint once the
     node is back. Productive time is unchanged (720 steps x 10 s) and the job ends sooner."""
     base = {"faults.causes": [], "jobs.0.steps": 4320, "cluster.nodes": 4,
             "cluster.spares": 0}
-    waiting = _inject(make_scenario(**base), [Failure(1000.0, "host", "node", (0,), "node0",
+    waiting = inject_failures(make_scenario(**base), [Failure(1000.0, "host", "node", (0,), "node0",
                                                       detection_s=120)])
-    elastic = _inject(make_scenario(**base, **{"jobs.0.elastic": {"min_fraction": 0.5}}),
+    elastic = inject_failures(make_scenario(**base, **{"jobs.0.elastic": {"min_fraction": 0.5}}),
                       [Failure(1000.0, "host", "node", (0,), "node0", detection_s=120)])
     rigid, flexible = waiting.summary["jobs"]["train"], elastic.summary["jobs"]["train"]
     assert rigid["buckets_s"]["waiting_for_resources"] == pytest.approx(4 * HOUR - 120)

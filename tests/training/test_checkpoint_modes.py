@@ -17,13 +17,7 @@ def _run(make_scenario, checkpoint: dict, failures: list[Failure], steps: int = 
                             "jobs.0.checkpoint": {"policy": "fixed", "interval": "30min",
                                                   **checkpoint}})
     run = Run(load_scenario(data))
-
-    def inject():
-        for failure in failures:
-            yield run.env.timeout(failure.time_s - run.env.now)
-            run.fleet.fail(failure)
-
-    run.env.process(inject())
+    run.inject(failures)
     result = run.execute()
     return result, result.summary["jobs"]["train"]
 
