@@ -31,7 +31,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("scenario", help="scenario YAML file")
     _scenario_options(run)
     run.add_argument("--out", metavar="DIR", help="write summary.json, events.csv, "
-                     "timeseries.csv into DIR")
+                     "timeseries (CSV, Parquet), phases.csv, trace.json and plots/ into DIR")
+    run.add_argument("--resolution", metavar="DURATION",
+                     help="step of the timeseries, e.g. 1h (default: automatic)")
     run.add_argument("--force", action="store_true",
                      help="overwrite outputs of an earlier run in --out DIR")
     run.add_argument("--json", action="store_true",
@@ -60,7 +62,8 @@ def _parser() -> argparse.ArgumentParser:
 #: Modules that each add one subcommand: ``add_parser(subparsers)`` registers it and sets
 #: ``handler`` (a function of the parsed arguments returning the exit code) as its default.
 COMMAND_MODULES: tuple[str, ...] = ("fleetsim.commands.topo", "fleetsim.commands.collective",
-                                    "fleetsim.commands.sweep", "fleetsim.commands.plot")
+                                    "fleetsim.commands.sweep", "fleetsim.commands.plot",
+                                    "fleetsim.commands.report")
 
 
 def _scenario_options(parser: argparse.ArgumentParser) -> None:
@@ -96,6 +99,8 @@ def _run(args: argparse.Namespace) -> int:
     from fleetsim.report.writers import check_writable, summary_json
     from fleetsim.runner import RUN_LIMIT_FACTOR, simulate
 
+    if args.resolution is not None:
+        args.overrides = [*args.overrides, f"output.resolution={args.resolution}"]
     scenario = _load(args)
     if args.out:
         check_writable(args.out, overwrite=args.force)

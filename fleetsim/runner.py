@@ -50,9 +50,11 @@ class RunResult:
     events: pd.DataFrame
     timeseries: pd.DataFrame
     scenario: LoadedScenario
+    phases: pd.DataFrame  # one row per job phase: job, phase, start_s, end_s
+    downtime: pd.DataFrame  # one row per node repair: node, start_s, end_s
 
     def write(self, out_dir, *, overwrite: bool = False) -> None:
-        """Write summary.json, events.csv and timeseries.csv into ``out_dir``."""
+        """Write every output (docs/outputs.md) into ``out_dir``."""
         from fleetsim.report.writers import write_run
 
         write_run(self, out_dir, overwrite=overwrite)
@@ -213,7 +215,25 @@ class Run:
             fleet.state_log, per_node, spec.cluster.nodes * per_node,
             {job.name: (job.started_s, job.accounting.productive_log) for job in self.jobs},
             end_s, resolution)
-        return RunResult(summary, self.log.to_frame(), timeseries, self.scenario)
+        downtime = pd.DataFrame.from_records(fleet.downtime_until(end_s),
+                                             columns=["node", "start_s", "end_s"])
+        return RunResult(summary, self.log.to_frame(), timeseries, self.scenario,
+                         phase_frame(self.jobs, end_s), downtime)
+
+
+PHASE_NAMES = {"running": "compute", "checkpoint_stall": "checkpoint", "detection": "detection",
+               "restart": "restart", "waiting_for_resources": "waiting"}
+
+
+def phase_frame(jobs: list[TrainingJob], end_s: float) -> pd.DataFrame:
+    """Every job's phases as intervals (``compute`` is kept or lost work alike)."""
+    rows = []
+    for job in jobs:
+        log = job.accounting.phase_log
+        for (start, phase), (end, _next) in zip(log, log[1:] + [(end_s, "done")]):
+            if phase != "done" and end > start:
+                rows.append((job.name, PHASE_NAMES.get(phase, phase), start, end))
+    return pd.DataFrame.from_records(rows, columns=["job", "phase", "start_s", "end_s"])
 
 
 @functools.lru_cache(maxsize=4)

@@ -39,6 +39,6 @@ def test_every_output_is_documented(root):
     text = (root / "docs" / "outputs.md").read_text()
     names = [*KINDS, *BUCKETS, "interruptions_by_cause", "failures_by_cause", "sim_time_s",
              "steps_completed", "utilization", "gpus_busy", "gpus_down", "gpus_spare",
-             "gpus_idle", "goodput.<job>"]
+             "gpus_idle", "goodput.<job>", "goodput_window.<job>"]
     missing = [name for name in names if f"`{name}`" not in text and f".{name}`" not in text]
     assert not missing, f"undocumented outputs: {missing}"

@@ -74,6 +74,9 @@ class Fleet:
         self._hidden_fault = np.zeros(nodes, dtype=bool)  # a repair left the fault in place
         self.repairs_by_kind: dict[str, int] = {}
         self._slow: set[int] = set()  # persistently slow nodes (stragglers); few
+        self._down_since: dict[int, float] = {}
+        #: (node, down_s, up_s) for every repair, for timelines
+        self.downtime: list[tuple[int, float, float]] = []
         self.evictions = 0
         self._holder: list[NodeHolder | None] = [None] * nodes
         self._down: list[bool] = [False] * nodes
@@ -284,6 +287,7 @@ class Fleet:
         keeps the node's hidden-fault state: its own hardware was not touched)."""
         self._down[node] = True
         self._down_count += 1
+        self._down_since[node] = self.env.now
         holder = self._holder[node]
         if holder is not None:
             self._holder[node] = None
@@ -322,6 +326,7 @@ class Fleet:
     def _repaired(self, node: int, kind: str = "repair", fixed: bool | None = True) -> None:
         self._down[node] = False
         self._down_count -= 1
+        self.downtime.append((node, self._down_since.pop(node), self.env.now))
         if fixed is not None:  # the node itself was repaired (not just its switch)
             self._slow.discard(node)
             self._count_repair(kind)
@@ -335,6 +340,11 @@ class Fleet:
         self._log_state()
 
     # -- bookkeeping ----------------------------------------------------------------------
+    def downtime_until(self, end_s: float) -> list[tuple[int, float, float]]:
+        """Every down interval, those still open closed at ``end_s``."""
+        still = [(node, since, end_s) for node, since in sorted(self._down_since.items())]
+        return self.downtime + still
+
     def _log_state(self) -> None:
         entry = (self.env.now, self._busy, self._down_count, len(self._spare), len(self._idle))
         if self.state_log and self.state_log[-1][0] == entry[0]:

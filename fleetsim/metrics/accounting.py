@@ -46,6 +46,8 @@ class JobAccounting:
         self.productive_log: list[tuple[float, float]] = [(start_s, 0.0)]
         #: lost work of each interruption, seconds
         self.losses: list[float] = []
+        #: (time_s, phase) at every phase change, for timelines
+        self.phase_log: list[tuple[float, str]] = [(start_s, self.phase)]
 
     def enter(self, phase: str, now: float, delay_s: float = 0.0,
               elastic_s: float = 0.0) -> None:
@@ -60,6 +62,8 @@ class JobAccounting:
         elif self.phase != DONE:
             self.buckets[self.phase] += elapsed
         self.phase, self._since = phase, now
+        if self.phase_log[-1][1] != phase:
+            self.phase_log.append((now, phase))
 
     def commit(self, now: float) -> None:
         """A checkpoint (or the end of the job) made the pending work permanent."""

@@ -3,7 +3,8 @@
 Sampled exactly from change logs (no per-step work): the fleet's node-state log gives GPUs
 busy/down/spare/idle at each grid time (the state holding at that instant), each job's
 productive log gives the productive time known at that instant. Cumulative goodput at ``t``
-is productive(t) / (t - job start), empty before the job starts.
+is productive(t) / (t - job start), empty before the job starts; windowed goodput is the
+productive time made permanent in the window ending at ``t`` over its length.
 """
 
 from __future__ import annotations
@@ -59,6 +60,9 @@ def fleet_timeseries(state_log: list[tuple[float, int, int, int, int]], gpus_per
             running = elapsed > 0
             goodput[running] = done[running] / elapsed[running]
         frame[f"goodput.{name}"] = goodput
+        window = np.full(len(grid), np.nan)
+        window[1:] = np.diff(done) / resolution_s
+        frame[f"goodput_window.{name}"] = window
     return frame
 
 

@@ -1,4 +1,5 @@
-"""Write a finished run's outputs: summary.json, events.csv, timeseries.csv.
+"""Write a finished run's outputs: summary.json, events.csv, timeseries.csv and .parquet,
+phases.csv, trace.json (Chrome/Perfetto), plots/.
 
 Outputs are deterministic (same scenario and seed, same bytes): keys keep their documented
 order, floats are written by Python's shortest round-trip repr, nothing records the wall clock.
@@ -11,8 +12,11 @@ import json
 from pathlib import Path
 
 from fleetsim.errors import OutputError
+from fleetsim.report.plots import plot_run
+from fleetsim.report.trace import chrome_trace
 
-OUTPUT_FILES = ("summary.json", "events.csv", "timeseries.csv")
+OUTPUT_FILES = ("summary.json", "events.csv", "timeseries.csv", "timeseries.parquet",
+                "phases.csv", "trace.json", "plots")
 
 
 def check_writable(out_dir: str | Path, *, overwrite: bool) -> Path:
@@ -50,4 +54,10 @@ def write_run(result, out_dir: str | Path, *, overwrite: bool = False) -> Path:
     (out / "summary.json").write_text(summary_json(result.summary), encoding="utf-8")
     result.events.to_csv(out / "events.csv", index=False, lineterminator="\n")
     result.timeseries.to_csv(out / "timeseries.csv", index=False, lineterminator="\n")
+    result.timeseries.to_parquet(out / "timeseries.parquet", index=False)
+    result.phases.to_csv(out / "phases.csv", index=False, lineterminator="\n")
+    trace = chrome_trace(result.summary, result.phases, result.events, result.downtime)
+    (out / "trace.json").write_text(json.dumps(trace, separators=(",", ":")) + "\n",
+                                    encoding="utf-8")
+    plot_run(result.summary, result.timeseries, result.events, out / "plots")
     return out

@@ -124,8 +124,11 @@ def test_same_seed_gives_byte_identical_outputs(tmp_path, root, name):
     path = str(root / "scenarios" / name)
     for out in ("a", "b"):
         assert main(["run", path, "--quiet", "--out", str(tmp_path / out)]) == 0
-    for file in ("summary.json", "events.csv", "timeseries.csv"):
-        assert (tmp_path / "a" / file).read_bytes() == (tmp_path / "b" / file).read_bytes()
+    files = sorted(path.relative_to(tmp_path / "a")
+                   for path in (tmp_path / "a").rglob("*") if path.is_file())
+    assert len(files) == 8  # summary, events, timeseries (csv, parquet), phases, trace, 2 plots
+    for file in files:
+        assert (tmp_path / "a" / file).read_bytes() == (tmp_path / "b" / file).read_bytes(), file
     main(["run", path, "--quiet", "--seed", "99", "--out", str(tmp_path / "c")])
     assert (tmp_path / "a" / "events.csv").read_bytes() != (
         tmp_path / "c" / "events.csv").read_bytes()
