@@ -19,6 +19,7 @@ KINDS = {
     "detected": "the job noticed the failure (after the detection time)",
     "replaced": "a healthy node replaced a failed one in the job (unit = node taken)",
     "restart": "the job starts re-initialising (then loads its last checkpoint)",
+    "checkpoint_start": "a checkpoint begins (cause: its mode)",
     "checkpoint": "a checkpoint counts (save, persist or peer snapshot completed)",
     "memory_checkpoint_lost": "an in-memory checkpoint was lost; restart from remote storage",
     "checkpoint_aborted": "a failure interrupted a checkpoint save; it does not count",

@@ -78,6 +78,7 @@ class Checkpointer:
     def save(self):
         """The job's checkpoint after a segment (a generator of SimPy events)."""
         job, env = self.job, self.job.env
+        job.log.record(env.now, "checkpoint_start", job=job.name, cause=self.mode)
         if self.mode == "sync":
             yield self._write()
             self._commit_all()
