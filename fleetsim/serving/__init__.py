@@ -1,0 +1,41 @@
+"""LLM serving: arrivals, the cost model, batching policies on a replica process, metrics.
+
+Public API (formulas and sources in each module's docstring)::
+
+    arrivals:  make_arrival(name, **params).times(rng, horizon_s); make_length(name, **params)
+               .sample(rng, n); generate_requests(arrival, prompt, output, rng, horizon_s)
+               ARRIVALS, LENGTHS (registries by YAML name)
+    cost:      ServingCost(model, accelerator, dtype, tp, cpu_overhead_s, reserve_fraction,
+               allreduce_time) -> .prefill_time(prompts), .decode_time(contexts),
+               .iteration_time(...), .roofline(...), .kv_capacity_tokens/blocks;
+               kv_bytes_per_token(arch, bytes), speculative_expected_tokens(alpha, k)
+    replica:   Replica(env, cost, policy="continuous", **params); QueueingReplica(env, rng,
+               mean_service_s, distribution, servers); make_requests(...); feed(env, replica,
+               requests); POLICIES (none, static, dynamic, continuous, chunked-prefill)
+               (modules: records, batching, replica, queueing)
+    metrics:   summarize(requests, iterations, warmup_s=, horizon_s=, slo={ttft, tpot})
+"""
+
+from __future__ import annotations
+
+from fleetsim.serving.arrivals import (ARRIVALS, LENGTHS, ArrivalError, ArrivalProcess,
+                                       LengthDistribution, generate_requests, make_arrival,
+                                       make_length)
+from fleetsim.serving.cost import (ServingCost, ServingCostError, kv_bytes_per_token,
+                                   ring_all_reduce, speculative_expected_tokens,
+                                   speculative_speedup, weight_bytes)
+from fleetsim.serving.metrics import request_table, summarize
+from fleetsim.serving.batching import POLICIES, BatchingPolicy, make_policy, register_policy
+from fleetsim.serving.queueing import SERVICE_TIMES, QueueingReplica
+from fleetsim.serving.records import (IterationLog, Request, ServingError, feed,
+                                      make_requests)
+from fleetsim.serving.replica import Replica
+
+__all__ = [
+    "ARRIVALS", "LENGTHS", "POLICIES", "SERVICE_TIMES", "ArrivalError", "ArrivalProcess", "BatchingPolicy",
+    "IterationLog", "LengthDistribution", "QueueingReplica", "Replica", "Request",
+    "ServingCost", "ServingCostError", "ServingError", "feed", "generate_requests",
+    "kv_bytes_per_token", "make_arrival", "make_length", "make_policy", "make_requests",
+    "register_policy", "request_table", "ring_all_reduce", "speculative_expected_tokens",
+    "speculative_speedup", "summarize", "weight_bytes",
+]

@@ -1,0 +1,263 @@
+"""Serving cost model: KV-cache size and capacity, prefill/decode iteration times (pure functions).
+
+Everything here is a pure function of an :class:`~fleetsim.training.architecture.Architecture`,
+an :class:`~fleetsim.hardware.models.Accelerator` and token counts; no SimPy. The replica
+process (``serving/replica.py``) calls :meth:`ServingCost.iteration_time` once per iteration.
+
+Formulas (SI units: seconds, bytes, FLOP):
+
+* KV bytes per token = ``2 * layers * kv_heads * head_dim * dtype_bytes`` (K and V for every
+  layer). vLLM paper (Kwon et al., SOSP'23) §3: OPT-13B at fp16 is 2*40*5120*2 = 800 KB/token;
+  Llama-3.1-8B at bf16 is 2*32*8*128*2 = 131,072 B = 128 KiB/token.
+* FLOPs of one iteration = ``2 * active_layer_params * layers * new_tokens`` (matrix products)
+  ``+ 4 * layers * hidden * attended_pairs`` (QK^T and AV: a new token at position p attends
+  to p positions, 2 FLOPs per multiply-add for each of the two products)
+  ``+ 2 * vocab * hidden * sequences`` (logits of the last position of each sequence only,
+  as vLLM computes them). A full prompt of length L has ``L(L+1)/2`` attended pairs.
+* Bytes read by one iteration = weight bytes (all parameters: at serving batch sizes every
+  expert of an MoE is touched) + ``kv_bytes_per_token * kv_tokens_read`` (the cached context
+  of every sequence in the batch).
+* Iteration time (roofline, Williams et al. 2009) =
+  ``max(FLOPs / (tp * peak * flops_fraction), bytes / (tp * hbm_bw * memory_bandwidth_fraction))``
+  ``+ 2 * layers * allreduce(new_tokens * hidden * dtype_bytes)`` (Megatron tensor parallelism:
+  one all-reduce after attention, one after the MLP, per layer; Shoeybi et al. 2019)
+  ``+ cpu_overhead_s``.
+  The fixed per-iteration CPU overhead (scheduling, input preparation, sampling, detokenising)
+  is an ASSUMPTION, default 3 ms: Vidur (Agrawal et al., MLSys'24; github microsoft/vidur,
+  execution_time_predictor) profiles these operations separately and shows a pure roofline
+  underestimates small-batch decode.
+* KV capacity (tokens) = ``(tp * HBM * (1 - reserve_fraction) - weight_bytes) / kv_bytes_per_token``
+  rounded down to whole blocks of ``block_tokens`` (16, vLLM's default block size). The
+  default ``reserve_fraction = 0.1`` mirrors vLLM's ``gpu_memory_utilization = 0.9`` (the rest
+  holds activations, CUDA graphs and the allocator's slack).
+* Speculative decoding (Leviathan et al., ICML 2023, eq. 1): with acceptance rate alpha and k
+  draft tokens, the expected tokens per target pass is ``(1 - alpha**(k+1)) / (1 - alpha)``
+  (``k + 1`` at alpha = 1, ``1`` at alpha = 0); the walltime improvement with draft/target
+  cost ratio c is that divided by ``k*c + 1`` (their Theorem 3.8).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from fleetsim.errors import FleetsimError
+from fleetsim.hardware.models import Accelerator
+from fleetsim.training.architecture import Architecture, architecture
+
+#: Bytes per element of each dtype name.
+DTYPE_BYTES: dict[str, float] = {"fp64": 8, "fp32": 4, "tf32": 4, "bf16": 2, "fp16": 2,
+                                 "fp8": 1, "int8": 1, "fp4": 0.5}
+
+#: vLLM's default paged-attention block size (tokens per KV block).
+BLOCK_TOKENS = 16
+
+
+class ServingCostError(FleetsimError):
+    """A serving configuration that cannot run (the weights do not fit, an unknown dtype)."""
+
+
+def dtype_bytes(dtype: str) -> float:
+    """Bytes per element of ``dtype`` (``bf16`` -> 2)."""
+    try:
+        return DTYPE_BYTES[dtype]
+    except KeyError:
+        raise ServingCostError(f"unknown dtype {dtype!r} (known: {', '.join(DTYPE_BYTES)})") \
+            from None
+
+
+def kv_bytes_per_token(arch: Architecture | str, kv_dtype_bytes: float = 2) -> float:
+    """KV-cache bytes one token occupies: ``2 * layers * kv_heads * head_dim * dtype_bytes``."""
+    arch = architecture(arch)
+    return 2 * arch.layers * arch.kv_heads_count * arch.head_dim * kv_dtype_bytes
+
+
+def weight_bytes(arch: Architecture | str, weight_dtype_bytes: float = 2) -> float:
+    """Bytes of all parameters (embeddings included)."""
+    return architecture(arch).params * weight_dtype_bytes
+
+
+def speculative_expected_tokens(alpha: float, draft_tokens: int) -> float:
+    """Expected tokens per target forward pass, ``(1 - alpha**(k+1)) / (1 - alpha)``.
+
+    Leviathan, Kalman, Matias, "Fast Inference from Transformers via Speculative Decoding",
+    ICML 2023, eq. (1). The limit at ``alpha -> 1`` is ``k + 1``.
+    """
+    if not 0 <= alpha <= 1:
+        raise ServingCostError(f"acceptance rate alpha must be in [0, 1], got {alpha}")
+    if draft_tokens < 0:
+        raise ServingCostError(f"draft_tokens must be >= 0, got {draft_tokens}")
+    if alpha == 1:
+        return float(draft_tokens + 1)
+    return (1 - alpha ** (draft_tokens + 1)) / (1 - alpha)
+
+
+def speculative_speedup(alpha: float, draft_tokens: int, cost_ratio: float) -> float:
+    """Walltime improvement ``(1 - alpha**(k+1)) / ((1 - alpha) (k c + 1))`` (ibid., Thm 3.8)."""
+    return speculative_expected_tokens(alpha, draft_tokens) / (draft_tokens * cost_ratio + 1)
+
+
+def ring_all_reduce(bandwidth: float, latency_s: float = 0.0,
+                    ranks: int = 2) -> Callable[[float], float]:
+    """An all-reduce time function for :class:`ServingCost`: ring, ``2(p-1)`` alpha-beta steps.
+
+    ``time(size) = 2 (p-1) latency + 2 (p-1)/p * size / bandwidth`` (Patarasuk & Yuan 2009).
+    A caller with a placed group should pass ``lambda size: collective_time("all-reduce",
+    "ring", size, group, graph)`` from :mod:`fleetsim.comm` instead.
+    """
+    def time(size_bytes: float) -> float:
+        if ranks <= 1:
+            return 0.0
+        return 2 * (ranks - 1) * latency_s + 2 * (ranks - 1) / ranks * size_bytes / bandwidth
+    return time
+
+
+@dataclass(frozen=True)
+class Roofline:
+    """The parts of one iteration's time (seconds); ``total_s`` is what the replica waits."""
+
+    compute_s: float
+    memory_s: float
+    communication_s: float
+    overhead_s: float
+
+    @property
+    def total_s(self) -> float:
+        return np.maximum(self.compute_s, self.memory_s) + self.communication_s + self.overhead_s
+
+    @property
+    def bound(self) -> str:
+        """``"compute"`` or ``"memory"``: which roofline side dominates."""
+        return "compute" if self.compute_s >= self.memory_s else "memory"
+
+
+@dataclass(frozen=True)
+class ServingCost:
+    """Iteration times and KV capacity of one model replica on ``tp`` accelerators.
+
+    ``allreduce_time(size_bytes) -> seconds`` prices one TP all-reduce; when omitted and
+    ``tp > 1`` a ring over the accelerator's scale-up bandwidth is assumed
+    (:func:`ring_all_reduce`, no latency term).
+    """
+
+    model: Architecture | str
+    accelerator: Accelerator
+    dtype: str = "bf16"
+    kv_dtype: str | None = None  # default: same as dtype
+    tp: int = 1
+    cpu_overhead_s: float = 3e-3
+    reserve_fraction: float = 0.1
+    block_tokens: int = BLOCK_TOKENS
+    allreduce_time: Callable[[float], float] | None = None
+    arch: Architecture = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "arch", architecture(self.model))
+        if self.tp < 1:
+            raise ServingCostError(f"tp must be >= 1, got {self.tp}")
+        if self.dtype not in self.accelerator.peak_flops:
+            raise ServingCostError(
+                f"{self.accelerator.name} has no peak for {self.dtype!r} "
+                f"(has: {', '.join(self.accelerator.peak_flops)})")
+        dtype_bytes(self.dtype)
+        dtype_bytes(self.kv_dtype or self.dtype)
+        if self.allreduce_time is None and self.tp > 1:
+            links = self.accelerator.scale_up
+            if links is None:
+                raise ServingCostError(f"tp={self.tp} needs scale-up links or an allreduce_time;"
+                                       f" {self.accelerator.name} has none")
+            object.__setattr__(self, "allreduce_time",
+                               ring_all_reduce(links.bandwidth_per_direction, 0.0, self.tp))
+
+    # sizes --------------------------------------------------------------------------------
+    @property
+    def weight_bytes(self) -> float:
+        return weight_bytes(self.arch, dtype_bytes(self.dtype))
+
+    @property
+    def kv_bytes_per_token(self) -> float:
+        return kv_bytes_per_token(self.arch, dtype_bytes(self.kv_dtype or self.dtype))
+
+    @property
+    def kv_capacity_tokens(self) -> int:
+        """Tokens of KV cache that fit, a whole number of blocks; raises if weights do not fit."""
+        free = (self.tp * self.accelerator.memory * (1 - self.reserve_fraction)
+                - self.weight_bytes)
+        if free < self.kv_bytes_per_token * self.block_tokens:
+            raise ServingCostError(
+                f"weights ({self.weight_bytes / 1e9:.1f} GB) leave no room for a KV block on "
+                f"tp={self.tp} x {self.accelerator.name} "
+                f"({self.accelerator.memory / 1e9:.0f} GB, reserve {self.reserve_fraction:.0%})")
+        return self.kv_capacity_blocks * self.block_tokens
+
+    @property
+    def kv_capacity_blocks(self) -> int:
+        free = (self.tp * self.accelerator.memory * (1 - self.reserve_fraction)
+                - self.weight_bytes)
+        return max(0, math.floor(free / (self.kv_bytes_per_token * self.block_tokens)))
+
+    # times --------------------------------------------------------------------------------
+    def roofline(self, new_tokens, attended_pairs, sequences, kv_tokens_read) -> Roofline:
+        """The roofline parts of one iteration (arguments may be numpy arrays: vectorised).
+
+        ``new_tokens``: tokens whose activations are computed (prompt chunk + one per decode);
+        ``attended_pairs``: sum over those tokens of the positions each attends to;
+        ``sequences``: sequences producing a logit; ``kv_tokens_read``: cached context tokens
+        read from HBM (sum over the batch).
+        """
+        arch = self.arch
+        flops = (2.0 * arch.layers * arch.active_layer_params * np.asarray(new_tokens, float)
+                 + 4.0 * arch.layers * arch.hidden * np.asarray(attended_pairs, float)
+                 + 2.0 * arch.vocab * arch.hidden * np.asarray(sequences, float))
+        bytes_read = self.weight_bytes + self.kv_bytes_per_token * np.asarray(kv_tokens_read,
+                                                                               float)
+        achievable = self.accelerator.achievable
+        compute = flops / (self.tp * self.accelerator.peak_flops[self.dtype]
+                           * achievable.flops_fraction)
+        memory = bytes_read / (self.tp * self.accelerator.memory_bandwidth
+                               * achievable.memory_bandwidth_fraction)
+        communication = 0.0
+        if self.tp > 1:
+            size = np.asarray(new_tokens, float) * arch.hidden * dtype_bytes(self.dtype)
+            allreduce = self.allreduce_time
+            if np.ndim(size) == 0:
+                communication = 2 * arch.layers * allreduce(float(size))
+            else:
+                communication = 2 * arch.layers * np.vectorize(allreduce, otypes=[float])(size)
+        if np.ndim(compute) == 0 and np.ndim(memory) == 0:
+            compute, memory = float(compute), float(memory)
+        return Roofline(compute, memory, communication, self.cpu_overhead_s)
+
+    def iteration_time(self, new_tokens, attended_pairs, sequences, kv_tokens_read):
+        """Seconds of one iteration (scalar or numpy array, as the arguments)."""
+        return self.roofline(new_tokens, attended_pairs, sequences, kv_tokens_read).total_s
+
+    def prefill_roofline(self, prompt_tokens) -> Roofline:
+        """Roofline of one iteration prefilling whole prompts (lengths) from an empty cache."""
+        prompts = np.asarray(prompt_tokens, float).reshape(-1)
+        return self.roofline(prompts.sum(), (prompts * (prompts + 1) / 2).sum(), prompts.size,
+                             0.0)
+
+    def prefill_time(self, prompt_tokens) -> float:
+        """Seconds to prefill a batch of prompts (lengths) in one iteration."""
+        return float(self.prefill_roofline(prompt_tokens).total_s)
+
+    def decode_roofline(self, context_tokens) -> Roofline:
+        """Roofline of one decode iteration: one new token per sequence, contexts as given."""
+        contexts = np.asarray(context_tokens, float).reshape(-1)
+        total = contexts.sum()
+        return self.roofline(contexts.size, total + contexts.size, contexts.size, total)
+
+    def decode_time(self, context_tokens) -> float:
+        """Seconds of one decode iteration for sequences with these cached context lengths."""
+        return float(self.decode_roofline(context_tokens).total_s)
+
+    def decode_times(self, batch: int, context_total: np.ndarray) -> np.ndarray:
+        """Vectorised decode iteration times for a fixed ``batch`` whose summed context
+        length at each step is ``context_total`` (one entry per iteration)."""
+        context_total = np.asarray(context_total, float)
+        return np.asarray(self.iteration_time(batch, context_total + batch, batch,
+                                              context_total), float) * np.ones_like(context_total)

@@ -1,0 +1,93 @@
+"""Abstract serving mode for queueing labs: c FCFS servers with a service-time distribution.
+
+No model and no batching: each request's service time is drawn from ``SERVICE_TIMES[name]``
+with the given mean; the response is one unit (first token = finish). Validated against M/M/1,
+M/D/1 (Pollaczek-Khinchine) and M/M/c (Erlang C) in ``tests/serving``.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from typing import Callable
+
+import numpy as np
+import simpy
+
+from fleetsim.serving.records import IterationLog, Request, ServingError
+
+
+#: Service-time distributions of the abstract mode: name -> (rng, mean_s, n) -> samples.
+SERVICE_TIMES: dict[str, Callable[[np.random.Generator, float, int], np.ndarray]] = {
+    "exponential": lambda rng, mean, n: rng.exponential(mean, n),
+    "deterministic": lambda rng, mean, n: np.full(n, mean),
+}
+
+
+class QueueingReplica:
+    """Abstract mode: ``servers`` FCFS servers, service time drawn per request, no model.
+
+    The first token is the finish (a response is one unit). Service times are drawn in blocks
+    from ``rng`` in order of service start.
+    """
+
+    def __init__(self, env: simpy.Environment, rng: np.random.Generator, mean_service_s: float,
+                 distribution: str = "exponential", servers: int = 1,
+                 name: str = "replica0") -> None:
+        if distribution not in SERVICE_TIMES:
+            raise ServingError(f"unknown service-time distribution {distribution!r} "
+                               f"(known: {', '.join(SERVICE_TIMES)})")
+        if servers < 1 or not mean_service_s > 0:
+            raise ServingError("servers must be >= 1 and mean_service_s > 0")
+        self.env = env
+        self.rng = rng
+        self.mean_service_s = float(mean_service_s)
+        self.distribution = distribution
+        self.servers = int(servers)
+        self.name = name
+        self.waiting: deque[Request] = deque()
+        self.requests: list[Request] = []
+        self.iterations = IterationLog()  # stays empty: no model iterations here
+        self._busy: list[tuple[float, int, Request]] = []
+        self._samples = np.empty(0)
+        self._next_sample = 0
+        self._wake: simpy.Event | None = None
+        self.process = env.process(self._run())
+
+    def submit(self, request: Request) -> None:
+        request.replica = self.name
+        self.requests.append(request)
+        self.waiting.append(request)
+        if self._wake is not None and not self._wake.triggered:
+            self._wake.succeed()
+
+    def _service_time(self) -> float:
+        if self._next_sample >= self._samples.size:
+            self._samples = SERVICE_TIMES[self.distribution](self.rng, self.mean_service_s, 4096)
+            self._next_sample = 0
+        value = float(self._samples[self._next_sample])
+        self._next_sample += 1
+        return value
+
+    def _run(self):
+        env = self.env
+        busy = self._busy
+        while True:
+            now = env.now
+            while busy and busy[0][0] <= now:
+                _, _, request = heapq.heappop(busy)
+                request.finish_s = request.first_token_s = now
+                request.generated = request.output_tokens
+            while self.waiting and len(busy) < self.servers:
+                request = self.waiting.popleft()
+                request.start_s = now
+                heapq.heappush(busy, (now + self._service_time(), request.id, request))
+            if len(busy) == self.servers:
+                yield env.timeout(busy[0][0] - now)
+                continue
+            self._wake = env.event()
+            if busy:
+                yield self._wake | env.timeout(busy[0][0] - now)
+            else:
+                yield self._wake
+            self._wake = None

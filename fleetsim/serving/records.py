@@ -1,0 +1,99 @@
+"""Serving records: requests, the per-iteration log, and the arrival feed process.
+
+:class:`Request` is one request's record and scheduler state (times in seconds of simulated
+time, NaN until reached); :class:`IterationLog` is a replica's log of units of work; their
+columns drop straight into a DataFrame (``metrics.request_table``, ``IterationLog.as_arrays``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Protocol, Sequence
+
+import numpy as np
+import simpy
+
+from fleetsim.errors import FleetsimError
+
+
+class ServingError(FleetsimError):
+    """A bad batching policy name or parameter."""
+
+
+@dataclass(slots=True, eq=False)
+class Request:
+    """One request and its record (times in seconds of simulated time; NaN = not yet)."""
+
+    id: int
+    arrival_s: float
+    prompt_tokens: int
+    output_tokens: int
+    start_s: float = math.nan
+    first_token_s: float = math.nan
+    finish_s: float = math.nan
+    preemptions: int = 0
+    rejected: bool = False
+    replica: str = ""
+    # scheduler state
+    generated: int = 0  # output tokens produced so far
+    computed: int = 0  # tokens whose KV is in the cache
+    prefill_target: int = 0  # tokens to (re)compute before the next token is produced
+    blocks: int = 0  # KV blocks held
+
+    @property
+    def done(self) -> bool:
+        return not math.isnan(self.finish_s)
+
+
+def make_requests(times_s: Sequence[float], prompt_tokens: Sequence[int],
+                  output_tokens: Sequence[int], first_id: int = 0) -> list[Request]:
+    """Request objects from arrays (as :func:`fleetsim.serving.arrivals.generate_requests`)."""
+    return [Request(first_id + i, float(t), int(p), max(1, int(o)))
+            for i, (t, p, o) in enumerate(zip(times_s, prompt_tokens, output_tokens))]
+
+
+class Submits(Protocol):
+    def submit(self, request: Request) -> None: ...
+
+
+def feed(env: simpy.Environment, replica: Submits, requests: Iterable[Request]) -> simpy.Process:
+    """Start a process submitting ``requests`` (sorted by arrival) to ``replica`` on time."""
+    def run():
+        for request in requests:
+            delay = request.arrival_s - env.now
+            if delay > 0:
+                yield env.timeout(delay)
+            replica.submit(request)
+    return env.process(run())
+
+
+@dataclass
+class IterationLog:
+    """Per unit of work: start, duration, batch size, model iterations, KV utilisation."""
+
+    start_s: list[float] = field(default_factory=list)
+    duration_s: list[float] = field(default_factory=list)
+    batch_size: list[int] = field(default_factory=list)
+    iterations: list[int] = field(default_factory=list)
+    kv_utilisation: list[float] = field(default_factory=list)
+
+    def add(self, start_s: float, duration_s: float, batch_size: int, iterations: int,
+            kv_utilisation: float) -> None:
+        self.start_s.append(start_s)
+        self.duration_s.append(duration_s)
+        self.batch_size.append(batch_size)
+        self.iterations.append(iterations)
+        self.kv_utilisation.append(kv_utilisation)
+
+    def as_arrays(self) -> dict[str, np.ndarray]:
+        return {name: np.asarray(getattr(self, name)) for name in
+                ("start_s", "duration_s", "batch_size", "iterations", "kv_utilisation")}
+
+
+@dataclass
+class Work:
+    """A unit of work a policy hands the replica: wait ``duration_s``, then call ``done()``."""
+
+    duration_s: float
+    done: Callable[[], None]
