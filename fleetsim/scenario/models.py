@@ -13,7 +13,7 @@ from pydantic import Field, field_validator, model_validator
 
 from fleetsim.scenario.types import (Bandwidth, Batch, Count, Duration, Model, Name,
                                      PositiveDuration)
-from fleetsim.scenario.faults import FaultCause, FaultsSpec
+from fleetsim.scenario.faults import FaultsSpec
 from fleetsim.scenario.stragglers import StragglersSpec
 from fleetsim.topology.spec import FabricSpec
 from fleetsim.training.architecture import PRESETS, Architecture, Recompute

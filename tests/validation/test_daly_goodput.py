@@ -14,7 +14,6 @@ assumptions: detection 0, repair 0 with a hot spare (a replacement is always the
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import pytest
