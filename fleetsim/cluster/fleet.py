@@ -102,10 +102,6 @@ class Fleet:
         """How many healthy nodes ``job`` holds now (O(1))."""
         return len(self._held.get(job.name, ()))
 
-    @property
-    def spare_count(self) -> int:
-        return len(self._spare)
-
     # -- allocation -----------------------------------------------------------------------
     def request(self, job: NodeHolder, *, initial: bool) -> simpy.Event:
         """An event that succeeds once ``job`` holds ``job.nodes_required`` healthy nodes."""
