@@ -54,7 +54,7 @@ class RunResult:
     downtime: pd.DataFrame  # one row per node repair: node, start_s, end_s
 
     def write(self, out_dir, *, overwrite: bool = False) -> None:
-        """Write every output (docs/outputs.md) into ``out_dir``."""
+        """Write every output (docs/guides/outputs.md) into ``out_dir``."""
         from fleetsim.report.writers import write_run
 
         write_run(self, out_dir, overwrite=overwrite)

@@ -5,7 +5,7 @@ SI: seconds, bytes, bytes per second, FLOP/s, watts. Parsers accept a number (``
 only where a bare number is unambiguous (counts; and ``0`` for any quantity) and otherwise
 require a unit, so ``interval: 30`` is an error rather than a silent 30 seconds.
 
-Conventions (documented in docs/scenario-reference.md):
+Conventions (documented in docs/reference/scenario.md):
 
 * durations: ``us ms s min h d w y``; a year is 365 days;
 * sizes: SI ``B KB MB GB TB PB`` (powers of 1000) and IEC ``KiB MiB GiB TiB PiB`` (powers of 1024);

@@ -1,5 +1,5 @@
-"""The documentation covers the code: every scenario key is in docs/scenario-reference.md and
-every event kind and summary key in docs/outputs.md."""
+"""The documentation covers the code: every scenario key is in docs/reference/scenario.md and
+every event kind and summary key in docs/guides/outputs.md."""
 
 from __future__ import annotations
 
@@ -30,13 +30,13 @@ def _models_in(annotation) -> list[type[BaseModel]]:
 
 
 def test_every_scenario_key_is_documented(root):
-    text = (root / "docs" / "scenario-reference.md").read_text()
+    text = (root / "docs" / "reference" / "scenario.md").read_text()
     missing = [key for key in _keys(Scenario) if f"`{key}`" not in text]
     assert not missing, f"undocumented scenario keys: {missing}"
 
 
 def test_every_output_is_documented(root):
-    text = (root / "docs" / "outputs.md").read_text()
+    text = (root / "docs" / "guides" / "outputs.md").read_text()
     names = [*KINDS, *BUCKETS, "interruptions_by_cause", "failures_by_cause", "sim_time_s",
              "steps_completed", "utilization", "gpus_busy", "gpus_down", "gpus_spare",
              "gpus_idle", "goodput.<job>", "goodput_window.<job>"]

@@ -2,7 +2,7 @@
 
 One flat record per event with the documented columns ``time_s, job, kind, cause, unit``
 (empty strings where a column does not apply), appended in simulation order and turned into a
-DataFrame once at the end. Kinds are listed in :data:`KINDS` and in docs/outputs.md.
+DataFrame once at the end. Kinds are listed in :data:`KINDS` and in docs/guides/outputs.md.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ job finishes), and ``lost_work`` when a failure throws it away. Because every cr
 difference of consecutive transition times, the buckets plus pending telescope to the wall
 time; at the end of a run pending work that no failure has destroyed counts as productive.
 
-Buckets (docs/outputs.md defines each):
+Buckets (docs/guides/outputs.md defines each):
 
 ``productive``             computing whose result was kept
 ``checkpoint_stall``       blocked saving checkpoints (including saves a failure aborted)

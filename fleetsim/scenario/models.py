@@ -1,7 +1,7 @@
 """The scenario schema: immutable pydantic models for every key a scenario file may hold.
 
 Each model forbids unknown keys and has no side effects. Quantities are written with units
-(``30min``, ``2y``, ``16M``) and held as SI floats. docs/scenario-reference.md documents every
+(``30min``, ``2y``, ``16M``) and held as SI floats. docs/reference/scenario.md documents every
 key; keep the two in step.
 """
 

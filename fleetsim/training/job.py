@@ -309,7 +309,7 @@ class TrainingJob:
             self.accounting.commit(now)
 
     def summary(self) -> dict:
-        """This job's entry of ``summary.json`` (keys documented in docs/outputs.md)."""
+        """This job's entry of ``summary.json`` (keys documented in docs/guides/outputs.md)."""
         accounting = self.accounting
         losses = accounting.losses
         return {
