@@ -95,7 +95,7 @@ def _load(args: argparse.Namespace):
 
 
 def _run(args: argparse.Namespace) -> int:
-    from fleetsim.report.console import progress_bar, summary_table
+    from fleetsim.report.console import progress_bar, summary_tables
     from fleetsim.report.writers import check_writable, summary_json
     from fleetsim.runner import RUN_LIMIT_FACTOR, simulate
 
@@ -122,7 +122,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.json:
         sys.stdout.write(summary_json(result.summary))
     elif not args.quiet:
-        stdout.print(summary_table(result.summary))
+        for table in summary_tables(result.summary):
+            stdout.print(table)
         if args.out:
             stdout.print(f"outputs written to {args.out}/")
     return 0

@@ -22,9 +22,12 @@ from fleetsim.engine import EventLog, RandomStreams
 from fleetsim.faults.clock import ExponentialFailureClock, Failure, RenewalFailureClock
 from fleetsim.faults.rates import FaultUnits, mtbf_s
 from fleetsim.hardware import NodeType
-from fleetsim.metrics.timeseries import auto_resolution, busy_fraction, fleet_timeseries
+from fleetsim.metrics.timeseries import (auto_resolution, busy_fraction, fleet_timeseries,
+                                         serving_timeseries)
 from fleetsim.scenario import LoadedScenario
 from fleetsim.scenario.models import TrainingJobSpec
+from fleetsim.scenario.serving import ServingJobSpec
+from fleetsim.serving.job import ServingJob
 from fleetsim.topology import FabricSpec, build_cluster, gpu_name, place
 from fleetsim.topology.cluster import leaf_groups
 from fleetsim.training.checkpoint import checkpoint_interval_s
@@ -52,6 +55,7 @@ class RunResult:
     scenario: LoadedScenario
     phases: pd.DataFrame  # one row per job phase: job, phase, start_s, end_s
     downtime: pd.DataFrame  # one row per node repair: node, start_s, end_s
+    requests: pd.DataFrame  # one row per serving request (empty without serving jobs)
 
     def write(self, out_dir, *, overwrite: bool = False) -> None:
         """Write every output (docs/guides/outputs.md) into ``out_dir``."""
@@ -91,8 +95,11 @@ class Run:
         self.storage = SharedStorage(self.env, storage.bandwidth) if storage else None
         self._graph: nx.DiGraph | None = None
         self._taken_gpus: set[str] = set()
-        self.jobs: list[TrainingJob] = []
+        self.jobs: list[TrainingJob | ServingJob] = []
         for job_spec in spec.jobs:
+            if isinstance(job_spec, ServingJobSpec):
+                self.jobs.append(self._serving_job(job_spec))
+                continue
             costs = self._job_costs(job_spec)
             job_mtbf = mtbf_s(self.causes, self.units, job_spec.gpus // per_node)
             self.jobs.append(TrainingJob(
@@ -100,6 +107,16 @@ class Run:
                 interval_s=checkpoint_interval_s(job_spec.checkpoint, job_mtbf, costs.save_s),
                 mtbf_s=job_mtbf, stragglers=spec.stragglers,
                 rng=self.streams.stream(f"stragglers.{job_spec.name}"), storage=self.storage))
+
+    def _serving_job(self, job_spec: ServingJobSpec) -> ServingJob:
+        stream = self.streams.stream
+        name = job_spec.name
+        return ServingJob(
+            self.env, job_spec, self.fleet, self.log, setup=self.scenario.serving[name],
+            accelerator=self.scenario.accelerator, gpus_per_node=self.scenario.gpus_per_node,
+            rng_arrivals=stream(f"arrivals.{name}"), rng_routing=stream(f"routing.{name}"),
+            rng_service=stream(f"service.{name}"), horizon_s=self.scenario.spec.horizon,
+            storage=self.storage)
 
     def _leaf_groups(self) -> tuple[tuple[int, ...], ...]:
         """Nodes under each leaf switch, when a cause has leaf scope (checked at load)."""
@@ -150,6 +167,9 @@ class Run:
         """Each job's failure-free duration: its compute plus its checkpoint saves."""
         durations = []
         for job in self.jobs:
+            if isinstance(job, ServingJob):
+                durations.append(job.last_arrival_s)
+                continue
             compute = job.total_steps * job.step_time.mean_s
             saves = (job.segments - 1) * job.costs.save_s
             durations.append(compute + saves)
@@ -187,6 +207,8 @@ class Run:
         spec = self.scenario.spec
         per_node = self.scenario.gpus_per_node
         fleet = self.fleet
+        training = [job for job in self.jobs if isinstance(job, TrainingJob)]
+        serving = [job for job in self.jobs if isinstance(job, ServingJob)]
         summary = {
             "scenario": spec.name,
             "seed": spec.seed,
@@ -213,12 +235,22 @@ class Run:
         resolution = spec.output.resolution or auto_resolution(end_s)
         timeseries = fleet_timeseries(
             fleet.state_log, per_node, spec.cluster.nodes * per_node,
-            {job.name: (job.started_s, job.accounting.productive_log) for job in self.jobs},
+            {job.name: (job.started_s, job.accounting.productive_log) for job in training},
             end_s, resolution)
+        requests = []
+        for job in serving:
+            table = job.request_table()
+            timeseries = serving_timeseries(timeseries, job.name, table, job.replica_log,
+                                            resolution, job.slo)
+            requests.append(pd.DataFrame({"job": job.name, **table}))
         downtime = pd.DataFrame.from_records(fleet.downtime_until(end_s),
                                              columns=["node", "start_s", "end_s"])
-        return RunResult(summary, self.log.to_frame(), timeseries, self.scenario,
-                         phase_frame(self.jobs, end_s), downtime)
+        phases = pd.concat([phase_frame(training, end_s)]
+                           + [job.phase_frame(end_s) for job in serving], ignore_index=True)
+        request_frame = (pd.concat(requests, ignore_index=True) if requests
+                         else pd.DataFrame(columns=["job"]))
+        return RunResult(summary, self.log.to_frame(), timeseries, self.scenario, phases,
+                         downtime, request_frame)
 
 
 PHASE_NAMES = {"running": "compute", "checkpoint_stall": "checkpoint", "detection": "detection",

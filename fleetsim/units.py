@@ -13,6 +13,8 @@ Conventions (documented in docs/reference/scenario.md):
   ``B/s KB/s MB/s GB/s TB/s KiB/s MiB/s GiB/s TiB/s``;
 * FLOP rates: ``FLOPS KFLOPS MFLOPS GFLOPS TFLOPS PFLOPS`` (``FLOP/s`` spelling also accepted);
 * power: ``W kW MW``;
+* rates (requests per unit time): a plain number is per second, or ``COUNT/DURATION``
+  such as ``10/s``, ``600/min``, ``1.2K/h``;
 * counts: a plain number or a suffix ``K M B G T`` (powers of 1000) or ``Ki Mi Gi Ti`` (powers
   of 1024), e.g. ``16M`` tokens, ``16Mi`` = 2048 sequences of 8192 tokens.
 """
@@ -117,6 +119,19 @@ def parse_power(value: object) -> float:
 def parse_count(value: object) -> float:
     """A count from ``16000000``, ``"16M"``, ``"1.5K"``."""
     return _parse(value, COUNT_UNITS, "count", "16M", unitless_ok=True)
+
+
+def parse_rate(value: object) -> float:
+    """Events per second from ``12.5``, ``"10/s"``, ``"600/min"`` or ``"1.2K/h"``."""
+    if isinstance(value, str) and "/" in value:
+        count, _, per = value.partition("/")
+        try:
+            duration = parse_duration(f"1{per.strip()}")
+            return _finite(parse_count(count.strip()) / duration, "rate", "10/s")
+        except UnitError:
+            raise UnitError(f"invalid rate {value!r} (a number per second, or e.g. '10/s', "
+                            f"'600/min'; durations: {_allowed(DURATION_UNITS)})") from None
+    return parse_count(value)
 
 
 def format_duration(seconds: float) -> str:

@@ -147,7 +147,7 @@ def _first_error(exc: ValidationError, model: type[BaseModel], document: Documen
     loc = prefix + inner
     kind = error["type"]
     if kind == "extra_forbidden":
-        parent = _model_at(model, inner[:-1])
+        parent = _model_at(model, inner[:-1], _raw(document, prefix))
         allowed = f" (allowed: {', '.join(parent.model_fields)})" if parent else ""
         message = f"unknown key{allowed}"
     elif kind == "missing":
@@ -190,7 +190,7 @@ def _strip_union_tags(document: Document, prefix: Location, loc: tuple) -> Locat
         elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
             node = node[part]
         elif isinstance(part, str) and ("[" in part or not isinstance(node, dict)
-                                        or part[:1].isupper()):
+                                        or part[:1].isupper() or part == node.get("type")):
             continue
         else:
             node = None
@@ -198,27 +198,47 @@ def _strip_union_tags(document: Document, prefix: Location, loc: tuple) -> Locat
     return tuple(kept)
 
 
-def _model_at(model: type[BaseModel], location: Location) -> type[BaseModel] | None:
-    """The pydantic model that validates the mapping at ``location`` inside ``model``."""
+def _model_at(model: type[BaseModel], location: Location,
+              data: Any = None) -> type[BaseModel] | None:
+    """The pydantic model that validates the mapping at ``location`` inside ``model`` (``data``,
+    the mapping ``model`` validates, picks the member of a union tagged by a ``type`` key)."""
     current: Any = model
+    annotation: Any = None
     for part in location:
-        if isinstance(part, int):
-            continue  # list items: the item type was already chosen below
+        if isinstance(data, (dict, list)):
+            try:
+                data = data[part]
+            except (KeyError, IndexError, TypeError):
+                data = None
+        if isinstance(part, int):  # a list item: its type, by its own tag
+            current = _submodel(annotation, data) if annotation is not None else current
+            continue
         if not (isinstance(current, type) and issubclass(current, BaseModel)):
             return None
         field_info = current.model_fields.get(part)
         if field_info is None:
             return None
-        current = _submodel(field_info.annotation)
+        annotation = field_info.annotation
+        current = _submodel(annotation, data)
     return current if isinstance(current, type) and issubclass(current, BaseModel) else None
 
 
-def _submodel(annotation: Any) -> Any:
-    """The model class inside ``Model | None``, ``list[Model]``, ``tuple[Model, ...]``."""
+def _submodel(annotation: Any, data: Any = None) -> Any:
+    """The model class inside ``Model | None``, ``list[Model]``, ``tuple[Model, ...]``; of a
+    union of models, the one whose ``type`` matches the data's (or of a list of such items)."""
+    models = _submodels(annotation)
+    if len(models) > 1:
+        items = data if isinstance(data, list) else [data]
+        tag = next((item.get("type") for item in items if isinstance(item, dict)), None)
+        for candidate in models:
+            field_info = candidate.model_fields.get("type")
+            if field_info is not None and tag in typing.get_args(field_info.annotation):
+                return candidate
+    return models[0] if models else None
+
+
+def _submodels(annotation: Any) -> list[type[BaseModel]]:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for argument in typing.get_args(annotation):
-        found = _submodel(argument)
-        if found is not None:
-            return found
-    return None
+        return [annotation]
+    return [model for argument in typing.get_args(annotation)
+            for model in _submodels(argument)]

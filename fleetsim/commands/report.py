@@ -19,7 +19,7 @@ def add_parser(commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fleetsim.report.console import summary_table
+    from fleetsim.report.console import summary_tables
     from fleetsim.report.plots import plot_run
 
     directory = Path(args.directory)
@@ -34,8 +34,16 @@ def run(args: argparse.Namespace) -> int:
         events = pd.read_csv(directory / "events.csv", keep_default_na=False)
     except (ValueError, OSError) as exc:
         raise FleetsimError(f"{directory}: cannot read the run's files ({exc})") from None
-    paths = plot_run(summary, timeseries, events, directory / "plots")
+    requests = None
+    if (directory / "requests.csv").is_file():
+        try:
+            requests = pd.read_csv(directory / "requests.csv", keep_default_na=False,
+                                   na_values=[""])
+        except (ValueError, OSError) as exc:
+            raise FleetsimError(f"{directory}: cannot read requests.csv ({exc})") from None
+    paths = plot_run(summary, timeseries, events, directory / "plots", requests)
     console = Console()
-    console.print(summary_table(summary))
+    for table in summary_tables(summary):
+        console.print(table)
     console.print(f"plots written: {', '.join(str(path) for path in paths)}")
     return 0

@@ -29,6 +29,8 @@ KINDS = {
     "rescale": "an elastic job restarts on all its nodes again",
     "slow": "a node became persistently slow (a straggler)",
     "slow_cleared": "a slow node is back to normal speed",
+    "replica_down": "a serving replica stopped (unit): its requests hang until detection",
+    "replica_up": "a serving replica serves again after its weights were reloaded (unit)",
     "eviction": "a job evicted a slow node (it goes to repair; the job drains and restarts)",
 }
 

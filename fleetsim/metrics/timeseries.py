@@ -75,3 +75,66 @@ def busy_fraction(state_log: list[tuple[float, int, int, int, int]], nodes: int,
     times = np.append(log[:, 0], end_s)
     durations = np.diff(times)
     return float(np.dot(durations, log[:, 1]) / (nodes * end_s))
+
+
+def serving_timeseries(frame: pd.DataFrame, name: str, requests: dict[str, np.ndarray],
+                       replica_log: list[tuple[float, int, str]], resolution_s: float,
+                       slo: dict[str, float]) -> pd.DataFrame:
+    """Add a serving job's columns: per window ending at each grid time, requests finished
+    per second (all, and meeting the SLO), latency percentiles of those requests, and the
+    replicas up at the grid time."""
+    grid = frame["time_s"].to_numpy()
+    finish = requests["finish_s"]
+    done = ~np.isnan(finish)
+    finish, arrival = finish[done], requests["arrival_s"][done]
+    ttft = requests["first_token_s"][done] - arrival
+    e2e = finish - arrival
+    outputs = requests["output_tokens"][done]
+    tpot = np.where(outputs > 1, (finish - requests["first_token_s"][done])
+                    / np.maximum(outputs - 1, 1), 0.0)
+    good = np.ones(finish.size, dtype=bool)
+    if "ttft" in slo:
+        good &= ttft <= slo["ttft"]
+    if "tpot" in slo:
+        good &= tpot <= slo["tpot"]
+    # window k is (grid[k-1], grid[k]]; requests finishing in it
+    window = np.searchsorted(grid, finish, side="left")
+    inside = window < len(grid)
+    counts = np.bincount(window[inside], minlength=len(grid)).astype(float)
+    good_counts = np.bincount(window[inside], weights=good[inside].astype(float),
+                              minlength=len(grid))
+    columns = {
+        f"throughput_rps.{name}": counts / resolution_s,
+        f"goodput_rps.{name}": good_counts / resolution_s,
+        f"ttft_p50_s.{name}": _window_percentile(window[inside], ttft[inside], 50, len(grid)),
+        f"ttft_p99_s.{name}": _window_percentile(window[inside], ttft[inside], 99, len(grid)),
+        f"e2e_p50_s.{name}": _window_percentile(window[inside], e2e[inside], 50, len(grid)),
+        f"e2e_p99_s.{name}": _window_percentile(window[inside], e2e[inside], 99, len(grid)),
+    }
+    for key in columns:
+        columns[key][0] = np.nan  # no window ends at time 0
+    up = np.zeros(len(grid))
+    if replica_log:
+        log = np.array([(time_s, 1.0 if state == "up" else 0.0, index)
+                        for time_s, index, state in replica_log])
+        for index in np.unique(log[:, 2]):
+            mine = log[log[:, 2] == index]
+            states = step_lookup(mine[:, 0], mine[:, 1], grid)
+            states[grid < mine[0, 0]] = 0.0
+            up += states
+    columns[f"replicas_up.{name}"] = up.astype(np.int64)
+    return pd.concat([frame, pd.DataFrame(columns, index=frame.index)], axis=1)
+
+
+def _window_percentile(window: np.ndarray, values: np.ndarray, q: float,
+                       length: int) -> np.ndarray:
+    """The ``q``-th percentile of ``values`` in each window (NaN where a window is empty)."""
+    result = np.full(length, np.nan)
+    if values.size == 0:
+        return result
+    order = np.argsort(window, kind="stable")
+    window, values = window[order], values[order]
+    bounds = np.flatnonzero(np.diff(window)) + 1
+    for keys, chunk in zip(np.split(window, bounds), np.split(values, bounds)):
+        result[keys[0]] = np.percentile(chunk, q)
+    return result

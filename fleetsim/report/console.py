@@ -30,12 +30,75 @@ def progress_bar(console: Console, label: str) -> Iterator:
         yield update
 
 
-def summary_table(summary: dict) -> Table:
-    """One column per job: goodput, wall time, each bucket's share, interruptions, checkpoints."""
-    table = Table(title=f"fleetsim · {summary['scenario']} · seed {summary['seed']} · "
-                        f"{format_duration(summary['sim_time_s'])} simulated")
+def summary_tables(summary: dict) -> list[Table]:
+    """The training table (if any training job) and the serving table (if any serving job);
+    the last one carries the cluster caption."""
+    title = (f"fleetsim · {summary['scenario']} · seed {summary['seed']} · "
+             f"{format_duration(summary['sim_time_s'])} simulated")
+    training = {name: job for name, job in summary["jobs"].items()
+                if job.get("type", "training") == "training"}
+    serving = {name: job for name, job in summary["jobs"].items()
+               if job.get("type") == "serving"}
+    tables = []
+    if training:
+        tables.append(training_table(title, training))
+    if serving:
+        tables.append(serving_table(title if not training else "serving", serving))
+    cluster = summary["cluster"]
+    tables[-1].caption = (f"cluster: {cluster['gpus']} GPUs ({cluster['nodes']} x "
+                          f"{cluster['node']}, {cluster['spares']} spares), "
+                          f"{cluster['failures']} failures, "
+                          f"utilization {cluster['utilization']:.1%}")
+    return tables
+
+
+def serving_table(title: str, jobs: dict) -> Table:
+    """One column per serving job: requests, throughput, latency percentiles, SLO, faults."""
+    table = Table(title=title)
     table.add_column("")
-    jobs = summary["jobs"]
+    for name in jobs:
+        table.add_column(name, justify="right")
+
+    def row(label: str, cell) -> None:
+        table.add_row(label, *(cell(job) for job in jobs.values()))
+
+    def seconds(value) -> str:
+        return "-" if value is None or value != value else format_duration(value)
+
+    row("requests", lambda job: f"{job['requests']['completed']:,} of "
+        f"{job['requests']['arrived']:,} done")
+    row("  dropped / retried", lambda job: f"{job['requests']['dropped']:,} / "
+        f"{job['requests']['retried']:,}")
+    row("throughput", lambda job: f"{job['throughput_rps']:.3g} req/s, "
+        f"{job['output_tokens_per_s']:.4g} tok/s")
+    if any(job["slo_attainment"] is not None for job in jobs.values()):
+        row("SLO attainment", lambda job: "-" if job["slo_attainment"] is None
+            else f"[bold]{job['slo_attainment']:.1%}[/bold]")
+        row("goodput", lambda job: "-" if job["goodput_rps"] is None
+            else f"{job['goodput_rps']:.3g} req/s")
+    for metric in ("ttft", "tpot", "e2e"):
+        row(f"{metric} p50 / p99", lambda job, metric=metric:
+            f"{seconds(job['latency_s'][metric]['p50'])} / "
+            f"{seconds(job['latency_s'][metric]['p99'])}")
+    row("batch size (mean)", lambda job: f"{job['batch_size']['mean']:.3g}"
+        if job["batch_size"] else "-")
+    row("KV cache used (mean)", lambda job: "-" if job["kv_utilization"]["mean"] is None
+        or job["kv_utilization"]["mean"] != job["kv_utilization"]["mean"]
+        else f"{job['kv_utilization']['mean']:.1%}")
+    row("preemptions", lambda job: f"{job['preemptions']:,}")
+    row("replica failures", lambda job: str(job["replica_failures"]))
+    row("availability", lambda job: "-" if job["availability"] is None
+        else f"{job['availability']:.2%}")
+    row("energy / token", lambda job: "-" if job["energy_per_output_token_j"] is None
+        else f"{job['energy_per_output_token_j']:.3g} J")
+    row("completed", lambda job: "yes" if job["completed"] else "no")
+    return table
+
+
+def training_table(title: str, jobs: dict) -> Table:
+    """One column per job: goodput, wall time, each bucket's share, interruptions, checkpoints."""
+    table = Table(title=title)
+    table.add_column("")
     for name in jobs:
         table.add_column(name, justify="right")
 
@@ -54,10 +117,6 @@ def summary_table(summary: dict) -> Table:
     if any("mfu" in job for job in jobs.values()):
         row("MFU", lambda job: f"{job['mfu']:.1%}" if "mfu" in job else "")
     row("completed", lambda job: "yes" if job["completed"] else "no")
-    cluster = summary["cluster"]
-    table.caption = (f"cluster: {cluster['gpus']} GPUs ({cluster['nodes']} x {cluster['node']}, "
-                     f"{cluster['spares']} spares), {cluster['failures']} failures, "
-                     f"utilization {cluster['utilization']:.1%}")
     return table
 
 

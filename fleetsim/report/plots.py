@@ -1,6 +1,11 @@
-"""Plots of a finished run (matplotlib, Agg backend): goodput over time, the badput breakdown.
+"""Plots of a finished run (matplotlib, Agg backend).
 
-Reads only finished results (the summary, the timeseries and events tables), so
+Training jobs: ``goodput.png`` (goodput and GPU states over time, interruptions marked) and
+``badput.png`` (where the wall time went). Serving jobs: ``serving.png`` (throughput, SLO
+goodput, p99 latency and replicas up over time, replica failures marked) and
+``latency_cdf.png`` (CDFs of TTFT, TPOT and end-to-end latency per job).
+
+Reads only finished results (the summary, the timeseries, events and requests tables), so
 ``fleetsim report DIR`` redraws them from the files a run wrote.
 """
 
@@ -8,6 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from fleetsim.metrics.accounting import BUCKETS
@@ -28,21 +34,101 @@ def _pyplot():
 
 
 def plot_run(summary: dict, timeseries: pd.DataFrame, events: pd.DataFrame,
-             out_dir: str | Path) -> list[Path]:
-    """Write ``goodput.png`` and ``badput.png`` into ``out_dir``; returns their paths."""
+             out_dir: str | Path, requests: pd.DataFrame | None = None) -> list[Path]:
+    """Write the run's plots into ``out_dir`` (see the module docstring); returns their
+    paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    return [_goodput(summary, timeseries, events, out / "goodput.png"),
-            _badput(summary, out / "badput.png")]
+    training = [name for name, job in summary["jobs"].items()
+                if job.get("type", "training") == "training"]
+    serving = [name for name, job in summary["jobs"].items() if job.get("type") == "serving"]
+    paths = []
+    if training:
+        paths += [_goodput(summary, training, timeseries, events, out / "goodput.png"),
+                  _badput(summary, training, out / "badput.png")]
+    if serving:
+        paths.append(_serving(summary, serving, timeseries, events, out / "serving.png"))
+        if requests is not None:
+            paths.append(_latency_cdf(serving, requests, out / "latency_cdf.png"))
+    return paths
 
 
-def _goodput(summary: dict, timeseries: pd.DataFrame, events: pd.DataFrame,
+def _serving(summary: dict, names: list[str], timeseries: pd.DataFrame, events: pd.DataFrame,
+             path: Path) -> Path:
+    plt = _pyplot()
+    figure, (top, middle, bottom) = plt.subplots(3, 1, figsize=(9, 7.5), sharex=True,
+                                                 height_ratios=(2, 1.3, 1))
+    end = float(timeseries["time_s"].max()) if len(timeseries) else 0.0
+    scale, unit = (3600.0, "h") if end > 3 * 3600 else (60.0, "min") if end > 180 else (1.0, "s")
+    x = timeseries["time_s"] / scale
+    for name in names:
+        line, = top.plot(x, timeseries[f"throughput_rps.{name}"], label=f"{name} throughput")
+        if summary["jobs"][name].get("slo"):
+            top.plot(x, timeseries[f"goodput_rps.{name}"], linestyle="--",
+                     color=line.get_color(), label=f"{name} meeting SLO")
+        middle.plot(x, timeseries[f"e2e_p99_s.{name}"], color=line.get_color(),
+                    label=f"{name} e2e p99")
+        middle.plot(x, timeseries[f"ttft_p99_s.{name}"], color=line.get_color(),
+                    linestyle=":", label=f"{name} TTFT p99")
+        bottom.step(x, timeseries[f"replicas_up.{name}"], where="post", color=line.get_color(),
+                    label=name)
+        downs = events[(events["kind"] == "replica_down") & (events["job"] == name)]
+        for time_s in downs["time_s"]:
+            for axes in (top, middle, bottom):
+                axes.axvline(time_s / scale, color="#d62728", alpha=0.25, linewidth=0.8)
+    top.set_ylabel("requests / s")
+    top.set_title(f"{summary['scenario']} (seed {summary['seed']}): serving; red lines are "
+                  "replica failures")
+    top.legend(loc="lower right", fontsize="small")
+    middle.set_ylabel("latency (s)")
+    middle.set_yscale("log")
+    middle.legend(loc="upper right", fontsize="small")
+    bottom.set_ylabel("replicas up")
+    bottom.set_xlabel(f"simulated time ({unit})")
+    bottom.set_ylim(bottom=0)
+    for axes in (top, middle, bottom):
+        axes.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110, metadata={"Software": None})
+    plt.close(figure)
+    return path
+
+
+def _latency_cdf(names: list[str], requests: pd.DataFrame, path: Path) -> Path:
+    plt = _pyplot()
+    figure, axes = plt.subplots(1, 3, figsize=(12, 3.8))
+    for name in names:
+        done = requests[(requests["job"] == name) & requests["finish_s"].notna()]
+        ttft = (done["first_token_s"] - done["arrival_s"]).to_numpy()
+        e2e = (done["finish_s"] - done["arrival_s"]).to_numpy()
+        multi = done["output_tokens"] > 1
+        tpot = ((done["finish_s"] - done["first_token_s"])[multi]
+                / (done["output_tokens"][multi] - 1)).to_numpy()
+        for axes_, values, label in zip(axes, (ttft, tpot, e2e),
+                                        ("time to first token (s)",
+                                         "time per output token (s)", "end-to-end (s)")):
+            if values.size:
+                ordered = np.sort(values)
+                axes_.plot(ordered, np.arange(1, ordered.size + 1) / ordered.size, label=name)
+            axes_.set_xlabel(label)
+            axes_.set_xscale("log")
+            axes_.grid(alpha=0.3)
+    axes[0].set_ylabel("fraction of requests")
+    axes[0].legend(loc="lower right", fontsize="small")
+    figure.suptitle("latency CDFs (finished requests)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110, metadata={"Software": None})
+    plt.close(figure)
+    return path
+
+
+def _goodput(summary: dict, names: list[str], timeseries: pd.DataFrame, events: pd.DataFrame,
              path: Path) -> Path:
     plt = _pyplot()
     figure, (top, bottom) = plt.subplots(2, 1, figsize=(9, 6), sharex=True,
                                          height_ratios=(2, 1))
     days = timeseries["time_s"] / DAY
-    for name in summary["jobs"]:
+    for name in names:
         top.plot(days, timeseries[f"goodput.{name}"], label=f"{name} (cumulative)")
         interruptions = events[(events["kind"] == "interruption") & (events["job"] == name)]
         for time_s in interruptions["time_s"]:
@@ -67,9 +153,9 @@ def _goodput(summary: dict, timeseries: pd.DataFrame, events: pd.DataFrame,
     return path
 
 
-def _badput(summary: dict, path: Path) -> Path:
+def _badput(summary: dict, names: list[str], path: Path) -> Path:
     plt = _pyplot()
-    jobs = summary["jobs"]
+    jobs = {name: summary["jobs"][name] for name in names}
     figure, axes = plt.subplots(figsize=(9, 2.2 + 0.5 * len(jobs)))
     for row, (name, job) in enumerate(jobs.items()):
         left = 0.0

@@ -1,7 +1,8 @@
 """Chrome trace-event JSON of a run, for Perfetto (ui.perfetto.dev) and chrome://tracing.
 
-One process "jobs" with a track per job showing its phases as complete events (compute,
-checkpoint, detection, restart, waiting) and its interruptions as instants; one process
+One process "jobs" with a track per training job showing its phases as complete events
+(compute, checkpoint, detection, restart, waiting) and its interruptions as instants, and a
+track per serving replica (``JOB/replicaI``: serving, failed, down, loading); one process
 "cluster" with failures, repairs and evictions as instants; and, for clusters of at most
 ``node_tracks`` nodes, a process "nodes" with a track per node showing when it was down.
 Times are simulated microseconds. Format: the Trace Event Format (Google, "Trace Event
@@ -14,7 +15,7 @@ import pandas as pd
 
 _JOBS, _CLUSTER, _NODES = 1, 2, 3
 _INSTANTS = {"interruption", "eviction", "sdc_rollback", "elastic", "rescale",
-             "memory_checkpoint_lost", "checkpoint_aborted"}
+             "memory_checkpoint_lost", "checkpoint_aborted", "replica_down", "replica_up"}
 
 
 def _us(seconds: float) -> float:
@@ -28,7 +29,9 @@ def chrome_trace(summary: dict, phases: pd.DataFrame, events: pd.DataFrame,
         {"ph": "M", "pid": _JOBS, "name": "process_name", "args": {"name": "jobs"}},
         {"ph": "M", "pid": _CLUSTER, "name": "process_name", "args": {"name": "cluster"}},
     ]
-    tids = {name: index for index, name in enumerate(summary["jobs"], start=1)}
+    tracks = list(summary["jobs"]) + sorted(set(phases["job"]) - set(summary["jobs"]),
+                                            key=_natural)
+    tids = {name: index for index, name in enumerate(tracks, start=1)}
     for name, tid in tids.items():
         trace.append({"ph": "M", "pid": _JOBS, "tid": tid, "name": "thread_name",
                       "args": {"name": name}})
@@ -53,6 +56,12 @@ def chrome_trace(summary: dict, phases: pd.DataFrame, events: pd.DataFrame,
                    key=lambda event: (event["pid"], event.get("tid", 0), event["ts"]))
     return {"traceEvents": metadata + timed, "displayTimeUnit": "ms",
             "otherData": {"scenario": summary["scenario"], "seed": summary["seed"]}}
+
+
+def _natural(name: str) -> tuple:
+    """Sort key putting ``chat/replica10`` after ``chat/replica9``."""
+    stem = name.rstrip("0123456789")
+    return (stem, int(name[len(stem):] or 0))
 
 
 def _node_tracks(downtime: pd.DataFrame) -> list[dict]:

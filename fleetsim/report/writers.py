@@ -1,5 +1,5 @@
 """Write a finished run's outputs: summary.json, events.csv, timeseries.csv and .parquet,
-phases.csv, trace.json (Chrome/Perfetto), plots/.
+phases.csv, trace.json (Chrome/Perfetto), plots/, and with serving jobs requests.csv.
 
 Outputs are deterministic (same scenario and seed, same bytes): keys keep their documented
 order, floats are written by Python's shortest round-trip repr, nothing records the wall clock.
@@ -16,7 +16,7 @@ from fleetsim.report.plots import plot_run
 from fleetsim.report.trace import chrome_trace
 
 OUTPUT_FILES = ("summary.json", "events.csv", "timeseries.csv", "timeseries.parquet",
-                "phases.csv", "trace.json", "plots")
+                "phases.csv", "trace.json", "plots", "requests.csv")
 
 
 def check_writable(out_dir: str | Path, *, overwrite: bool) -> Path:
@@ -59,5 +59,8 @@ def write_run(result, out_dir: str | Path, *, overwrite: bool = False) -> Path:
     trace = chrome_trace(result.summary, result.phases, result.events, result.downtime)
     (out / "trace.json").write_text(json.dumps(trace, separators=(",", ":")) + "\n",
                                     encoding="utf-8")
-    plot_run(result.summary, result.timeseries, result.events, out / "plots")
+    if len(result.requests):
+        result.requests.to_csv(out / "requests.csv", index=False, lineterminator="\n")
+    plot_run(result.summary, result.timeseries, result.events, out / "plots",
+             result.requests if len(result.requests) else None)
     return out

@@ -9,7 +9,8 @@ catalogue (GPUs a multiple of the node size, jobs that fit the cluster, known no
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -31,6 +32,8 @@ class LoadedScenario:
     node: NodeType
     accelerator: Accelerator
     document: Document
+    #: serving jobs' workloads and cost models, by job name
+    serving: dict[str, Any] = field(default_factory=dict)
 
     @property
     def gpus_per_node(self) -> int:
@@ -69,7 +72,9 @@ def load_scenario(
         raise document.error(("cluster", "node"), str(exc)) from None
     _check(spec, node, document)
     _check_training_plans(spec, node, accelerator, document)
-    return LoadedScenario(spec=spec, node=node, accelerator=accelerator, document=document)
+    serving = _serving_setups(spec, node, accelerator, document)
+    return LoadedScenario(spec=spec, node=node, accelerator=accelerator, document=document,
+                          serving=serving)
 
 
 def _resolve_node(spec: Scenario, document: Document, catalogue: Catalogue) -> NodeType:
@@ -107,6 +112,18 @@ def _check(spec: Scenario, node: NodeType, document: Document) -> None:
     per_node = node.accelerators
     usable = (cluster.nodes - cluster.spares) * per_node
     for index, job in enumerate(spec.jobs):
+        if job.type == "serving":
+            nodes = math.ceil(job.gpus / per_node)
+            if nodes > cluster.nodes - cluster.spares:
+                raise document.error(("jobs", index, "replicas"),
+                                     f"{job.replicas} replicas of {job.gpus_per_replica} GPUs "
+                                     f"need {nodes} nodes; the cluster has "
+                                     f"{cluster.nodes - cluster.spares} non-spare nodes")
+            if spec.horizon is None and job.requests is None:
+                raise document.error(("jobs", index),
+                                     "a serving job needs requests (e.g. requests: 100000) "
+                                     "or a scenario horizon, to know when arrivals stop")
+            continue
         if job.gpus % per_node:
             raise document.error(("jobs", index, "gpus"),
                                  f"{job.gpus} GPUs is not a multiple of the node size "
@@ -121,18 +138,36 @@ def _check_training_plans(spec: Scenario, node: NodeType, accelerator: Accelerat
                           document: Document) -> None:
     """Jobs with a model: the fabric must be buildable (it is built for them), the parallel
     plan must divide, and the model must fit in memory."""
-    if any(job.model is not None for job in spec.jobs):
+    if any(job.type == "training" and job.model is not None for job in spec.jobs):
         try:
             check_fabric(node, spec.cluster.nodes, spec.cluster.fabric)
         except TopologyError as exc:
             raise document.error(("cluster", "fabric"), str(exc)) from None
     for index, job in enumerate(spec.jobs):
-        if job.model is None:
+        if job.type != "training" or job.model is None:
             continue
         try:
             check_memory(make_plan(job), accelerator)
         except PlanError as exc:
             raise document.error(("jobs", index) + exc.location, str(exc)) from None
+
+
+def _serving_setups(spec: Scenario, node: NodeType, accelerator: Accelerator,
+                    document: Document) -> dict[str, Any]:
+    """Each serving job's workload and cost model (files read, memory fit checked)."""
+    from fleetsim.serving.setup import SetupError, build_setup
+
+    base = Path(document.file).parent if document.file != "<dict>" else Path.cwd()
+    setups = {}
+    for index, job in enumerate(spec.jobs):
+        if job.type != "serving":
+            continue
+        try:
+            setups[job.name] = build_setup(job, node, accelerator, base,
+                                           storage=spec.cluster.storage is not None)
+        except SetupError as exc:
+            raise document.error(("jobs", index) + exc.location, str(exc)) from None
+    return setups
 
 
 def _unique(names: list[str], location: tuple[Any, ...], document: Document) -> None:

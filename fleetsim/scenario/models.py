@@ -14,6 +14,7 @@ from pydantic import Field, field_validator, model_validator
 from fleetsim.scenario.types import (Bandwidth, Batch, Count, Duration, Model, Name,
                                      PositiveDuration)
 from fleetsim.scenario.faults import FaultsSpec
+from fleetsim.scenario.serving import ServingJobSpec
 from fleetsim.scenario.stragglers import StragglersSpec
 from fleetsim.topology.spec import FabricSpec
 from fleetsim.training.architecture import PRESETS, Architecture, Recompute
@@ -146,7 +147,8 @@ class TrainingJobSpec(Model):
         return self
 
 
-JobSpec = TrainingJobSpec
+#: A job of either type, told apart by its ``type`` key.
+JobSpec = Annotated[TrainingJobSpec | ServingJobSpec, Field(discriminator="type")]
 
 
 class OutputSpec(Model):

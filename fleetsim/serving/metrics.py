@@ -10,6 +10,10 @@ Definitions (seconds; a request counts once it has finished):
 * SLO attainment (DistServe, OSDI'24): the fraction of the requests that *arrived* in the
   window which finished with ``ttft <= slo.ttft`` and ``tpot <= slo.tpot`` (an unfinished or
   rejected request misses); ``goodput_rps`` = those requests / window.
+* ``requests``: ``arrived`` in the window; of those, ``completed`` (finished by its end),
+  ``dropped`` (given up after the retry budget, or ``rejected``: can never fit the KV cache)
+  and ``in_flight`` (the rest: queued or running at the end), so arrived = completed + dropped
+  + in_flight; ``retried`` counts re-sends after replica failures.
 * Batch sizes are weighted by the model iterations each logged unit stands for; KV utilisation
   is the fraction of KV blocks held at the start of each unit (mean weighted the same way).
 
@@ -38,8 +42,10 @@ def _stats(values: np.ndarray) -> dict[str, float]:
     return result
 
 
-def request_table(requests: Iterable[Request]) -> dict[str, np.ndarray]:
-    """Columns of the request records (drops straight into ``pandas.DataFrame``)."""
+def request_table(requests: Iterable[Request], dropped: np.ndarray | None = None,
+                  retries: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Columns of the request records (drops straight into ``pandas.DataFrame``); ``dropped``
+    and ``retries`` are per-request arrays kept by a serving job (default: none)."""
     rows = list(requests)
     columns = {
         "id": np.array([r.id for r in rows], dtype=np.int64),
@@ -51,15 +57,29 @@ def request_table(requests: Iterable[Request]) -> dict[str, np.ndarray]:
         "output_tokens": np.array([r.output_tokens for r in rows], dtype=np.int64),
         "preemptions": np.array([r.preemptions for r in rows], dtype=np.int64),
         "rejected": np.array([r.rejected for r in rows], dtype=bool),
+        "dropped": (np.zeros(len(rows), dtype=bool) if dropped is None
+                    else np.asarray(dropped, dtype=bool)),
+        "retries": (np.zeros(len(rows), dtype=np.int64) if retries is None
+                    else np.asarray(retries, dtype=np.int64)),
+        "replica": np.array([r.replica for r in rows], dtype=object),
     }
     return columns
 
 
 def summarize(requests: Iterable[Request], iterations: IterationLog | Iterable[IterationLog] = (),
               *, warmup_s: float = 0.0, horizon_s: float | None = None,
-              slo: Mapping[str, float] | None = None) -> dict:
+              slo: Mapping[str, float] | None = None, dropped: np.ndarray | None = None,
+              retries: np.ndarray | None = None) -> dict:
     """The serving summary of a run (see the module docstring for every definition)."""
-    table = request_table(requests)
+    return summarize_table(request_table(requests, dropped, retries), iterations,
+                           warmup_s=warmup_s, horizon_s=horizon_s, slo=slo)
+
+
+def summarize_table(table: Mapping[str, np.ndarray],
+                    iterations: IterationLog | Iterable[IterationLog] = (), *,
+                    warmup_s: float = 0.0, horizon_s: float | None = None,
+                    slo: Mapping[str, float] | None = None) -> dict:
+    """:func:`summarize` of columns as :func:`request_table` gives them."""
     keep = table["arrival_s"] >= warmup_s
     if horizon_s is not None:
         keep &= table["arrival_s"] < horizon_s
@@ -80,10 +100,13 @@ def summarize(requests: Iterable[Request], iterations: IterationLog | Iterable[I
     tpot_all = np.full(f["output_tokens"].size, 0.0)
     tpot_all[multi] = ((f["finish_s"][multi] - f["first_token_s"][multi])
                        / (f["output_tokens"][multi] - 1))
+    lost = table["dropped"] | table["rejected"]
     summary: dict = {
-        "requests": int(keep.sum()),
-        "finished": int(finished.sum()),
-        "rejected": int(table["rejected"].sum()),
+        "requests": {"arrived": int(keep.sum()), "completed": int(finished.sum()),
+                     "dropped": int(lost.sum()),
+                     "in_flight": int(keep.sum() - finished.sum() - lost.sum()),
+                     "retried": int(table["retries"].sum()),
+                     "rejected": int(table["rejected"].sum())},
         "window_s": window,
         "latency_s": {"queue": _stats(queue), "ttft": _stats(ttft), "tpot": _stats(tpot_all[multi]),
                       "e2e": _stats(e2e)},
@@ -92,6 +115,7 @@ def summarize(requests: Iterable[Request], iterations: IterationLog | Iterable[I
         "preemptions": int(table["preemptions"].sum()),
         "preempted_requests": int((table["preemptions"] > 0).sum()),
     }
+    summary["slo_attainment"] = summary["goodput_rps"] = None  # no SLO given
     if slo:
         ok = np.ones(ttft.size, dtype=bool)
         if "ttft" in slo:
@@ -99,7 +123,8 @@ def summarize(requests: Iterable[Request], iterations: IterationLog | Iterable[I
         if "tpot" in slo:
             ok &= tpot_all <= slo["tpot"]
         met = int(ok.sum())
-        summary["slo_attainment"] = met / summary["requests"] if summary["requests"] else math.nan
+        arrived = summary["requests"]["arrived"]
+        summary["slo_attainment"] = met / arrived if arrived else math.nan
         summary["goodput_rps"] = met / window
     logs = [iterations] if isinstance(iterations, IterationLog) else list(iterations)
     summary.update(_iteration_stats(logs, warmup_s, horizon_s))
@@ -110,7 +135,7 @@ def _iteration_stats(logs: list[IterationLog], warmup_s: float,
                      horizon_s: float | None) -> dict:
     arrays = [log.as_arrays() for log in logs if log.start_s]
     if not arrays:
-        return {"batch_size": {}, "kv_utilisation": {"mean": math.nan, "max": math.nan}}
+        return {"batch_size": {}, "kv_utilization": {"mean": math.nan, "max": math.nan}}
     data = {key: np.concatenate([a[key] for a in arrays]) for key in arrays[0]}
     keep = data["start_s"] >= warmup_s
     if horizon_s is not None:
@@ -119,7 +144,7 @@ def _iteration_stats(logs: list[IterationLog], warmup_s: float,
     sizes = data["batch_size"][keep]
     kv = data["kv_utilisation"][keep]
     if weights.sum() == 0:
-        return {"batch_size": {}, "kv_utilisation": {"mean": math.nan, "max": math.nan}}
+        return {"batch_size": {}, "kv_utilization": {"mean": math.nan, "max": math.nan}}
     values, inverse = np.unique(sizes, return_inverse=True)
     counts = np.bincount(inverse, weights=weights)
     return {
@@ -129,6 +154,6 @@ def _iteration_stats(logs: list[IterationLog], warmup_s: float,
             "max": int(sizes.max()),
             "distribution": {int(v): float(c / weights.sum()) for v, c in zip(values, counts)},
         },
-        "kv_utilisation": {"mean": float(np.average(kv, weights=weights)),
+        "kv_utilization": {"mean": float(np.average(kv, weights=weights)),
                            "max": float(kv.max())},
     }

@@ -28,12 +28,15 @@ class QueueingReplica:
     """Abstract mode: ``servers`` FCFS servers, service time drawn per request, no model.
 
     The first token is the finish (a response is one unit). Service times are drawn in blocks
-    from ``rng`` in order of service start.
+    from ``rng`` in order of service start. ``waiting`` given is a queue shared with other
+    replicas (router ``shared-queue``): the caller appends to it and calls :meth:`wake`.
+    ``on_finish(request)`` is called as each request finishes.
     """
 
     def __init__(self, env: simpy.Environment, rng: np.random.Generator, mean_service_s: float,
                  distribution: str = "exponential", servers: int = 1,
-                 name: str = "replica0") -> None:
+                 name: str = "replica0", *, waiting: deque[Request] | None = None,
+                 on_finish: Callable[[Request], None] | None = None) -> None:
         if distribution not in SERVICE_TIMES:
             raise ServingError(f"unknown service-time distribution {distribution!r} "
                                f"(known: {', '.join(SERVICE_TIMES)})")
@@ -45,22 +48,62 @@ class QueueingReplica:
         self.distribution = distribution
         self.servers = int(servers)
         self.name = name
-        self.waiting: deque[Request] = deque()
+        self.shared = waiting is not None
+        self.on_finish = on_finish
+        self.waiting: deque[Request] = waiting if waiting is not None else deque()
         self.requests: list[Request] = []
         self.iterations = IterationLog()  # stays empty: no model iterations here
-        self._busy: list[tuple[float, int, Request]] = []
+        self._busy: list[tuple[float, int, Request, float]] = []  # (end, id, request, start)
+        self._served_s = 0.0  # service time of requests finished
         self._samples = np.empty(0)
         self._next_sample = 0
         self._wake: simpy.Event | None = None
         self.process = env.process(self._run())
 
+    # -- the interface a serving job uses ---------------------------------------------------
     def submit(self, request: Request) -> None:
         request.replica = self.name
         self.requests.append(request)
         self.waiting.append(request)
+        self.wake()
+
+    def wake(self) -> None:
+        """Requests may be waiting: look again now if idle."""
         if self._wake is not None and not self._wake.triggered:
             self._wake.succeed()
 
+    def stop(self) -> list[Request]:
+        """Fail now: the requests in service (and in an own queue) are returned unfinished."""
+        if self.process.is_alive and self.env.active_process is not self.process:
+            self.process.interrupt()
+        now = self.env.now
+        lost = [request for _end, _id, request, _start in sorted(self._busy)]
+        self._served_s += sum(now - start for _end, _id, _request, start in self._busy)
+        self._busy.clear()
+        if not self.shared:
+            lost.extend(self.waiting)
+            self.waiting.clear()
+        return lost
+
+    @property
+    def outstanding(self) -> int:
+        """Requests in service, plus those in an own queue."""
+        return len(self._busy) + (0 if self.shared else len(self.waiting))
+
+    @property
+    def kv_load(self) -> float:
+        """No KV cache: outstanding requests per server."""
+        return self.outstanding / self.servers
+
+    @property
+    def busy_s(self) -> float:
+        """Server-seconds of service given up to now (divided by ``servers``: the replica's
+        GPUs are busy while any share of them is)."""
+        now = self.env.now
+        running = sum(now - start for _end, _id, _request, start in self._busy)
+        return (self._served_s + running) / self.servers
+
+    # -- the process --------------------------------------------------------------------------
     def _service_time(self) -> float:
         if self._next_sample >= self._samples.size:
             self._samples = SERVICE_TIMES[self.distribution](self.rng, self.mean_service_s, 4096)
@@ -72,22 +115,29 @@ class QueueingReplica:
     def _run(self):
         env = self.env
         busy = self._busy
-        while True:
-            now = env.now
-            while busy and busy[0][0] <= now:
-                _, _, request = heapq.heappop(busy)
-                request.finish_s = request.first_token_s = now
-                request.generated = request.output_tokens
-            while self.waiting and len(busy) < self.servers:
-                request = self.waiting.popleft()
-                request.start_s = now
-                heapq.heappush(busy, (now + self._service_time(), request.id, request))
-            if len(busy) == self.servers:
-                yield env.timeout(busy[0][0] - now)
-                continue
-            self._wake = env.event()
-            if busy:
-                yield self._wake | env.timeout(busy[0][0] - now)
-            else:
-                yield self._wake
-            self._wake = None
+        try:
+            while True:
+                now = env.now
+                while busy and busy[0][0] <= now:
+                    end, _, request, start = heapq.heappop(busy)
+                    self._served_s += end - start
+                    request.finish_s = request.first_token_s = now
+                    request.generated = request.output_tokens
+                    if self.on_finish is not None:
+                        self.on_finish(request)
+                while self.waiting and len(busy) < self.servers:
+                    request = self.waiting.popleft()
+                    request.start_s = now
+                    request.replica = self.name
+                    heapq.heappush(busy, (now + self._service_time(), request.id, request, now))
+                if len(busy) == self.servers:
+                    yield env.timeout(busy[0][0] - now)
+                    continue
+                self._wake = env.event()
+                if busy:
+                    yield self._wake | env.timeout(busy[0][0] - now)
+                else:
+                    yield self._wake
+                self._wake = None
+        except simpy.Interrupt:
+            return

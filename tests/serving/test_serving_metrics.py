@@ -25,7 +25,8 @@ def test_latencies_throughput_slo_and_goodput():
     log.add(0.0, 1.0, 2, 3, 0.5)
     log.add(1.0, 1.0, 4, 1, 1.0)
     s = summarize(requests, log, horizon_s=10.0, slo={"ttft": 2.5, "tpot": 1.0})
-    assert s["requests"] == 4 and s["finished"] == 3
+    assert s["requests"] == {"arrived": 4, "completed": 3, "dropped": 0, "in_flight": 1,
+                             "retried": 0, "rejected": 0}
     assert s["latency_s"]["queue"]["mean"] == pytest.approx(2 / 3)
     assert s["latency_s"]["ttft"]["mean"] == pytest.approx((2 + 0.5 + 3) / 3)
     assert s["latency_s"]["tpot"]["mean"] == pytest.approx(1.0)
@@ -37,11 +38,11 @@ def test_latencies_throughput_slo_and_goodput():
     assert s["preemptions"] == 2 and s["preempted_requests"] == 1
     assert s["batch_size"]["mean"] == pytest.approx((2 * 3 + 4) / 4)
     assert s["batch_size"]["distribution"] == {2: 0.75, 4: 0.25}
-    assert s["kv_utilisation"] == {"mean": pytest.approx(0.625), "max": 1.0}
+    assert s["kv_utilization"] == {"mean": pytest.approx(0.625), "max": 1.0}
 
 
 def test_warmup_trims_early_arrivals():
     requests = [record(0, 0.0, 0.0, 1.0, 1.0, 1), record(1, 5.0, 5.0, 5.5, 6.0, 2)]
     s = summarize(requests, warmup_s=2.0, horizon_s=12.0)
-    assert s["requests"] == 1 and s["finished"] == 1
+    assert s["requests"]["arrived"] == 1 and s["requests"]["completed"] == 1
     assert s["throughput_rps"] == pytest.approx(1 / 10)

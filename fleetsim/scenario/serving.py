@@ -1,0 +1,204 @@
+"""Scenario models of a serving job: arrivals, lengths, batching, routing, SLOs, retries.
+
+A serving job is ``replicas`` copies of a model, each on ``tp * pp`` GPUs, fed by an arrival
+process through a router. ``model`` gives the LLM cost model (:mod:`fleetsim.serving.cost`);
+``service`` instead makes every replica an abstract server with a service-time distribution
+(queueing labs). docs/reference/scenario.md documents every key.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BeforeValidator, Field, field_validator, model_validator
+
+from fleetsim import units
+from fleetsim.scenario.types import Bandwidth, Count, Duration, Model, Name, PositiveDuration
+from fleetsim.training.architecture import PRESETS, Architecture
+
+#: Requests per second, written ``12.5``, ``10/s``, ``600/min`` or ``1.2K/h``.
+Rate = Annotated[float, BeforeValidator(units.parse_rate), Field(gt=0)]
+
+ROUTERS = ("random", "round-robin", "join-shortest-queue", "least-kv-load", "shared-queue")
+Precision = Literal["fp16", "bf16", "fp8", "int8"]
+
+
+class ArrivalSpec(Model):
+    """When requests arrive. ``trace`` replays a CSV file (which also gives their lengths)."""
+
+    process: Literal["poisson", "gamma", "diurnal", "trace"]
+    rate: Rate | None = None  # poisson, gamma: mean requests per second
+    cv: Annotated[float, Field(gt=0)] = 1.0  # gamma: coefficient of variation of the gaps
+    mean_rate: Rate | None = None  # diurnal: the rate averaged over a period
+    peak_to_trough: Annotated[float, Field(ge=1)] = 2.0  # diurnal: max rate / min rate
+    period: PositiveDuration = units.DAY  # diurnal
+    phase: Duration = 0.0  # diurnal: time of the mean rate on the way up
+    file: str | None = None  # trace: CSV with columns time_s, prompt_tokens, output_tokens
+
+    @model_validator(mode="after")
+    def _parameters(self) -> "ArrivalSpec":
+        needs = {"poisson": "rate", "gamma": "rate", "diurnal": "mean_rate", "trace": "file"}
+        key = needs[self.process]
+        if getattr(self, key) is None:
+            raise ValueError(f"process {self.process!r} needs {key}")
+        for other in set(needs.values()) - {key}:
+            if getattr(self, other) is not None:
+                raise ValueError(f"{other} is not a parameter of process {self.process!r} "
+                                 f"(it takes {key})")
+        return self
+
+
+class LengthSpec(Model):
+    """A distribution of token counts (prompt or output)."""
+
+    distribution: Literal["fixed", "uniform", "lognormal", "empirical"]
+    value: Annotated[Count, Field(gt=0)] | None = None  # fixed
+    low: Annotated[Count, Field(gt=0)] | None = None  # uniform, inclusive
+    high: Annotated[Count, Field(gt=0)] | None = None  # uniform, inclusive
+    mean: Annotated[float, Field(gt=0)] | None = None  # lognormal: the mean token count
+    sigma: Annotated[float, Field(gt=0)] = 1.0  # lognormal: sigma of the underlying normal
+    values: tuple[Annotated[int, Field(gt=0)], ...] | None = None  # empirical: observed
+    file: str | None = None  # empirical: a CSV of observed counts (its first column)
+
+    @model_validator(mode="after")
+    def _parameters(self) -> "LengthSpec":
+        needed = {"fixed": ("value",), "uniform": ("low", "high"), "lognormal": ("mean",),
+                  "empirical": ()}[self.distribution]
+        missing = [key for key in needed if getattr(self, key) is None]
+        if missing:
+            raise ValueError(f"distribution {self.distribution!r} needs {', '.join(missing)}")
+        if self.distribution == "uniform" and self.low > self.high:  # type: ignore[operator]
+            raise ValueError(f"low ({self.low}) must not exceed high ({self.high})")
+        if self.distribution == "empirical" and (self.values is None) == (self.file is None):
+            raise ValueError("distribution 'empirical' needs exactly one of values or file")
+        return self
+
+
+class BatchingSpec(Model):
+    """The batching policy of every replica and its parameters (unset keys take the
+    policy's defaults; a key the policy does not take is an error)."""
+
+    policy: str = "continuous"  # none | static | dynamic | continuous | chunked-prefill
+    batch_size: Annotated[int, Field(ge=1)] | None = None  # static: requests per batch
+    timeout: PositiveDuration | None = None  # static: start a partial batch after this wait
+    max_batch_size: Annotated[int, Field(ge=1)] | None = None  # dynamic, iteration-level
+    max_queue_delay: Duration | None = None  # dynamic: the oldest request's longest wait
+    token_budget: Annotated[int, Field(ge=1)] | None = None  # tokens per iteration
+    watermark: Annotated[float, Field(ge=0, lt=1)] | None = None  # KV blocks kept free
+
+    @field_validator("policy")
+    @classmethod
+    def _registered(cls, policy: str) -> str:
+        from fleetsim.serving.batching import POLICIES
+
+        if policy not in POLICIES:
+            raise ValueError(f"unknown batching policy {policy!r} "
+                             f"(known: {', '.join(POLICIES)})")
+        return policy
+
+    def params(self) -> dict[str, float | int]:
+        """Keyword arguments of the policy class (SI units)."""
+        names = {"batch_size": "batch_size", "timeout": "timeout_s",
+                 "max_batch_size": "max_batch_size", "max_queue_delay": "max_queue_delay_s",
+                 "token_budget": "token_budget", "watermark": "watermark_fraction"}
+        return {argument: getattr(self, key) for key, argument in names.items()
+                if getattr(self, key) is not None}
+
+
+class SpeculativeSpec(Model):
+    """Speculative decoding (Leviathan et al., ICML 2023): a draft model proposes ``tokens``
+    tokens, the target verifies them in one pass, each accepted with probability
+    ``acceptance``."""
+
+    draft_model: str | Architecture  # a preset name or an architecture mapping
+    tokens: Annotated[int, Field(ge=1)] = 4
+    acceptance: Annotated[float, Field(ge=0, le=1)] = 0.7
+
+    @field_validator("draft_model")
+    @classmethod
+    def _known_preset(cls, model: str | Architecture) -> str | Architecture:
+        return _known_preset(model)
+
+
+class ServiceSpec(Model):
+    """Abstract mode: a replica is a server whose service time has this distribution."""
+
+    distribution: Literal["exponential", "deterministic"] = "exponential"
+    mean: PositiveDuration
+
+
+class SloSpec(Model):
+    """Latency targets a request must meet to count towards goodput."""
+
+    ttft: PositiveDuration | None = None  # time to first token
+    tpot: PositiveDuration | None = None  # time per output token after the first
+
+
+class ServingJobSpec(Model):
+    """An inference service: ``replicas`` copies of a model behind a router."""
+
+    name: Name
+    type: Literal["serving"]
+    model: str | Architecture | None = None  # a preset name or an architecture mapping
+    service: ServiceSpec | None = None  # abstract mode, instead of a model
+    servers: Annotated[int, Field(ge=1)] = 1  # abstract mode: servers per replica
+    replicas: Annotated[Count, Field(gt=0)]
+    tp: Annotated[int, Field(ge=1)] = 1  # tensor parallel GPUs per replica (within a node)
+    pp: Annotated[int, Field(ge=1)] = 1  # pipeline stages per replica
+    precision: Precision = "bf16"  # weights (and compute)
+    kv_precision: Precision | None = None  # KV cache; default: precision
+    batching: BatchingSpec = BatchingSpec()
+    speculative: SpeculativeSpec | None = None
+    router: Literal[ROUTERS] = "round-robin"  # type: ignore[valid-type]
+    arrivals: ArrivalSpec
+    prompt_tokens: LengthSpec | None = None
+    output_tokens: LengthSpec | None = None
+    slo: SloSpec = SloSpec()
+    requests: Annotated[Count, Field(gt=0)] | None = None  # stop admitting after N arrivals
+    retries: Annotated[int, Field(ge=0)] = 2  # re-sends of a request lost to a replica failure
+    model_load: Duration | None = None  # replica restart: load the weights (default: derived)
+    load_bandwidth: Bandwidth | None = None  # per replica, to derive model_load
+    warmup: Duration = 0.0  # requests arriving earlier are left out of the latency metrics
+    cpu_overhead: Duration = 3e-3  # per model iteration (scheduling, sampling)
+    memory_reserve: Annotated[float, Field(ge=0, lt=1)] = 0.1  # HBM kept out of the KV cache
+
+    @field_validator("model")
+    @classmethod
+    def _known_preset(cls, model: str | Architecture | None) -> str | Architecture | None:
+        return _known_preset(model)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "ServingJobSpec":
+        if (self.model is None) == (self.service is None):
+            raise ValueError("give exactly one of model (a preset or mapping) or service "
+                             "(abstract mode, e.g. service: {distribution: exponential, "
+                             "mean: 50ms})")
+        trace = self.arrivals.process == "trace"
+        if not trace and self.model is not None and (self.prompt_tokens is None
+                                                     or self.output_tokens is None):
+            raise ValueError("a model needs prompt_tokens and output_tokens distributions "
+                             "(or arrivals from a trace, which carries them)")
+        if self.service is not None and (self.speculative is not None
+                                         or self.batching != BatchingSpec()):
+            raise ValueError("batching and speculative decoding need a model (service "
+                             "mode is one request per server)")
+        if self.speculative is not None and self.batching.policy not in (
+                "continuous", "chunked-prefill"):
+            raise ValueError("speculative decoding needs an iteration-level batching policy "
+                             "(continuous or chunked-prefill)")
+        return self
+
+    @property
+    def gpus_per_replica(self) -> int:
+        return self.tp * self.pp
+
+    @property
+    def gpus(self) -> int:
+        return self.replicas * self.gpus_per_replica
+
+
+def _known_preset(model):
+    if isinstance(model, str) and model not in PRESETS:
+        raise ValueError(f"unknown model preset {model!r} (presets: {', '.join(PRESETS)}; "
+                         "or a mapping of layers, hidden, heads, ...)")
+    return model

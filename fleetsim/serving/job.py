@@ -1,0 +1,429 @@
+"""A serving job: replicas on fleet nodes behind a router, losing replicas to failures.
+
+Life cycle (one SimPy process for the job's arrivals, one per replica)::
+
+    get nodes -> replicas up (warm) -> arrivals routed to replicas ... -> last arrival -> drain
+                      ^                                                            |
+                      +-- node failure: replica stops; at detection its requests are re-sent,
+                          replacement nodes requested, model reloaded, replica up again
+
+* A replica occupies ``tp * pp`` GPUs: several replicas share a node when they fit, a large
+  replica spans whole nodes. A failed node stops every replica on it (a ``job``-scoped
+  failure, a software crash, restarts them without losing the node).
+* Between the failure and its detection the replica looks healthy: the router may still send
+  it requests, which hang with those it held. At detection all of them are re-sent (a
+  request's ``retries`` grows; beyond the job's retry budget it is ``dropped``); a re-sent
+  request starts over (its latency counts from its first arrival, so it misses SLOs).
+* The replica returns after its nodes are replaced and its weights are loaded again (a
+  fixed time, or bytes through the cluster's shared storage, which checkpoints also use).
+* The job stops admitting after its last arrival (``requests: N`` or the horizon) and
+  completes when every admitted request has finished or been dropped (drained).
+* Energy: each replica's GPUs draw the accelerator's busy power while the replica computes
+  and its idle power while it is up but idle or loading.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from typing import Union
+
+import numpy as np
+import pandas as pd
+import simpy
+
+from fleetsim.cluster import Fleet
+from fleetsim.cluster.storage import SharedStorage
+from fleetsim.engine import EventLog
+from fleetsim.faults.clock import Failure
+from fleetsim.hardware import Accelerator
+from fleetsim.scenario.serving import ServingJobSpec
+from fleetsim.serving.metrics import request_table, summarize_table
+from fleetsim.serving.queueing import QueueingReplica
+from fleetsim.serving.records import Request, make_requests
+from fleetsim.serving.replica import Replica
+from fleetsim.serving.router import make_router
+from fleetsim.serving.setup import ServingSetup
+
+AnyReplica = Union[Replica, QueueingReplica]
+
+UP, FAILED, DOWN, LOADING = "up", "failed", "down", "loading"
+
+
+class ServingJob:
+    """One serving job's state, its replicas and its arrival process."""
+
+    type = "serving"
+
+    def __init__(self, env: simpy.Environment, spec: ServingJobSpec, fleet: Fleet,
+                 log: EventLog, *, setup: ServingSetup, accelerator: Accelerator,
+                 gpus_per_node: int, rng_arrivals: np.random.Generator,
+                 rng_routing: np.random.Generator, rng_service: np.random.Generator,
+                 horizon_s: float | None, storage: SharedStorage | None = None) -> None:
+        self.env = env
+        self.spec = spec
+        self.name = spec.name
+        self.fleet = fleet
+        self.log = log
+        self.setup = setup
+        self.accelerator = accelerator
+        self.storage = storage
+        self.rng_service = rng_service
+        self.gpus_per_node = gpus_per_node
+        self.nodes_required = math.ceil(spec.gpus / gpus_per_node)
+        per_replica = spec.gpus_per_replica
+        if per_replica <= gpus_per_node:
+            share = gpus_per_node // per_replica
+            self.replica_slots = [(i // share,) for i in range(spec.replicas)]
+        else:
+            span = per_replica // gpus_per_node
+            self.replica_slots = [tuple(range(i * span, (i + 1) * span))
+                                  for i in range(spec.replicas)]
+        self.router = make_router(spec.router, rng_routing)
+        self.shared: deque[Request] | None = deque() if self.router.shared else None
+        times, prompts, outputs = setup.requests(rng_arrivals, horizon_s, spec.requests)
+        self.requests = make_requests(times, prompts, outputs)
+        count = len(self.requests)
+        #: when the last request arrives, counted from the job's start
+        self.last_arrival_s = float(times[-1]) if count else 0.0
+        self.retries = np.zeros(count, dtype=np.int64)
+        self.dropped = np.zeros(count, dtype=bool)
+        self.slots: list[int | None] = []
+        self.replicas: list[AnyReplica | None] = [None] * spec.replicas
+        self.state = [DOWN] * spec.replicas
+        self._generation = [0] * spec.replicas  # invalidates a stale load when bumped
+        self._loads: list[simpy.Event | None] = [None] * spec.replicas
+        self._hung: list[list[Request]] = [[] for _ in range(spec.replicas)]
+        self._up_since = [0.0] * spec.replicas
+        self._pending: deque[Request] = deque()  # no replica up to route to
+        #: what the router may choose from: replicas up and failures not yet detected
+        self._routable: list[AnyReplica | _Failed] = []
+        self._incarnations: list[AnyReplica] = []  # every replica object ever started
+        #: (time_s, replica, state) at every change of a replica's state
+        self.replica_log: list[tuple[float, int, str]] = []
+        self._node_request: simpy.Event | None = None
+        self._in_system = 0
+        self._arrivals_done = False
+        self._drained = env.event()
+        self.started_s: float | None = None
+        self.completed = False
+        self.replica_failures = 0
+        self.replica_restarts = 0
+        self.up_s = 0.0  # replica-seconds up
+        self.energy_j = 0.0  # of replica incarnations that ended
+        self.load_s: list[float] = []
+        self.sdc_events = 0
+        self.process = env.process(self._run())
+
+    # -- the job's process ------------------------------------------------------------------
+    def _run(self):
+        env = self.env
+        yield self.fleet.request(self, initial=True)
+        self.started_s = env.now
+        self.slots = list(self.fleet.held(self))
+        self.log.record(env.now, "job_start", job=self.name)
+        for index in range(self.spec.replicas):
+            self._start_replica(index)
+        origin = env.now
+        for request in self.requests:  # arrival times count from the job's start
+            request.arrival_s += origin
+            delay = request.arrival_s - env.now
+            if delay > 0:
+                yield env.timeout(delay)
+            self._in_system += 1
+            self._route(request)
+        self._arrivals_done = True
+        self._check_drained()
+        yield self._drained
+        self.completed = True
+        self.fleet.release(self)
+        self.log.record(env.now, "job_complete", job=self.name)
+
+    def _route(self, request: Request) -> None:
+        if self.shared is not None:
+            self.shared.append(request)
+            for index, replica in enumerate(self.replicas):
+                if replica is not None and self.state[index] == UP:
+                    replica.wake()
+            return
+        routable = self._routable
+        if not routable:
+            self._pending.append(request)
+            return
+        target = routable[0] if len(routable) == 1 else self.router.choose(routable)
+        if isinstance(target, _Failed):  # looks healthy until the failure is detected
+            target.hung.append(request)
+            return
+        target.submit(request)
+        if request.rejected:
+            self._in_system -= 1
+            self._check_drained()
+
+    def _finished(self, request: Request) -> None:
+        """A replica finished ``request``."""
+        self._in_system -= 1
+        if self._arrivals_done:
+            self._check_drained()
+
+    def _check_drained(self) -> None:
+        if self._arrivals_done and self._in_system == 0 and not self._drained.triggered:
+            self._drained.succeed()
+
+    # -- replicas ---------------------------------------------------------------------------
+    def _start_replica(self, index: int) -> None:
+        env, spec, setup = self.env, self.spec, self.setup
+        name = f"{self.name}.r{index}"
+        if setup.cost is None:
+            assert spec.service is not None
+            replica: AnyReplica = QueueingReplica(
+                env, self.rng_service, spec.service.mean, spec.service.distribution,
+                spec.servers, name, waiting=self.shared, on_finish=self._finished)
+        else:
+            replica = Replica(env, setup.cost, spec.batching.policy, name, waiting=self.shared,
+                              draft_cost=setup.draft_cost, on_finish=self._finished,
+                              **setup.policy_params)
+        replica.index = index  # type: ignore[union-attr]
+        self.replicas[index] = replica
+        self._incarnations.append(replica)
+        self._set_state(index, UP)
+        self._up_since[index] = env.now
+        if self.shared is not None:
+            replica.wake()
+        else:
+            while self._pending:
+                self._route(self._pending.popleft())
+
+    def _set_state(self, index: int, state: str) -> None:
+        self.state[index] = state
+        self.replica_log.append((self.env.now, index, state))
+        routable: list[AnyReplica | _Failed] = []
+        for i, current in enumerate(self.state):
+            replica = self.replicas[i]
+            if current == UP and replica is not None:
+                routable.append(replica)
+            elif current == FAILED:
+                routable.append(_Failed(i, self._hung[i]))
+        self._routable = routable
+
+    def _replicas_on(self, nodes: tuple[int, ...]) -> list[int]:
+        slots = {slot for slot, node in enumerate(self.slots) if node in nodes}
+        return [index for index, used in enumerate(self.replica_slots)
+                if slots.intersection(used)]
+
+    def on_node_failure(self, failure: Failure) -> None:
+        """Nodes this job holds failed: their replicas stop; at detection their requests are
+        re-sent and replacements requested (a ``job``-scoped failure keeps the nodes)."""
+        hit = [i for i in self._replicas_on(failure.nodes) if self.state[i] != FAILED]
+        if failure.scope != "job":
+            self.slots = [None if node in failure.nodes else node for node in self.slots]
+        if not hit:
+            return
+        for index in hit:
+            self._generation[index] += 1
+            load = self._loads[index]
+            if load is not None and self.storage is not None and self.setup.load_s is None:
+                self.storage.cancel(load)
+            lost = self._stop(index)
+            self._hung[index].extend(lost)
+            self._set_state(index, FAILED)
+            self.replica_failures += 1
+            self.log.record(self.env.now, "replica_down", job=self.name, cause=failure.cause,
+                            unit=f"replica{index}")
+        self.env.timeout(failure.detection_s).callbacks.append(
+            lambda _event: self._detected(hit, failure))
+
+    def on_silent_corruption(self, failure: Failure) -> None:
+        """Silent corruption on a serving node: wrong answers, not lost time; counted only
+        (its node goes to repair at detection, through :meth:`on_node_failure`)."""
+        self.sdc_events += 1
+
+    def _stop(self, index: int) -> list[Request]:
+        replica = self.replicas[index]
+        if replica is None or self.state[index] != UP:
+            return []
+        lost = replica.stop()
+        now = self.env.now
+        up = now - self._up_since[index]
+        busy = min(replica.busy_s, up)
+        self.up_s += up
+        self.energy_j += self._energy(busy, up)
+        return lost
+
+    def _energy(self, busy_s: float, up_s: float) -> float:
+        power = self.accelerator.power
+        return self.spec.gpus_per_replica * (power.busy * busy_s + power.idle * (up_s - busy_s))
+
+    def _detected(self, indices: list[int], failure: Failure) -> None:
+        self.log.record(self.env.now, "detected", job=self.name, cause=failure.cause,
+                        unit=",".join(f"replica{i}" for i in indices))
+        retry: list[Request] = []
+        for index in indices:
+            if self.state[index] != FAILED:
+                continue
+            retry.extend(self._hung[index])
+            self._hung[index] = []
+            self._set_state(index, DOWN)
+        for request in sorted(retry, key=lambda r: (r.arrival_s, r.id)):
+            self._retry(request)
+        if self.completed:
+            return
+        if failure.scope == "job":
+            for index in indices:
+                self._load(index)
+        else:
+            self._request_nodes()
+
+    def _retry(self, request: Request) -> None:
+        if request.done:
+            return
+        self.retries[request.id] += 1
+        if self.retries[request.id] > self.spec.retries:
+            self.dropped[request.id] = True
+            self._in_system -= 1
+            self._check_drained()
+            return
+        request.start_s = request.first_token_s = math.nan
+        self._route(request)
+
+    def _request_nodes(self) -> None:
+        if self._node_request is not None and not self._node_request.triggered:
+            return
+        self._node_request = self.fleet.request(self, initial=False)
+        self._node_request.callbacks.append(lambda _event: self._replaced())
+
+    def _replaced(self) -> None:
+        """Replacement nodes arrived: fill the empty slots, reload the replicas there."""
+        if self.completed:
+            return
+        new = [node for node in self.fleet.held(self) if node not in self.slots]
+        self.slots = [node if node is not None else new.pop(0) for node in self.slots]
+        for index, state in enumerate(self.state):
+            if state == DOWN:
+                self._load(index)
+
+    def _load(self, index: int) -> None:
+        """Load the weights on replica ``index``, then bring it up."""
+        self._set_state(index, LOADING)
+        generation = self._generation[index]
+        started = self.env.now
+        if self.setup.load_s is None:
+            assert self.storage is not None
+            event = self.storage.transfer(self.setup.load_bytes)
+        else:
+            event = self.env.timeout(self.setup.load_s)
+        self._loads[index] = event
+
+        def loaded(_event) -> None:
+            if self._generation[index] != generation or self.completed:
+                return
+            self._loads[index] = None
+            duration = self.env.now - started
+            self.load_s.append(duration)
+            self.energy_j += self._energy(0.0, duration)
+            self.replica_restarts += 1
+            self._start_replica(index)
+            self.log.record(self.env.now, "replica_up", job=self.name,
+                            unit=f"replica{index}")
+        event.callbacks.append(loaded)
+
+    # -- results ------------------------------------------------------------------------------
+    def close(self, now: float) -> None:
+        """End of run at ``now``: account for the replicas still up."""
+        for index, state in enumerate(self.state):
+            replica = self.replicas[index]
+            if state == UP and replica is not None:
+                up = now - self._up_since[index]
+                self.up_s += up
+                self.energy_j += self._energy(min(replica.busy_s, up), up)
+                self._up_since[index] = now
+
+    @property
+    def slo(self) -> dict[str, float]:
+        """The job's latency targets that are set (seconds)."""
+        slo = self.spec.slo
+        return {key: value for key, value in (("ttft", slo.ttft), ("tpot", slo.tpot))
+                if value is not None}
+
+    def phase_frame(self, end_s: float) -> pd.DataFrame:
+        """Each replica's states as intervals (job column ``NAME/replicaI``): ``serving``,
+        ``failed`` (not yet detected), ``down`` (waiting for nodes), ``loading``."""
+        names = {UP: "serving", FAILED: "failed", DOWN: "down", LOADING: "loading"}
+        last: dict[int, tuple[float, str]] = {}
+        rows = []
+        ends = [(end_s, index, "") for index in sorted({i for _t, i, _s in self.replica_log})]
+        for time_s, index, state in self.replica_log + ends:
+            if index in last:
+                start, previous = last[index]
+                if time_s > start:
+                    rows.append((f"{self.name}/replica{index}", names[previous], start, time_s))
+            last[index] = (time_s, state)
+        rows.sort(key=lambda row: (int(row[0].rsplit("replica", 1)[1]), row[2]))
+        return pd.DataFrame.from_records(rows, columns=["job", "phase", "start_s", "end_s"])
+
+    @property
+    def wall_s(self) -> float:
+        return (self.env.now - self.started_s) if self.started_s is not None else 0.0
+
+    def request_table(self) -> dict[str, np.ndarray]:
+        """Per-request records (columns of :func:`fleetsim.serving.metrics.request_table`)."""
+        return request_table(self.requests, self.dropped, self.retries)
+
+    def iteration_logs(self) -> list:
+        return [replica.iterations for replica in self._incarnations]
+
+    def summary(self) -> dict:
+        """This job's entry of ``summary.json`` (keys documented in docs/guides/outputs.md)."""
+        spec = self.spec
+        end_s = self.env.now
+        slo = self.slo
+        start = self.started_s if self.started_s is not None else end_s
+        metrics = summarize_table(self.request_table(), self.iteration_logs(),
+                                  warmup_s=start + spec.warmup, horizon_s=end_s,
+                                  slo=slo or None)
+        table = self.request_table()
+        tokens = float(table["output_tokens"][~np.isnan(table["finish_s"])].sum())
+        wall = end_s - start if self.started_s is not None else 0.0
+        summary = {
+            "type": "serving",
+            "wall_time_s": wall,
+            "start_s": self.started_s,
+            "completed": self.completed,
+            "gpus": spec.gpus,
+            "replicas": spec.replicas,
+            "router": spec.router,
+            "batching": spec.batching.policy if self.setup.cost is not None else "service",
+            **metrics,
+            "slo": slo,
+            "replica_failures": self.replica_failures,
+            "replica_restarts": self.replica_restarts,
+            "availability": self.up_s / (spec.replicas * wall) if wall > 0 else None,
+            "model_load_s": float(np.mean(self.load_s)) if self.load_s else
+            self.setup.load_s,
+            "energy_j": self.energy_j,
+            "energy_per_output_token_j": self.energy_j / tokens if tokens else None,
+        }
+        if self.setup.cost is not None:
+            cost = self.setup.cost
+            summary["kv_capacity_tokens"] = cost.kv_capacity_tokens
+            summary["kv_bytes_per_token"] = cost.kv_bytes_per_token
+            summary["weight_bytes"] = cost.weight_bytes
+        return summary
+
+
+
+class _Failed:
+    """A failed replica as the router sees it before detection: healthy, holding the requests
+    that hang on it."""
+
+    __slots__ = ("index", "hung")
+
+    def __init__(self, index: int, hung: list[Request]) -> None:
+        self.index, self.hung = index, hung
+
+    @property
+    def outstanding(self) -> int:
+        return len(self.hung)
+
+    @property
+    def kv_load(self) -> float:
+        return 0.0

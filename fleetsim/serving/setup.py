@@ -1,0 +1,214 @@
+"""From a serving job's spec to what its replicas run on: workload, cost model, load time.
+
+Everything here is checked when the scenario loads (so a bad file or a model that does not
+fit is one line with file, line and key) and handed to the run in a :class:`ServingSetup`.
+
+* The TP all-reduce of the cost model is priced by :mod:`fleetsim.comm` on the node's own
+  graph (ring over the replica's first ``tp`` GPUs, the fastest NCCL protocol for each size).
+* Model load time on a restart (weights from storage into HBM): ``model_load`` if given,
+  else weight bytes per replica / ``load_bandwidth``; without either, through the cluster's
+  shared storage when there is one, else at :data:`DEFAULT_LOAD_BANDWIDTH`.
+* Trace files are CSV with columns ``time_s, prompt_tokens, output_tokens``; empirical length
+  files are CSV whose first column holds the counts (a header line is allowed).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from fleetsim.errors import FleetsimError
+from fleetsim.hardware import Accelerator, NodeType
+from fleetsim.scenario.serving import LengthSpec, ServingJobSpec
+from fleetsim.serving.arrivals import (ArrivalError, ArrivalProcess, LengthDistribution,
+                                       generate_requests, make_arrival, make_length)
+from fleetsim.serving.batching import make_policy
+from fleetsim.serving.cost import ServingCost, weight_bytes, dtype_bytes
+from fleetsim.serving.records import ServingError
+
+#: Model load bandwidth per replica when nothing else is known: an ASSUMPTION of 2 GB/s, the
+#: order of safetensors loading from local NVMe or a parallel file system share (a 70B bf16
+#: model, 140 GB, then loads in 70 s).
+DEFAULT_LOAD_BANDWIDTH = 2e9
+
+
+class SetupError(FleetsimError):
+    """A serving job that cannot be built; ``location`` is the key path inside the job."""
+
+    def __init__(self, message: str, location: tuple[Any, ...]) -> None:
+        super().__init__(message)
+        self.location = location
+
+
+@dataclass(frozen=True)
+class ServingSetup:
+    """What a serving job's run needs beyond its spec."""
+
+    arrival: ArrivalProcess
+    prompt: LengthDistribution | None
+    output: LengthDistribution | None
+    cost: ServingCost | None  # None in abstract (service) mode
+    draft_cost: ServingCost | None
+    policy_params: dict[str, Any]
+    load_s: float | None  # model load time; None: through the cluster's shared storage
+    load_bytes: float  # weights per replica
+
+    def requests(self, rng: np.random.Generator, horizon_s: float | None,
+                 limit: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Arrival times and lengths: those before ``horizon_s``, at most ``limit`` of them
+        (without a horizon, the window is doubled until ``limit`` arrivals are drawn)."""
+        if horizon_s is None:
+            assert limit is not None, "a serving job needs a horizon or a request limit"
+            rate = self.arrival.mean_rate or 1.0
+            span = 1.1 * limit / rate + 10.0 / rate
+            while True:
+                times, prompts, outputs = self._draw(rng, span)
+                if times.size >= limit or not np.isfinite(span) or span > 1e12:
+                    break
+                span *= 2
+        else:
+            times, prompts, outputs = self._draw(rng, horizon_s)
+        if limit is not None:
+            times, prompts, outputs = times[:limit], prompts[:limit], outputs[:limit]
+        return times, prompts, outputs
+
+    def _draw(self, rng: np.random.Generator, span: float):
+        if self.cost is None:  # abstract mode: a response is one unit
+            times = self.arrival.times(rng, span)
+            ones = np.ones(times.size, dtype=np.int64)
+            return times, ones, ones
+        return generate_requests(self.arrival, self.prompt, self.output, rng, span)
+
+
+def build_setup(spec: ServingJobSpec, node: NodeType, accelerator: Accelerator,
+                base_dir: Path, storage: bool) -> ServingSetup:
+    """The job's setup; raises :class:`SetupError` naming the key at fault."""
+    arrival = _arrival(spec, base_dir)
+    prompt = _length(spec.prompt_tokens, base_dir, "prompt_tokens")
+    output = _length(spec.output_tokens, base_dir, "output_tokens")
+    if spec.tp > node.accelerators:
+        raise SetupError(f"tp={spec.tp} exceeds the {node.accelerators} GPUs of a "
+                         f"{node.name} node (tensor parallelism stays within a node)", ("tp",))
+    per_node = node.accelerators
+    gpus = spec.gpus_per_replica
+    if per_node % gpus and gpus % per_node:
+        raise SetupError(f"a replica's {gpus} GPUs (tp x pp) must divide or be a multiple of "
+                         f"the node's {per_node}", ("pp" if spec.pp > 1 else "tp",))
+    params = spec.batching.params()
+    if spec.speculative is not None:
+        params.update(draft_tokens=spec.speculative.tokens,
+                      acceptance=spec.speculative.acceptance)
+    if spec.service is not None:
+        load_s = spec.model_load or 0.0
+        return ServingSetup(arrival, prompt, output, None, None, params, load_s, 0.0)
+    cost = _cost(spec, spec.model, node, accelerator, ("model",))
+    draft = None
+    if spec.speculative is not None:
+        draft = _cost(spec, spec.speculative.draft_model, node, accelerator,
+                      ("speculative", "draft_model"))
+    try:
+        make_policy(spec.batching.policy, **params)
+    except ServingError as exc:
+        raise SetupError(str(exc), ("batching",)) from None
+    weights = weight_bytes(cost.arch, dtype_bytes(spec.precision))
+    if draft is not None:
+        weights += weight_bytes(draft.arch, dtype_bytes(spec.precision))
+    if spec.model_load is not None:
+        load_s: float | None = spec.model_load
+    elif spec.load_bandwidth is not None:
+        load_s = weights / spec.load_bandwidth
+    elif storage:
+        load_s = None
+    else:
+        load_s = weights / DEFAULT_LOAD_BANDWIDTH
+    return ServingSetup(arrival, prompt, output, cost, draft, params, load_s, weights)
+
+
+def _cost(spec: ServingJobSpec, model, node: NodeType, accelerator: Accelerator,
+          location: tuple[Any, ...]) -> ServingCost:
+    try:
+        cost = ServingCost(model, accelerator, dtype=spec.precision, kv_dtype=spec.kv_precision,
+                           tp=spec.tp, cpu_overhead_s=spec.cpu_overhead,
+                           reserve_fraction=spec.memory_reserve,
+                           allreduce_time=tp_allreduce(node, spec.tp))
+        cost.kv_capacity_tokens  # raises if the weights leave no room for the KV cache
+    except FleetsimError as exc:
+        key = ("precision",) if "peak" in str(exc) else location
+        raise SetupError(str(exc), key) from None
+    return cost
+
+
+@functools.lru_cache(maxsize=16)
+def tp_allreduce(node: NodeType, tp: int) -> Callable[[float], float] | None:
+    """Seconds of one all-reduce of ``size`` bytes over ``tp`` GPUs of one node: ring on the
+    node's graph (:mod:`fleetsim.comm`), the fastest of NCCL's protocols for that size."""
+    if tp == 1:
+        return None
+    from fleetsim.comm import PROTOCOLS, comm_model
+    from fleetsim.topology import FabricSpec, build_cluster, gpu_name
+
+    graph = build_cluster(node, 1, FabricSpec())
+    plan = comm_model(graph).plan("all-reduce", "ring", [gpu_name(0, i) for i in range(tp)])
+    protocols = tuple(PROTOCOLS)
+
+    @functools.lru_cache(maxsize=4096)
+    def time(size_bytes: float) -> float:
+        return min(plan.time(size_bytes, protocol) for protocol in protocols)
+    return time
+
+
+def _arrival(spec: ServingJobSpec, base_dir: Path) -> ArrivalProcess:
+    a = spec.arrivals
+    try:
+        if a.process == "poisson":
+            return make_arrival("poisson", rate=a.rate)
+        if a.process == "gamma":
+            return make_arrival("gamma", rate=a.rate, cv=a.cv)
+        if a.process == "diurnal":
+            return make_arrival("diurnal", mean_rate=a.mean_rate,
+                                peak_to_trough=a.peak_to_trough, period_s=a.period,
+                                phase_s=a.phase)
+        frame = _csv(base_dir, a.file, ("arrivals", "file"))
+        columns = ["time_s", "prompt_tokens", "output_tokens"]
+        missing = [column for column in columns if column not in frame.columns]
+        if missing:
+            raise SetupError(f"trace {a.file!r} lacks column(s) {', '.join(missing)} "
+                             f"(needs {', '.join(columns)})", ("arrivals", "file"))
+        return make_arrival("trace", records=frame[columns].to_numpy(float))
+    except ArrivalError as exc:
+        raise SetupError(str(exc), ("arrivals",)) from None
+
+
+def _length(spec: LengthSpec | None, base_dir: Path, key: str) -> LengthDistribution | None:
+    if spec is None:
+        return None
+    try:
+        if spec.distribution == "fixed":
+            return make_length("fixed", value=spec.value)
+        if spec.distribution == "uniform":
+            return make_length("uniform", low=spec.low, high=spec.high)
+        if spec.distribution == "lognormal":
+            return make_length("lognormal", mean=spec.mean, sigma=spec.sigma)
+        values = spec.values
+        if values is None:
+            frame = _csv(base_dir, spec.file, (key, "file"))
+            values = frame.iloc[:, 0].to_numpy()
+        return make_length("empirical", values=values)
+    except (ArrivalError, ValueError) as exc:
+        raise SetupError(str(exc), (key,)) from None
+
+
+def _csv(base_dir: Path, name: str | None, location: tuple[Any, ...]) -> pd.DataFrame:
+    assert name is not None
+    path = Path(name) if Path(name).is_absolute() else base_dir / name
+    if not path.is_file():
+        raise SetupError(f"file {str(path)!r} not found", location)
+    try:
+        return pd.read_csv(path)
+    except (ValueError, pd.errors.ParserError) as exc:
+        raise SetupError(f"{path}: not a readable CSV ({exc})", location) from None
