@@ -113,6 +113,15 @@ def _check(spec: Scenario, node: NodeType, document: Document) -> None:
     usable = (cluster.nodes - cluster.spares) * per_node
     for index, job in enumerate(spec.jobs):
         if job.type == "serving":
+            if job.tp > per_node:
+                raise document.error(("jobs", index, "tp"),
+                                     f"tp={job.tp} exceeds the {per_node} GPUs of a {node.name}"
+                                     " node (tensor parallelism stays within a node)")
+            replica = job.gpus_per_replica
+            if per_node % replica and replica % per_node:
+                raise document.error(("jobs", index, "pp" if job.pp > 1 else "tp"),
+                                     f"a replica's {replica} GPUs (tp x pp) must divide or be "
+                                     f"a multiple of the node's {per_node}")
             nodes = math.ceil(job.gpus / per_node)
             if nodes > cluster.nodes - cluster.spares:
                 raise document.error(("jobs", index, "replicas"),

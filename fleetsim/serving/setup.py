@@ -91,14 +91,6 @@ def build_setup(spec: ServingJobSpec, node: NodeType, accelerator: Accelerator,
     arrival = _arrival(spec, base_dir)
     prompt = _length(spec.prompt_tokens, base_dir, "prompt_tokens")
     output = _length(spec.output_tokens, base_dir, "output_tokens")
-    if spec.tp > node.accelerators:
-        raise SetupError(f"tp={spec.tp} exceeds the {node.accelerators} GPUs of a "
-                         f"{node.name} node (tensor parallelism stays within a node)", ("tp",))
-    per_node = node.accelerators
-    gpus = spec.gpus_per_replica
-    if per_node % gpus and gpus % per_node:
-        raise SetupError(f"a replica's {gpus} GPUs (tp x pp) must divide or be a multiple of "
-                         f"the node's {per_node}", ("pp" if spec.pp > 1 else "tp",))
     params = spec.batching.params()
     if spec.speculative is not None:
         params.update(draft_tokens=spec.speculative.tokens,
