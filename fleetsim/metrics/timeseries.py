@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from fleetsim import units
+from fleetsim.serving.metrics import meets_slo
 
 _RESOLUTIONS = (1.0, 10.0, units.MINUTE, 5 * units.MINUTE, 10 * units.MINUTE,
                 30 * units.MINUTE, units.HOUR, 2 * units.HOUR, 6 * units.HOUR,
@@ -89,14 +90,7 @@ def serving_timeseries(frame: pd.DataFrame, name: str, requests: dict[str, np.nd
     finish, arrival = finish[done], requests["arrival_s"][done]
     ttft = requests["first_token_s"][done] - arrival
     e2e = finish - arrival
-    outputs = requests["output_tokens"][done]
-    tpot = np.where(outputs > 1, (finish - requests["first_token_s"][done])
-                    / np.maximum(outputs - 1, 1), 0.0)
-    good = np.ones(finish.size, dtype=bool)
-    if "ttft" in slo:
-        good &= ttft <= slo["ttft"]
-    if "tpot" in slo:
-        good &= tpot <= slo["tpot"]
+    good = meets_slo({key: column[done] for key, column in requests.items()}, slo)
     # window k is (grid[k-1], grid[k]]; requests finishing in it
     window = np.searchsorted(grid, finish, side="left")
     inside = window < len(grid)

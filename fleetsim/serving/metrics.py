@@ -6,10 +6,13 @@ Definitions (seconds; a request counts once it has finished):
   ``e2e`` = finish - arrival; ``tpot`` = (finish - first token) / (output tokens - 1), over
   requests with more than one output token (time per output token after the first, as vLLM's
   benchmark and DistServe define it).
-* ``throughput_rps`` = finished requests / window; ``output_tokens_per_s`` likewise.
+* Latency statistics are over the requests that arrived in the window and finished.
+* ``throughput_rps`` = requests that *finished* in the window (whenever they arrived) /
+  window, so a saturated server shows its capacity; ``output_tokens_per_s`` likewise.
 * SLO attainment (DistServe, OSDI'24): the fraction of the requests that *arrived* in the
   window which finished with ``ttft <= slo.ttft`` and ``tpot <= slo.tpot`` (an unfinished or
-  rejected request misses); ``goodput_rps`` = those requests / window.
+  rejected request misses); ``goodput_rps`` = requests finishing in the window that met the
+  SLO / window.
 * ``requests``: ``arrived`` in the window; of those, ``completed`` (finished by its end),
   ``dropped`` (given up after the retry budget, or ``rejected``: can never fit the KV cache)
   and ``in_flight`` (the rest: queued or running at the end), so arrived = completed + dropped
@@ -80,9 +83,13 @@ def summarize_table(table: Mapping[str, np.ndarray],
                     warmup_s: float = 0.0, horizon_s: float | None = None,
                     slo: Mapping[str, float] | None = None) -> dict:
     """:func:`summarize` of columns as :func:`request_table` gives them."""
+    done = table["finish_s"] >= warmup_s  # NaN (unfinished) compares False
+    if horizon_s is not None:
+        done &= table["finish_s"] <= horizon_s
     keep = table["arrival_s"] >= warmup_s
     if horizon_s is not None:
         keep &= table["arrival_s"] < horizon_s
+    throughput_table = {key: column[done] for key, column in table.items()}
     table = {key: column[keep] for key, column in table.items()}
     finished = ~np.isnan(table["finish_s"])
     if horizon_s is not None:
@@ -110,25 +117,34 @@ def summarize_table(table: Mapping[str, np.ndarray],
         "window_s": window,
         "latency_s": {"queue": _stats(queue), "ttft": _stats(ttft), "tpot": _stats(tpot_all[multi]),
                       "e2e": _stats(e2e)},
-        "throughput_rps": float(finished.sum() / window),
-        "output_tokens_per_s": float(f["output_tokens"].sum() / window),
+        "throughput_rps": float(done.sum() / window),
+        "output_tokens_per_s": float(throughput_table["output_tokens"].sum() / window),
         "preemptions": int(table["preemptions"].sum()),
         "preempted_requests": int((table["preemptions"] > 0).sum()),
     }
     summary["slo_attainment"] = summary["goodput_rps"] = None  # no SLO given
     if slo:
-        ok = np.ones(ttft.size, dtype=bool)
-        if "ttft" in slo:
-            ok &= ttft <= slo["ttft"]
-        if "tpot" in slo:
-            ok &= tpot_all <= slo["tpot"]
-        met = int(ok.sum())
+        ok = meets_slo(f, slo)
         arrived = summary["requests"]["arrived"]
-        summary["slo_attainment"] = met / arrived if arrived else math.nan
-        summary["goodput_rps"] = met / window
+        summary["slo_attainment"] = int(ok.sum()) / arrived if arrived else math.nan
+        summary["goodput_rps"] = int(meets_slo(throughput_table, slo).sum()) / window
     logs = [iterations] if isinstance(iterations, IterationLog) else list(iterations)
     summary.update(_iteration_stats(logs, warmup_s, horizon_s))
     return summary
+
+
+def meets_slo(table: Mapping[str, np.ndarray], slo: Mapping[str, float]) -> np.ndarray:
+    """Which finished requests met every SLO target."""
+    ttft = table["first_token_s"] - table["arrival_s"]
+    multi = table["output_tokens"] > 1
+    tpot = np.where(multi, (table["finish_s"] - table["first_token_s"])
+                    / np.maximum(table["output_tokens"] - 1, 1), 0.0)
+    ok = np.ones(ttft.size, dtype=bool)
+    if "ttft" in slo:
+        ok &= ttft <= slo["ttft"]
+    if "tpot" in slo:
+        ok &= tpot <= slo["tpot"]
+    return ok
 
 
 def _iteration_stats(logs: list[IterationLog], warmup_s: float,
