@@ -101,12 +101,20 @@ class Run:
                 self.jobs.append(self._serving_job(job_spec))
                 continue
             costs = self._job_costs(job_spec)
-            job_mtbf = mtbf_s(self.causes, self.units, job_spec.gpus // per_node)
+            job_mtbf = mtbf_s(self.causes, self.units, job_spec.gpus // per_node,
+                              self._node_multiplier)
             self.jobs.append(TrainingJob(
                 self.env, job_spec, self.fleet, self.log, costs=costs, gpus_per_node=per_node,
                 interval_s=checkpoint_interval_s(job_spec.checkpoint, job_mtbf, costs.save_s),
                 mtbf_s=job_mtbf, stragglers=spec.stragglers,
                 rng=self.streams.stream(f"stragglers.{job_spec.name}"), storage=self.storage))
+
+    @property
+    def _node_multiplier(self) -> float:
+        """A node's mean failure-rate multiplier from inherently bad nodes (a job may hold
+        any node, so the fleet's share applies; false repairs are not anticipated)."""
+        share = self.fleet.bad_node_count / self.fleet.nodes
+        return 1.0 + share * (self.fleet.bad_factor - 1.0)
 
     def _serving_job(self, job_spec: ServingJobSpec) -> ServingJob:
         stream = self.streams.stream
@@ -226,7 +234,8 @@ class Run:
                 "repairs_by_kind": dict(sorted(fleet.repairs_by_kind.items())),
                 "evictions": fleet.evictions,
                 "bad_nodes": int(fleet.bad_node_count),
-                "mtbf_s": _finite_or_none(mtbf_s(self.causes, self.units)),
+                "mtbf_s": _finite_or_none(mtbf_s(self.causes, self.units,
+                                                 node_multiplier=self._node_multiplier)),
                 "utilization": busy_fraction(fleet.state_log, spec.cluster.nodes, end_s),
                 "storage_busy_fraction": (self.storage.busy_s / end_s
                                           if self.storage is not None and end_s > 0 else None),

@@ -20,7 +20,7 @@ from typing import Any
 def add_parser(subparsers: Any) -> None:
     """Register ``fleetsim plot``."""
     parser = subparsers.add_parser(
-        "plot", help="plot a sweep's mean result against a parameter, with 95% CIs")
+        "plot", help="plot a sweep's mean result against a parameter, with 95%% CIs")
     parser.add_argument("dir", metavar="DIR", help="a sweep's --out directory")
     parser.add_argument("--x", required=True, metavar="KEY", help="the parameter on the x axis")
     parser.add_argument("--y", required=True, metavar="COLUMN",

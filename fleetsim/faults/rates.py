@@ -71,13 +71,15 @@ def cause_rates(causes: Sequence[FaultCause], units: FaultUnits) -> list[CauseRa
     return rates
 
 
-def mtbf_s(causes: Sequence[FaultCause], units: FaultUnits, job_nodes: int | None = None
-           ) -> float:
+def mtbf_s(causes: Sequence[FaultCause], units: FaultUnits, job_nodes: int | None = None,
+           node_multiplier: float = 1.0) -> float:
     """Mean time between failures of the cluster, or of a job on ``job_nodes`` nodes
-    (``inf`` with no causes)."""
+    (``inf`` with no causes). ``node_multiplier`` scales every cause but leaf switches: the
+    mean rate multiplier of a node, ``1 + fraction (factor - 1)`` with bad nodes."""
     total = 0.0
     for cause in causes:
         count = (units.count(cause.scope) if job_nodes is None
                  else units.job_units(cause.scope, job_nodes))
-        total += count / cause.unit_mtbf_s(units.gpus_per_node)
+        multiplier = 1.0 if cause.scope == "leaf" else node_multiplier
+        total += multiplier * count / cause.unit_mtbf_s(units.gpus_per_node)
     return 1.0 / total if total > 0 else math.inf

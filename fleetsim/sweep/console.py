@@ -93,7 +93,8 @@ def aggregate_table(result: SweepResult, show: Sequence[str] = ()) -> Table:
     table.add_column("runs", justify="right")
     for column in columns:
         table.add_column(headers[column], justify="right", no_wrap=True)
-    for _, row in frame.iterrows():
+    for index in range(len(frame)):  # per column, so integer columns stay integers
+        row = {column: frame[column].iloc[index] for column in frame.columns}
         cells = [_param(row[parameter]) for parameter in plan.parameters]
         cells.append(str(row["runs"]))
         for column in columns:

@@ -155,6 +155,7 @@ class Checkpointer:
             for transfer in self._transfers:
                 self.job.storage.cancel(transfer)
         self._transfers = []
+        self._persisting = None  # a cancelled persist never completes: nothing to wait for
 
     def restore(self):
         """Before a restart: decide where to restart from; returns the load (an event)."""

@@ -194,3 +194,17 @@ def test_faults_scale_multiplies_every_rate():
     doubled = FaultsSpec(preset="llama3", scale=2).effective_causes()
     assert [c.mtbf / 2 for c in base] == pytest.approx([c.mtbf for c in doubled])
     assert FaultsSpec(preset="llama3", scale=0).effective_causes() == ()
+
+
+def test_job_mtbf_counts_bad_nodes(make_scenario):
+    """With a share f of nodes failing `factor` times faster, a node's mean rate is
+    1 + f (factor - 1) times nominal: the job MTBF that Young and Daly plan with (and the
+    cluster's) shrinks by that factor. 2 of 8 nodes bad at 5x: 2x the failures."""
+    import fleetsim
+
+    plain = fleetsim.run(make_scenario(**{"horizon": "1h"})).summary
+    data = make_scenario(**{"horizon": "1h", "cluster.nodes": 8,
+                            "faults.bad_nodes": {"fraction": 0.25, "factor": 5}})
+    bad = fleetsim.run(data).summary
+    assert bad["jobs"]["train"]["job_mtbf_s"] == pytest.approx(
+        plain["jobs"]["train"]["job_mtbf_s"] / 2.0)

@@ -110,3 +110,21 @@ def test_jobs_checkpointing_at_once_share_the_storage(make_scenario):
     for job in run(2):
         per_save = job["buckets_s"]["checkpoint_stall"] / job["checkpoints"]
         assert per_save == pytest.approx(2 * size / 1e9, rel=1e-6)
+
+
+def test_async_persist_cancelled_on_shared_storage_does_not_block_later_saves(make_scenario):
+    """Regression: a failure cancels an async persist on shared storage (the transfer never
+    completes); the next checkpoint must not wait for it. A model-sized checkpoint (8B
+    params x 14 B = 112 GB) at 1 GB/s persists for 112 s; a failure at 1,850 s cancels the
+    first persist; every later checkpoint still happens and stalls only for its snapshot."""
+    data = make_scenario(**{
+        "faults.causes": [], "cluster.storage": {"bandwidth": "1GB/s"},
+        "jobs.0.step_time": None, "jobs.0.model": "llama3-8b", "jobs.0.gpus": 16,
+        "jobs.0.global_batch": 64, "jobs.0.parallelism": {"tp": 8}, "jobs.0.steps": 3000,
+        "jobs.0.checkpoint": {"policy": "fixed", "interval": "30min", "mode": "async",
+                              "snapshot": "5s"}})
+    run = Run(load_scenario(data))
+    run.inject([_node(1850.0, 0)])
+    job = run.execute().summary["jobs"]["train"]
+    assert job["completed"] and job["checkpoints"] >= 2
+    assert job["buckets_s"]["checkpoint_stall"] <= 5.0 * (job["checkpoints"] + 1) + 1e-6
