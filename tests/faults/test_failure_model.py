@@ -200,8 +200,6 @@ def test_job_mtbf_counts_bad_nodes(make_scenario):
     """With a share f of nodes failing `factor` times faster, a node's mean rate is
     1 + f (factor - 1) times nominal: the job MTBF that Young and Daly plan with (and the
     cluster's) shrinks by that factor. 2 of 8 nodes bad at 5x: 2x the failures."""
-    import fleetsim
-
     plain = fleetsim.run(make_scenario(**{"horizon": "1h"})).summary
     data = make_scenario(**{"horizon": "1h", "cluster.nodes": 8,
                             "faults.bad_nodes": {"fraction": 0.25, "factor": 5}})
