@@ -1,13 +1,14 @@
-"""The tutorial's commands run as written (docs/tutorial.md), in a scratch copy of the repo's
-scenarios and examples."""
+"""The tutorial (docs/tutorial.md) keeps its shape: five steps of commands and a Python block,
+and links that resolve.
+
+Running its blocks, and checking the outputs they promise (``runs/quickstart/trace.json``,
+the plots, ``runs/2h.json``, a Python block that prints the goodput), is
+tests/test_docs_blocks.py's job, as for every page of docs/.
+"""
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -15,27 +16,22 @@ TUTORIAL = ROOT / "docs" / "tutorial.md"
 
 
 def _blocks(language: str) -> list[str]:
-    return re.findall(rf"```{language}\n(.*?)```", TUTORIAL.read_text(), re.S)
+    return re.findall(rf"```{language}\n(.*?)```", TUTORIAL.read_text(), re.DOTALL)
 
 
-def test_tutorial_commands_and_python_run(tmp_path):
-    for folder in ("scenarios", "examples"):
-        shutil.copytree(ROOT / folder, tmp_path / folder)
-    (tmp_path / "runs").mkdir()
-    environment = {**os.environ, "MPLBACKEND": "Agg"}
-    bin_dir = Path(sys.executable).parent
-    environment["PATH"] = f"{bin_dir}{os.pathsep}{environment.get('PATH', '')}"
+def test_tutorial_has_its_steps():
     commands = [line for block in _blocks("sh") for line in block.splitlines()
                 if line.strip() and not line.startswith("pip ")]
     assert len(commands) >= 5
-    for command in commands:
-        process = subprocess.run(command, shell=True, cwd=tmp_path, env=environment,
-                                 capture_output=True, text=True, timeout=300)
-        assert process.returncode == 0, (command, process.stderr[-2000:])
-    assert (tmp_path / "runs" / "quickstart" / "trace.json").is_file()
-    assert list((tmp_path / "runs" / "sweep" / "plots").glob("*.png"))
-    for block in _blocks("python"):
-        process = subprocess.run([sys.executable, "-c", block], cwd=tmp_path, env=environment,
-                                 capture_output=True, text=True, timeout=120)
-        assert process.returncode == 0, process.stderr[-2000:]
-        assert "goodput" in process.stdout
+    assert any(line.startswith("fleetsim sweep") for line in commands)
+    assert any(line.startswith("fleetsim plot") for line in commands)
+    assert any("fleetsim.run(" in block and "goodput" in block for block in _blocks("python"))
+
+
+def test_tutorial_links_resolve():
+    text = TUTORIAL.read_text()
+    targets = re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", text)
+    local = [target for target in targets if "://" not in target]
+    assert local
+    missing = [target for target in local if not (TUTORIAL.parent / target).exists()]
+    assert not missing, f"broken links in the tutorial: {missing}"
