@@ -3,7 +3,8 @@
 A synchronous step (data-parallel all-reduce, a pipeline flush) ends when its slowest rank ends.
 If a rank's step takes ``t0 * F`` with ``t0`` the straggler-free step time and ``F >= 1`` an iid
 jitter factor with CDF ``G``, the step takes ``t0 * max(F_1, ..., F_n)``. This module draws that
-maximum and nothing else; it is pure numpy/scipy (no SimPy), so the step process just multiplies.
+maximum and nothing else; it is pure numpy/scipy (no SimPy), so the step process just multiplies. scipy is imported where
+it is used: it takes most of a second to load, and a run without jitter never needs it.
 
 Order statistics (David & Nagaraja, *Order Statistics*, 3rd ed., 2003, section 2.1): the maximum
 of n iid draws has CDF ``G(x)**n``, so with ``U ~ Uniform(0, 1)``::
@@ -40,7 +41,6 @@ from typing import ClassVar
 
 import numpy as np
 import numpy.typing as npt
-from scipy import integrate, special
 
 ArrayLike = npt.ArrayLike
 FloatArray = npt.NDArray[np.float64]
@@ -154,11 +154,13 @@ class LognormalJitter(Jitter):
     median: float = 0.01
 
     def sf(self, x: ArrayLike) -> FloatArray:
+        from scipy import special  # imported on use: scipy loads slowly
         with np.errstate(divide="ignore"):
             z = (np.log(_excess(x)) - math.log(self.median)) / self.sigma
         return special.ndtr(-z)
 
     def isf(self, q: ArrayLike) -> FloatArray:
+        from scipy import special  # imported on use: scipy loads slowly
         z = -special.ndtri(np.asarray(q, dtype=float))  # P(Z > z) = q, exact for tiny q
         return 1.0 + self.median * np.exp(self.sigma * z)
 
@@ -180,9 +182,11 @@ class HalfNormalJitter(Jitter):
     cv: float
 
     def sf(self, x: ArrayLike) -> FloatArray:
+        from scipy import special  # imported on use: scipy loads slowly
         return special.erfc(_excess(x) / (self.cv * math.sqrt(2.0)))
 
     def isf(self, q: ArrayLike) -> FloatArray:
+        from scipy import special  # imported on use: scipy loads slowly
         return 1.0 - self.cv * special.ndtri(np.asarray(q, dtype=float) / 2.0)
 
     def mean(self) -> float:
@@ -273,6 +277,8 @@ def expected_max_factor(jitter: Jitter, ranks: int) -> float:
     probabilities ``10**k / n`` (k = 3 .. -6), where the integrand falls from 1 to 0, and on
     to infinity; relative error about 1e-8 for the registered distributions.
     """
+    from scipy import integrate  # imported on use: scipy loads slowly
+
     n = _count(ranks, "ranks", 1)
 
     def tail(x: float) -> float:
