@@ -39,7 +39,7 @@ class ClusterSpec(Model):
 class CheckpointSpec(Model):
     """When a training job saves its state and what saving and loading cost."""
 
-    policy: Literal["fixed", "young", "daly", "none"] = "fixed"
+    policy: str = "fixed"  # fixed | young | daly | none, or a registered policy
     interval: PositiveDuration | None = None  # compute time between checkpoints, policy fixed
     mode: Literal["sync", "async", "in-memory"] = "sync"
     save: Duration = 0.0  # writing a checkpoint to remote storage (blocking in sync mode)
@@ -52,6 +52,16 @@ class CheckpointSpec(Model):
     # moments 8 = 14 bytes; gradients are not saved).
     storage_bandwidth: Bandwidth | None = None
     bytes_per_param: Annotated[float, Field(gt=0)] = 14.0
+
+    @field_validator("policy")
+    @classmethod
+    def _registered(cls, policy: str) -> str:
+        from fleetsim.training.checkpoint import POLICIES
+
+        if policy not in POLICIES:
+            raise ValueError(f"unknown checkpoint policy {policy!r} "
+                             f"(known: {', '.join(POLICIES)})")
+        return policy
 
     @model_validator(mode="after")
     def _interval_matches_policy(self) -> "CheckpointSpec":

@@ -33,7 +33,7 @@ BAD_FILES = [
     ("bad unit", ("interval: 30min", "interval: 30mins"), "jobs.pretrain.checkpoint.interval",
      "unknown unit 'mins'"),
     ("unknown policy", ("policy: fixed ", "policy: fixd "), "jobs.pretrain.checkpoint.policy",
-     "'fixed', 'young', 'daly' or 'none'"),
+     "unknown checkpoint policy 'fixd' (known: fixed, young, daly, none)"),
     ("fractional count", ("  nodes: 34 ", "  nodes: 3.5 "), "cluster.nodes", "whole number"),
     ("spares take every node", ("  spares: 2 ", "  spares: 34 "), "cluster.spares",
      "leave no node"),
