@@ -1,8 +1,13 @@
 """Batching policies of a serving replica, registered by name (see ``replica.py``'s docstring).
 
 A policy's :meth:`BatchingPolicy.schedule` is called whenever the replica is free and returns
-the next :class:`~fleetsim.serving.records.Work`, a time to look again, or ``None`` (sleep
-until an arrival). Adding a policy is one class with ``@register_policy`` and one test.
+the next :class:`~fleetsim.serving.records.Work`, a :class:`Segment` of fused decode
+iterations, a time to look again, or ``None`` (sleep until an arrival). Adding a policy is
+one class with ``@register_policy`` and one test.
+
+Iteration times on the fused path come from :class:`IterationClock`, the cost model's
+roofline in closed form; :class:`DecodeRun` sums a run of decode iterations of a constant
+batch exactly, without visiting them one by one.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
+from fleetsim.serving.cost import (ServingCost, ServingCostError, speculative_expected_tokens,
+                                   speculative_iteration_time, speculative_kv_capacity_blocks)
 from fleetsim.serving.records import Request, ServingError, Work
 
 if TYPE_CHECKING:
@@ -39,18 +46,185 @@ def make_policy(name: str, **params) -> "BatchingPolicy":
         raise ServingError(f"batching policy {name!r}: {error}") from None
 
 
+# ------------------------------------------------------------------------- iteration times
+class IterationClock:
+    """The cost model's iteration time as plain-float arithmetic, for the fused path.
+
+    :meth:`ServingCost.roofline` is affine in each token count (``cost.py``): compute =
+    ``token_s * new + pair_s * attended + logit_s * sequences``, memory = ``weights_s +
+    kv_s * kv_tokens_read``; the iteration adds communication (a function of ``new``, zero at
+    tp = 1) and the CPU overhead. The coefficients are read off the cost model once, by
+    evaluating it at ``PROBE`` units of one count (a large probe, so the weight term's digits
+    do not swamp the KV slope), so the formula stays in one place. :meth:`time` agrees with
+    :meth:`ServingCost.iteration_time` to rounding (a test checks 1e-12).
+    """
+
+    PROBE = 2.0 ** 40
+
+    def __init__(self, cost: ServingCost) -> None:
+        probe = self.PROBE
+        base = cost.roofline(0.0, 0.0, 0.0, 0.0)
+        self.token_s = cost.roofline(probe, 0.0, 0.0, 0.0).compute_s / probe
+        self.pair_s = cost.roofline(0.0, probe, 0.0, 0.0).compute_s / probe
+        self.logit_s = cost.roofline(0.0, 0.0, probe, 0.0).compute_s / probe
+        self.weights_s = float(base.memory_s)
+        self.kv_s = (cost.roofline(0.0, 0.0, 0.0, probe).memory_s - base.memory_s) / probe
+        self.overhead_s = float(base.overhead_s)
+        self.decode_s = self.token_s + self.pair_s + self.logit_s  # per decoding sequence
+        self._cost = cost
+        self._communication: dict[int, float] = {}
+
+    def communication(self, new_tokens: int) -> float:
+        """TP all-reduce seconds of an iteration computing ``new_tokens`` (cached per count)."""
+        if self._cost.tp == 1:
+            return 0.0
+        seconds = self._communication.get(new_tokens)
+        if seconds is None:
+            seconds = float(self._cost.roofline(new_tokens, 0, 0, 0).communication_s)
+            self._communication[new_tokens] = seconds
+        return seconds
+
+    def time(self, new_tokens: int, attended_pairs: int, sequences: int,
+             kv_tokens_read: int) -> float:
+        """Seconds of one iteration (the arguments of :meth:`ServingCost.roofline`)."""
+        compute = (self.token_s * new_tokens + self.pair_s * attended_pairs
+                   + self.logit_s * sequences)
+        memory = self.weights_s + self.kv_s * kv_tokens_read
+        return ((compute if compute > memory else memory) + self.communication(new_tokens)
+                + self.overhead_s)
+
+
+class DecodeRun:
+    """Times of consecutive decode iterations of ``batch`` sequences whose summed context is
+    ``context`` at the first iteration and grows by ``batch`` per iteration.
+
+    Iteration ``i`` (from 0) takes ``t_i = max(c0 + c1 i, m0 + m1 i) + fixed``: compute
+    ``c0 = (token_s + pair_s + logit_s) B + pair_s C``, ``c1 = pair_s B``; memory
+    ``m0 = weights_s + kv_s C``, ``m1 = kv_s B``; ``fixed`` = communication + overhead. Two
+    affine functions cross at most once, so the iterations split into a leading run where one
+    side dominates and a trailing run where the other does; the time of the first ``n``
+    iterations is a sum of two arithmetic series, and the iteration in progress at a given
+    elapsed time is the root of a quadratic (:meth:`count`).
+    """
+
+    __slots__ = ("first", "first_slope", "second", "second_slope", "split", "fixed")
+
+    def __init__(self, clock: IterationClock, batch: int, context: int) -> None:
+        self.fixed = clock.communication(batch) + clock.overhead_s
+        compute = (clock.decode_s * batch + clock.pair_s * context, clock.pair_s * batch)
+        memory = clock.weights_s + clock.kv_s * context, clock.kv_s * batch
+        # "first" dominates iteration 0; "second" overtakes it from iteration "split" on
+        # (the first i with second(i) > first(i)), or never
+        (self.first, self.first_slope), (self.second, self.second_slope) = (
+            (compute, memory) if compute[0] >= memory[0] else (memory, compute))
+        if self.second_slope > self.first_slope:
+            self.split = math.floor((self.first - self.second)
+                                    / (self.second_slope - self.first_slope)) + 1
+        else:
+            self.split = math.inf
+
+    def elapsed(self, n: int) -> float:
+        """Seconds of the first ``n`` iterations."""
+        m = n if n < self.split else self.split
+        total = n * self.fixed + m * self.first + self.first_slope * (m * (m - 1) / 2)
+        if n > m:
+            total += (n - m) * self.second + self.second_slope * ((n * (n - 1) - m * (m - 1))
+                                                                   / 2)
+        return total
+
+    def count(self, elapsed_s: float) -> int:
+        """The smallest ``n >= 1`` whose first ``n`` iterations take at least ``elapsed_s``:
+        the iteration in progress ``elapsed_s`` after the first began."""
+        split = self.split
+        if split == math.inf or self.elapsed(split) >= elapsed_s:
+            start, rest, base, slope = 0, elapsed_s, self.first + self.fixed, self.first_slope
+        else:
+            start, rest = split, elapsed_s - self.elapsed(split)
+            base, slope = self.second + self.second_slope * split + self.fixed, \
+                self.second_slope
+        # slope/2 n^2 + (base - slope/2) n = rest, solved in the cancellation-free form
+        b = base - slope / 2
+        root = 2 * rest / (b + math.sqrt(b * b + 2 * slope * rest)) if rest > 0 else 0.0
+        n = max(1, start + math.ceil(root))
+        while n > 1 and self.elapsed(n - 1) >= elapsed_s:
+            n -= 1
+        while self.elapsed(n) < elapsed_s:
+            n += 1
+        return n
+
+
+class Segment(DecodeRun):
+    """Fused decode iterations of the replica's whole decode batch, from now.
+
+    The segment runs ``iterations`` iterations (up to the batch's next finish or block
+    shortage) and lasts ``duration_s``; their KV blocks are taken at its start and it is
+    logged as one unit. If a wake-up makes the queue's head admissible, the replica cuts it
+    at the end of the iteration in progress (``cut``); :meth:`done` then applies the
+    iterations that ran: the batch advances, blocks of iterations not run return, the log
+    entry is shortened, and the requests that produced their last token finish.
+    """
+
+    __slots__ = ("replica", "start_s", "iterations", "duration_s", "free_blocks", "cut")
+
+    def __init__(self, replica: "Replica", iterations: int, blocks: int,
+                 first_blocks: int) -> None:
+        """``blocks``: the new KV blocks of all the iterations, ``first_blocks``: of the
+        first."""
+        batch = replica.decoding
+        super().__init__(replica.clock, batch.size, batch.context)
+        self.replica = replica
+        self.start_s = now = replica.env.now
+        self.iterations = iterations
+        self.duration_s = duration = self.elapsed(iterations)
+        self.free_blocks = free = replica.free_blocks  # before the segment
+        self.cut = 0
+        replica.free_blocks = free - blocks
+        replica.iterations.add(now, duration, batch.size, iterations,
+                               1 - (free - first_blocks) / max(1, replica.total_blocks))
+
+    def end_s(self, n: int) -> float:
+        """When iteration ``n`` (from 1) ends."""
+        return self.start_s + self.elapsed(n)
+
+    def begun(self, now_s: float) -> int:
+        """Iterations begun by ``now_s`` (the one in progress included)."""
+        return min(self.iterations, self.count(now_s - self.start_s))
+
+    def done(self, n: int) -> None:
+        """The first ``n`` iterations ran."""
+        replica = self.replica
+        batch = replica.decoding
+        if n < self.iterations:
+            replica.free_blocks = self.free_blocks - batch.needed(n)
+            replica.iterations.truncate_last(self.elapsed(n), n)
+        finished = batch.advance(n)
+        if finished:
+            replica.finish(finished)
+
+
+# ------------------------------------------------------------------------------ policies
 class BatchingPolicy(ABC):
     """Decides the replica's next unit of work.
 
-    :meth:`schedule` returns a :class:`Work`, or a time at which to look again (a deadline such
-    as a queue-delay timeout), or ``None`` to sleep until the next arrival.
+    :meth:`schedule` returns a :class:`Work`, a :class:`Segment`, a time at which to look
+    again (a deadline such as a queue-delay timeout), or ``None`` to sleep until an arrival.
     """
 
     name: str = ""
 
     @abstractmethod
-    def schedule(self, replica: "Replica") -> Work | float | None:
+    def schedule(self, replica: "Replica") -> Work | Segment | float | None:
         ...
+
+    def kv_blocks(self, cost: ServingCost, draft_cost: ServingCost | None) -> int:
+        """KV blocks of a replica running this policy on ``cost`` (``draft_cost``: a draft
+        model, used by speculative decoding only)."""
+        return cost.kv_capacity_blocks
+
+    def admits_after(self, replica: "Replica", segment: Segment, n: int) -> bool:
+        """Whether the queue's head would be admitted at the end of iteration ``n`` of
+        ``segment`` (only iteration-level policies fuse)."""
+        return False
 
 
 class RequestLevel(BatchingPolicy):
@@ -80,12 +254,16 @@ class RequestLevel(BatchingPolicy):
             need = -(-(waiting[0].prompt_tokens + waiting[0].output_tokens) // size)
             if batch and blocks + need > replica.total_blocks:
                 break
-            batch.append(waiting.popleft())
+            request = replica.dequeue()
+            request.blocks = need
+            batch.append(request)
             blocks += need
         return self._run(replica, batch, blocks)
 
     @staticmethod
     def _run(replica: "Replica", batch: list[Request], blocks: int) -> Work:
+        """The batch holds its KV reservation (``blocks``) and sits in ``running`` until
+        done."""
         now = replica.env.now
         cost = replica.cost
         prompts = np.array([r.prompt_tokens for r in batch], float)
@@ -99,6 +277,9 @@ class RequestLevel(BatchingPolicy):
             decode_s = float(cost.decode_times(len(batch), contexts).sum())
         for request in batch:
             request.start_s = now
+        for request in batch:
+            replica.join(request)
+        replica.free_blocks -= blocks
         duration = prefill_s + decode_s
         replica.iterations.add(now, duration, len(batch), steps + 1,
                                min(1.0, blocks / max(1, replica.total_blocks)))
@@ -106,8 +287,8 @@ class RequestLevel(BatchingPolicy):
         def done() -> None:
             for request in batch:
                 request.first_token_s = now + prefill_s
-                request.finish_s = now + duration
                 request.generated = request.output_tokens
+            replica.finish(batch)
         return Work(duration, done)
 
 
@@ -142,18 +323,72 @@ class DynamicBatching(RequestLevel):
 
 
 class IterationLevel(BatchingPolicy):
-    """Shared machinery of iteration-level policies: admission, KV blocks, preemption."""
+    """Shared machinery of iteration-level policies: admission, KV blocks, preemption, and
+    the two ways of advancing decodes.
+
+    Exact path (:meth:`step`, one iteration per call, every request's state materialised):
+    the reference semantics, used when ``fuse=False``, with speculative decoding, and on
+    the fused path for an iteration in which the cache runs out of blocks.
+
+    Fused path (``fuse=True``): decoding requests live in the replica's
+    :class:`~fleetsim.serving.replica.DecodeBatch`. While no request is prefilling and the
+    queue's head cannot be admitted, the batch is constant until its next finish or block
+    shortage, and those iterations are one :class:`Segment`. Records and decisions are those
+    of the exact path (times to rounding): a test checks them against the per-iteration
+    implementation.
+
+    Speculative decoding (``draft_tokens = k > 0``, Leviathan et al., ICML 2023): each decode
+    iteration runs ``k`` draft decode iterations and one target pass verifying ``k + 1``
+    tokens per decoding sequence (:func:`~fleetsim.serving.cost.speculative_iteration_time`);
+    each decoding request gains the *expected* number of tokens per pass,
+    ``E = (1 - a^(k+1)) / (1 - a)`` (eq. 1, ``a`` = ``acceptance``), deterministically: with
+    ``carry`` the tokens expected so far, a pass yields ``floor(carry + E) - floor(carry)``
+    tokens, at most what the request still needs. The replica needs a ``draft_cost`` (the
+    draft on the same accelerators); its KV cache shrinks by the draft's weights and each
+    token also holds the draft's KV. Speculative iterations take the exact path.
+    """
 
     def __init__(self, max_batch_size: int = 256, token_budget: int = 8192,
-                 watermark_fraction: float = 0.01) -> None:
+                 watermark_fraction: float = 0.01, draft_tokens: int = 0,
+                 acceptance: float = 0.7, fuse: bool = True) -> None:
         if max_batch_size < 1 or token_budget < 1:
             raise ServingError("max_batch_size and token_budget must be >= 1")
         if not 0 <= watermark_fraction < 1:
             raise ServingError(f"watermark_fraction must be in [0, 1), got {watermark_fraction}")
+        try:
+            expected = speculative_expected_tokens(acceptance, draft_tokens)
+        except ServingCostError as error:
+            raise ServingError(str(error)) from None
         self.max_batch_size = int(max_batch_size)
         self.token_budget = int(token_budget)
         self.watermark_fraction = float(watermark_fraction)
+        self.draft_tokens = int(draft_tokens)
+        self.acceptance = float(acceptance)
+        self.expected_tokens = expected
+        self.fuse = bool(fuse) and self.draft_tokens == 0
 
+    def kv_blocks(self, cost: ServingCost, draft_cost: ServingCost | None) -> int:
+        if self.draft_tokens == 0:
+            return cost.kv_capacity_blocks
+        if draft_cost is None:
+            raise ServingError(f"speculative decoding (draft_tokens={self.draft_tokens}) "
+                               "needs the replica's draft_cost")
+        return speculative_kv_capacity_blocks(cost, draft_cost)
+
+    def schedule(self, replica: "Replica") -> Work | Segment | None:
+        if not self.fuse:
+            return self.step(replica)
+        return self.fused(replica)
+
+    @abstractmethod
+    def step(self, replica: "Replica") -> Work | None:
+        """One iteration on the exact path."""
+
+    @abstractmethod
+    def fused(self, replica: "Replica") -> Work | Segment | None:
+        """The next unit on the fused path."""
+
+    # -- admission ----------------------------------------------------------------------------
     def admit(self, replica: "Replica", budget: int, whole: bool) -> list[Request]:
         """Move waiting requests (FIFO) to running while blocks for their prefill are free.
 
@@ -161,58 +396,79 @@ class IterationLevel(BatchingPolicy):
         otherwise only a non-empty budget is required (chunks follow).
         """
         admitted: list[Request] = []
-        waiting, running = replica.waiting, replica.running
+        waiting = replica.waiting
         size = replica.cost.block_tokens
         watermark = int(self.watermark_fraction * replica.total_blocks)
-        while waiting and len(running) < self.max_batch_size and budget > 0:
+        while waiting and replica.running_count < self.max_batch_size and budget > 0:
             request = waiting[0]
             target = request.prompt_tokens + request.generated
             need = -(-target // size)
-            reserve = watermark if running else 0
+            reserve = watermark if replica.running_count else 0
             if need > replica.free_blocks - reserve:
                 break
             if whole and admitted and target > budget:
                 break
-            waiting.popleft()
+            replica.dequeue()
             request.prefill_target = target
             request.computed = 0
             request.blocks = need
             replica.free_blocks -= need
-            running.append(request)
+            replica.join(request)
             admitted.append(request)
             budget -= target if whole else min(target, budget)
         return admitted
 
-    def decodes(self, replica: "Replica") -> list[Request]:
-        """Running requests past their prefill, each given a KV slot for one more token;
-        preempts the newest running requests when the cache is full."""
+    def admissible(self, replica: "Replica", free_blocks: int, budget: int) -> bool:
+        """Whether :meth:`admit` would take the queue's head with ``free_blocks`` free and
+        ``budget`` tokens left in the iteration (the replica has running requests)."""
+        waiting = replica.waiting
+        if not waiting or replica.running_count >= self.max_batch_size or budget <= 0:
+            return False
+        head = waiting[0]
+        need = -(-(head.prompt_tokens + head.generated) // replica.cost.block_tokens)
+        return need <= free_blocks - int(self.watermark_fraction * replica.total_blocks)
+
+    # -- exact path ---------------------------------------------------------------------------
+    def tokens(self, request: Request) -> int:
+        """Tokens a decoding request produces in this iteration (1 without a draft)."""
+        if self.draft_tokens == 0:
+            return 1
+        gain = math.floor(request.carry + self.expected_tokens) - math.floor(request.carry)
+        return min(gain, request.output_tokens - request.generated)
+
+    def decodes(self, replica: "Replica") -> list[tuple[Request, int]]:
+        """Running requests past their prefill with the tokens each produces, each given KV
+        slots for them; preempts the newest running requests when the cache is full."""
         running = replica.running
         size = replica.cost.block_tokens
-        chosen: list[Request] = []
+        chosen: list[tuple[Request, int]] = []
         i = 0
         while i < len(running):
             request = running[i]
             if request.computed < request.prefill_target:
                 i += 1
                 continue
-            if request.computed + 1 > request.blocks * size:
-                while replica.free_blocks == 0 and running[-1] is not request:
+            n = self.tokens(request)
+            need = -(-(request.computed + n) // size) - request.blocks
+            if need > 0:
+                while replica.free_blocks < need and running[-1] is not request:
                     replica.preempt(running[-1])
-                if replica.free_blocks == 0:
+                if replica.free_blocks < need:
                     replica.preempt(request)
                     break
-                replica.free_blocks -= 1
-                request.blocks += 1
-            chosen.append(request)
+                replica.free_blocks -= need
+                request.blocks += need
+            chosen.append((request, n))
             i += 1
         return chosen
 
-    @staticmethod
-    def iteration(replica: "Replica", items: list[tuple[Request, int]]) -> Work:
-        """Work of one model iteration computing ``n`` new tokens for each ``(request, n)``."""
+    def iteration(self, replica: "Replica", chunks: list[tuple[Request, int]],
+                  decodes: list[tuple[Request, int]]) -> Work:
+        """Work of one model iteration: ``n`` prompt tokens for each ``(request, n)`` of
+        ``chunks``, and the tokens ``g`` for each ``(request, g)`` of ``decodes``."""
         now = replica.env.now
         new = attended = read = sequences = 0
-        for request, n in items:
+        for request, n in chunks:
             c = request.computed
             new += n
             attended += n * c + n * (n + 1) // 2
@@ -221,27 +477,93 @@ class IterationLevel(BatchingPolicy):
                 sequences += 1
             if math.isnan(request.start_s):
                 request.start_s = now
-        duration = float(replica.cost.iteration_time(new, attended, sequences, read))
-        replica.iterations.add(now, duration, len(items), 1,
+        if self.draft_tokens:
+            context = sum(request.computed for request, _ in decodes)
+            duration = speculative_iteration_time(
+                replica.cost, replica.draft_cost, self.draft_tokens, len(decodes), context,
+                (new, attended, sequences, read))
+        else:
+            for request, _ in decodes:
+                c = request.computed
+                new += 1
+                attended += c + 1
+                read += c
+                sequences += 1
+            duration = float(replica.cost.iteration_time(new, attended, sequences, read))
+        replica.iterations.add(now, duration, len(chunks) + len(decodes), 1,
                                1 - replica.free_blocks / max(1, replica.total_blocks))
+        expected = self.expected_tokens if self.draft_tokens else 0.0
 
         def done() -> None:
             end = replica.env.now
-            finished = False
-            for request, n in items:
+            finished: list[Request] = []
+            for request, g in decodes:
+                request.computed += g
+                request.generated += g
+                request.carry += expected
+                if request.generated >= request.output_tokens:
+                    finished.append(request)
+            for request, n in chunks:
                 request.computed += n
                 if request.computed >= request.prefill_target:
                     request.generated += 1
                     if math.isnan(request.first_token_s):
                         request.first_token_s = end
                     if request.generated >= request.output_tokens:
-                        request.finish_s = end
-                        replica.free_blocks += request.blocks
-                        request.blocks = 0
-                        finished = True
+                        finished.append(request)
             if finished:
-                replica.running = [r for r in replica.running if not r.done]
+                replica.finish(finished)
         return Work(duration, done)
+
+    # -- fused path ---------------------------------------------------------------------------
+    def exact(self, replica: "Replica") -> Work | None:
+        """One exact iteration from the fused path (the cache is short of blocks): every
+        decoding request is materialised, and returns to the decode batch afterwards."""
+        replica.decoding.release()
+        work = self.step(replica)
+        if work is None:
+            self.rebatch(replica)
+            return None
+
+        def done() -> None:
+            work.done()
+            self.rebatch(replica)
+        return Work(work.duration_s, done)
+
+    @staticmethod
+    def rebatch(replica: "Replica") -> None:
+        """Running requests past their prefill (re)join the decode batch; the others are the
+        prefilling ones."""
+        batch = replica.decoding
+        prefilling = []
+        for request in replica.running:
+            if request.computed >= request.prefill_target:
+                batch.add(request)
+            else:
+                prefilling.append(request)
+        replica.prefilling = prefilling
+
+    def segment(self, replica: "Replica", first: int, budget: int) -> Segment:
+        """Fuse decode iterations of the whole decode batch (nothing admissible, no prefill,
+        ``first`` blocks free for its next iteration) up to its next finish or block
+        shortage."""
+        batch = replica.decoding
+        free = replica.free_blocks
+        k = batch.next_finish()
+        blocks = batch.needed(k)
+        if blocks > free:
+            k = batch.affordable(free)
+            blocks = batch.needed(k)
+        if replica.shared and k > 1 and self.admissible_any(replica, free - first, budget):
+            k, blocks = 1, first
+        return Segment(replica, k, blocks, first)
+
+    def admissible_any(self, replica: "Replica", free_blocks: int, budget: int) -> bool:
+        """Whether some request (one block at least) could be admitted. A queue shared with
+        other replicas changes without telling this one (they take its head, return preempted
+        requests), so a replica that could admit anything steps one iteration at a time."""
+        return (replica.running_count < self.max_batch_size and budget > 0
+                and free_blocks - int(self.watermark_fraction * replica.total_blocks) >= 1)
 
 
 @register_policy
@@ -250,41 +572,167 @@ class ContinuousBatching(IterationLevel):
 
     name = "continuous"
 
-    def schedule(self, replica: "Replica") -> Work | float | None:
+    def step(self, replica: "Replica") -> Work | None:
         admitted = self.admit(replica, self.token_budget, whole=True)
         if admitted:
-            return self.iteration(replica, [(r, r.prefill_target) for r in admitted])
+            return self.iteration(replica, [(r, r.prefill_target) for r in admitted], [])
         decodes = self.decodes(replica)
         if decodes:
-            return self.iteration(replica, [(r, 1) for r in decodes])
+            return self.iteration(replica, [], decodes)
         return None
+
+    def fused(self, replica: "Replica") -> Work | Segment | None:
+        if replica.waiting:
+            admitted = self.admit(replica, self.token_budget, whole=True)
+            if admitted:
+                return self.prefill(replica, admitted)
+        batch = replica.decoding
+        if not batch.size:
+            return None
+        first = batch.needed(1)
+        if first > replica.free_blocks:
+            return self.exact(replica)
+        return self.segment(replica, first, self.token_budget)
+
+    def prefill(self, replica: "Replica", admitted: list[Request]) -> Work:
+        """A prefill-only iteration of whole prompts; the decode batch waits."""
+        now = replica.env.now
+        new = attended = 0
+        for request in admitted:
+            n = request.prefill_target
+            new += n
+            attended += n * (n + 1) // 2
+            if math.isnan(request.start_s):
+                request.start_s = now
+        duration = replica.clock.time(new, attended, len(admitted), 0)
+        replica.iterations.add(now, duration, len(admitted), 1,
+                               1 - replica.free_blocks / max(1, replica.total_blocks))
+
+        def done() -> None:
+            end = replica.env.now
+            batch = replica.decoding
+            finished: list[Request] = []
+            for request in admitted:
+                request.computed = request.prefill_target
+                request.generated += 1
+                if math.isnan(request.first_token_s):
+                    request.first_token_s = end
+                if request.generated >= request.output_tokens:
+                    finished.append(request)
+                else:
+                    batch.add(request)
+            if finished:
+                replica.finish(finished)
+        return Work(duration, done)
+
+    def admits_after(self, replica: "Replica", segment: Segment, n: int) -> bool:
+        # admission at a boundary sees the blocks the iterations so far took
+        free = segment.free_blocks - replica.decoding.needed(n)
+        return self.admissible(replica, free, self.token_budget)
 
 
 @register_policy
 class ChunkedPrefill(IterationLevel):
-    """Sarathi-Serve: decodes first, then prompt chunks, ``token_budget`` tokens per iteration."""
+    """Sarathi-Serve: decodes first, then prompt chunks, ``token_budget`` tokens per iteration
+    (a speculative decode counts ``draft_tokens + 1``)."""
 
     name = "chunked-prefill"
 
     def __init__(self, max_batch_size: int = 256, token_budget: int = 512,
-                 watermark_fraction: float = 0.01) -> None:
-        super().__init__(max_batch_size, token_budget, watermark_fraction)
+                 watermark_fraction: float = 0.01, draft_tokens: int = 0,
+                 acceptance: float = 0.7, fuse: bool = True) -> None:
+        super().__init__(max_batch_size, token_budget, watermark_fraction, draft_tokens,
+                         acceptance, fuse)
 
-    def schedule(self, replica: "Replica") -> Work | float | None:
-        items: list[tuple[Request, int]] = [(r, 1) for r in self.decodes(replica)]
-        budget = self.token_budget - len(items)
+    def step(self, replica: "Replica") -> Work | None:
+        decodes = self.decodes(replica)
+        budget = self.token_budget - (self.draft_tokens + 1) * len(decodes)
+        chunks: list[tuple[Request, int]] = []
         for request in replica.running:
             if budget <= 0:
                 break
             remaining = request.prefill_target - request.computed
             if remaining > 0:
                 chunk = min(remaining, budget)
-                items.append((request, chunk))
+                chunks.append((request, chunk))
                 budget -= chunk
         for request in self.admit(replica, budget, whole=False):
             chunk = min(request.prefill_target, budget)
             if chunk <= 0:
                 break
-            items.append((request, chunk))
+            chunks.append((request, chunk))
             budget -= chunk
-        return self.iteration(replica, items) if items else None
+        return self.iteration(replica, chunks, decodes) if chunks or decodes else None
+
+    def fused(self, replica: "Replica") -> Work | Segment | None:
+        batch = replica.decoding
+        first = batch.needed(1)
+        if first > replica.free_blocks:
+            return self.exact(replica)
+        budget = self.token_budget - batch.size
+        if batch.size and not replica.prefilling and not self.admissible(
+                replica, replica.free_blocks - first, budget):
+            return self.segment(replica, first, budget)
+        return self.mixed(replica, first, budget)
+
+    def mixed(self, replica: "Replica", decode_blocks: int, budget: int) -> Work | None:
+        """One iteration of the decode batch (one token each, ``decode_blocks`` new blocks)
+        plus prompt chunks: continuing prefills first, then admissions."""
+        replica.free_blocks -= decode_blocks
+        chunks: list[tuple[Request, int]] = []
+        for request in replica.prefilling:
+            if budget <= 0:
+                break
+            chunk = min(request.prefill_target - request.computed, budget)
+            chunks.append((request, chunk))
+            budget -= chunk
+        admitted = self.admit(replica, budget, whole=False)
+        for request in admitted:
+            chunk = min(request.prefill_target, budget)
+            if chunk <= 0:
+                break
+            chunks.append((request, chunk))
+            budget -= chunk
+        replica.prefilling.extend(admitted)
+        batch = replica.decoding
+        decoding, context = batch.size, batch.context
+        if not chunks and not decoding:
+            return None
+        now = replica.env.now
+        new, attended, read, sequences = decoding, context + decoding, context, decoding
+        for request, n in chunks:
+            c = request.computed
+            new += n
+            attended += n * c + n * (n + 1) // 2
+            read += c
+            if c + n >= request.prefill_target:
+                sequences += 1
+            if math.isnan(request.start_s):
+                request.start_s = now
+        duration = replica.clock.time(new, attended, sequences, read)
+        replica.iterations.add(now, duration, decoding + len(chunks), 1,
+                               1 - replica.free_blocks / max(1, replica.total_blocks))
+
+        def done() -> None:
+            end = replica.env.now
+            finished = batch.advance(1) if decoding else []
+            for request, n in chunks:
+                request.computed += n
+                if request.computed >= request.prefill_target:
+                    replica.prefilling.remove(request)
+                    request.generated += 1
+                    if math.isnan(request.first_token_s):
+                        request.first_token_s = end
+                    if request.generated >= request.output_tokens:
+                        finished.append(request)
+                    else:
+                        batch.add(request)
+            if finished:
+                replica.finish(finished)
+        return Work(duration, done)
+
+    def admits_after(self, replica: "Replica", segment: Segment, n: int) -> bool:
+        # at a boundary the next iteration's decodes take their blocks before admission
+        batch = replica.decoding
+        free = segment.free_blocks - batch.needed(n + 1)
+        return self.admissible(replica, free, self.token_budget - batch.size)

@@ -100,6 +100,68 @@ def speculative_speedup(alpha: float, draft_tokens: int, cost_ratio: float) -> f
     return speculative_expected_tokens(alpha, draft_tokens) / (draft_tokens * cost_ratio + 1)
 
 
+def verification_sums(draft_tokens: int, sequences: int,
+                      context_tokens: float) -> tuple[float, float, float, float]:
+    """``(new_tokens, attended_pairs, sequences, kv_tokens_read)`` of a target pass verifying
+    ``k = draft_tokens`` draft tokens for each of ``sequences`` decoding sequences whose
+    cached contexts sum to ``context_tokens``: each computes ``k + 1`` tokens at positions
+    ``c+1 .. c+k+1`` (``(k+1) c + (k+1)(k+2)/2`` attended pairs) with logits at every one
+    (each is checked), and reads its context once. ``k = 0`` is a plain decode iteration."""
+    width = draft_tokens + 1
+    return (width * sequences, width * context_tokens + sequences * width * (width + 1) / 2,
+            width * sequences, context_tokens)
+
+
+def verification_time(target: "ServingCost", draft_tokens: int, sequences: int,
+                      context_tokens: float) -> float:
+    """Seconds of the target's verification pass alone (:func:`verification_sums`)."""
+    return float(target.iteration_time(*verification_sums(draft_tokens, sequences,
+                                                          context_tokens)))
+
+
+def speculative_iteration_time(target: "ServingCost", draft: "ServingCost", draft_tokens: int,
+                               sequences: int, context_tokens: float,
+                               prefill: tuple[float, float, float, float] = (0, 0, 0, 0)
+                               ) -> float:
+    """Seconds of one speculative iteration of ``sequences`` decoding sequences (summed
+    context ``context_tokens``) and, in the same iteration, prefill work ``prefill`` =
+    ``(new_tokens, attended_pairs, sequences, kv_tokens_read)`` of prompt chunks.
+
+    Draft: ``k`` decode iterations, iteration ``j`` (from 0) at contexts ``c + j``; the
+    first also runs the prompt chunks (the draft needs their KV; with no decodes that is
+    its only iteration). Target: the prompt chunks plus :func:`verification_sums`. The two
+    models run one after the other on the replica's accelerators.
+    """
+    new, attended, logits, read = prefill
+    total = 0.0
+    for j in range(draft_tokens if sequences else int(new > 0)):
+        context = context_tokens + j * sequences
+        total += float(draft.iteration_time(sequences + new, context + sequences + attended,
+                                            sequences + logits, context + read))
+        new = attended = logits = read = 0  # the chunks ride on the first draft iteration
+    verify = verification_sums(draft_tokens, sequences, context_tokens)
+    total += float(target.iteration_time(*(v + p for v, p in zip(verify, prefill, strict=True))))
+    return total
+
+
+def speculative_kv_capacity_blocks(target: "ServingCost", draft: "ServingCost") -> int:
+    """KV blocks of a replica holding a target and a draft model on the same accelerators:
+    ``(tp * HBM * (1 - reserve) - W_target - W_draft) / ((kv_target + kv_draft) * block)``
+    with KV bytes per token, whole blocks; raises if no block fits or the draft is not on the
+    target's accelerators."""
+    if draft.accelerator != target.accelerator or draft.tp != target.tp:
+        raise ServingCostError("the draft model must run on the target's accelerators "
+                               f"({target.accelerator.name}, tp={target.tp})")
+    free = (target.tp * target.accelerator.memory * (1 - target.reserve_fraction)
+            - target.weight_bytes - draft.weight_bytes)
+    per_block = (target.kv_bytes_per_token + draft.kv_bytes_per_token) * target.block_tokens
+    if free < per_block:
+        raise ServingCostError(
+            f"target and draft weights ({(target.weight_bytes + draft.weight_bytes) / 1e9:.1f}"
+            f" GB) leave no room for a KV block on tp={target.tp} x {target.accelerator.name}")
+    return math.floor(free / per_block)
+
+
 def ring_all_reduce(bandwidth: float, latency_s: float = 0.0,
                     ranks: int = 2) -> Callable[[float], float]:
     """An all-reduce time function for :class:`ServingCost`: ring, ``2(p-1)`` alpha-beta steps.

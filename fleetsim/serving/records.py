@@ -40,6 +40,9 @@ class Request:
     computed: int = 0  # tokens whose KV is in the cache
     prefill_target: int = 0  # tokens to (re)compute before the next token is produced
     blocks: int = 0  # KV blocks held
+    decode_step: int = -1  # >= 0: decoding lazily, generated/computed/blocks as of this
+    # step of the replica's DecodeBatch (replica.py); -1: the fields above are current
+    carry: float = 0.0  # speculative decoding: expected tokens accumulated so far
 
     @property
     def done(self) -> bool:
@@ -70,7 +73,8 @@ def feed(env: simpy.Environment, replica: Submits, requests: Iterable[Request]) 
 
 @dataclass
 class IterationLog:
-    """Per unit of work: start, duration, batch size, model iterations, KV utilisation."""
+    """Per unit of work: start, duration, batch size, model iterations, KV utilisation (at
+    the unit's start). A fused run of decode iterations is one unit of ``iterations`` > 1."""
 
     start_s: list[float] = field(default_factory=list)
     duration_s: list[float] = field(default_factory=list)
@@ -85,6 +89,11 @@ class IterationLog:
         self.batch_size.append(batch_size)
         self.iterations.append(iterations)
         self.kv_utilisation.append(kv_utilisation)
+
+    def truncate_last(self, duration_s: float, iterations: int) -> None:
+        """The last unit ended early (a fused segment cut short, a replica stopped)."""
+        self.duration_s[-1] = duration_s
+        self.iterations[-1] = iterations
 
     def as_arrays(self) -> dict[str, np.ndarray]:
         return {name: np.asarray(getattr(self, name)) for name in

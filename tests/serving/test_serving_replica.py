@@ -1,9 +1,12 @@
-"""Batching policies on a model replica: ordering of throughputs, KV pressure, policy rules."""
+"""Batching policies on a model replica: ordering of throughputs, KV pressure, policy rules;
+the replica's interface to a serving job (stop, wake, outstanding, kv_load, busy_s)."""
 
 from __future__ import annotations
 
 import math
+from collections import deque
 
+import numpy as np
 import pytest
 import simpy
 
@@ -118,10 +121,11 @@ def test_none_serves_one_at_a_time(cost):
 
 
 def test_chunked_prefill_respects_token_budget(cost):
-    """A 2,000-token prompt with a 512-token budget takes 4 iterations to its first token."""
+    """A 2,000-token prompt with a 512-token budget takes 4 iterations to its first token;
+    its 2 decode iterations are one fused log entry."""
     replica = simulate(cost, "chunked-prefill", ([0.0], [2000], [3]), math.inf,
                        token_budget=512)
-    assert len(replica.iterations.start_s) == 4 + 2
+    assert replica.iterations.iterations == [1, 1, 1, 1, 2]
     request = replica.requests[0]
     assert request.first_token_s == pytest.approx(sum(replica.iterations.duration_s[:4]))
 
@@ -131,3 +135,140 @@ def test_same_seed_same_records(cost):
         replica = simulate(cost, "continuous", workload(3, 5.0, 10.0), math.inf)
         return [(r.start_s, r.first_token_s, r.finish_s) for r in replica.requests]
     assert run() == run()
+
+
+# -- the replica's interface to a serving job: stop, wake, load ------------------------------
+@pytest.mark.parametrize("policy,time_s", [("continuous", 1.0), ("continuous", 0.105),
+                                           ("chunked-prefill", 1.0), ("static", 0.5)])
+def test_stop_returns_unfinished_requests_and_ends_the_process(cost, policy, time_s):
+    """Stopped inside a fused decode segment (1.0 s), inside a prefill iteration (0.105 s)
+    or inside a request-level batch: the unfinished requests (running and queued) come back,
+    scheduler state reset and records untouched; blocks are free, the last log entry ends
+    at the stop, and nothing happens afterwards (no pending done() runs)."""
+    env = simpy.Environment()
+    finished = []
+    params = {"batch_size": 2} if policy == "static" else {"max_batch_size": 3}
+    replica = Replica(env, cost, policy, on_finish=finished.append, **params)
+    requests = make_requests([0.0, 0.0, 0.1, 0.1, 0.1], [100, 200, 3000, 50, 80],
+                             [50, 400, 600, 10, 900])
+    feed(env, replica, requests)
+    env.run(until=time_s)
+    before = [(r.start_s, r.first_token_s, r.finish_s, r.preemptions) for r in requests]
+    entries = len(replica.iterations.start_s)
+    lost = replica.stop()
+    env.run(until=time_s + 30.0)
+    assert {r.id for r in lost} == {r.id for r in requests if not r.done}
+    assert finished == [r for r in requests if r.done]
+    assert [(r.start_s, r.first_token_s, r.finish_s, r.preemptions) for r in requests] == before
+    assert all((r.generated, r.computed, r.prefill_target, r.blocks, r.decode_step)
+               == (0, 0, 0, 0, -1) for r in lost)
+    assert replica.free_blocks == replica.total_blocks and replica.outstanding == 0
+    log = replica.iterations
+    assert len(log.start_s) == entries
+    assert log.start_s[-1] + log.duration_s[-1] == pytest.approx(time_s)
+    assert replica.busy_s == pytest.approx(math.fsum(log.duration_s))
+    assert not replica.process.is_alive
+
+
+def test_stop_inside_a_segment_counts_the_iterations_begun(cost):
+    """A segment cut by a stop keeps, in the log, the iterations begun by then."""
+    env = simpy.Environment()
+    replica = Replica(env, cost, "continuous")
+    feed(env, replica, make_requests([0.0], [100], [2000]))
+    env.run(until=5.0)
+    segment = replica._segment
+    assert segment is not None
+    begun = segment.begun(5.0)
+    replica.stop()
+    assert replica.iterations.iterations[-1] == begun
+    assert segment.end_s(begun - 1) < 5.0 <= segment.end_s(begun)
+
+
+def test_stop_leaves_a_shared_queue_alone(cost):
+    """With a shared queue a stopped replica returns its running requests only; the queue
+    keeps its requests and the other replica serves them."""
+    env = simpy.Environment()
+    shared: deque = deque()
+    first = Replica(env, cost, "continuous", "a", waiting=shared, max_batch_size=2)
+    second = Replica(env, cost, "continuous", "b", waiting=shared, max_batch_size=2)
+    requests = make_requests([0.0] * 6, [100] * 6, [300] * 6)
+    for request in requests:
+        shared.append(request)
+    for replica in (first, second):
+        replica.wake()
+    env.run(until=1.0)
+    assert first.outstanding == second.outstanding == 2 and len(shared) == 2
+    lost = first.stop()
+    assert len(lost) == 2 and len(shared) == 2
+    env.run()
+    assert sum(r.done for r in requests) == 4  # the second replica served the queue
+    assert not any(r.done for r in lost)
+
+
+def test_wake_cuts_a_segment_for_a_shared_queue(cost):
+    """A request appended to a shared queue and announced with wake() starts at the end of
+    the decode iteration in progress, not at the end of the fused segment."""
+    env = simpy.Environment()
+    shared: deque = deque()
+    replica = Replica(env, cost, "continuous", waiting=shared)
+    long, late = make_requests([0.0, 2.0], [100, 100], [1000, 10])
+    shared.append(long)
+    replica.wake()
+    env.run(until=2.0)
+    segment = replica._segment
+    shared.append(late)
+    replica.wake()
+    env.run()
+    n = segment.begun(2.0)
+    assert late.start_s == pytest.approx(segment.end_s(n)) and late.start_s - 2.0 < 0.02
+
+
+def test_outstanding_kv_load_and_on_finish_track_the_exact_path(cost):
+    """kv_load (blocks held + prefill blocks of the own queue, over capacity) and outstanding
+    of a fused replica equal those of the per-iteration path at arbitrary times; on_finish
+    reports each request once, at its finish."""
+    tight = ServingCost("llama3-8b", cost.accelerator, reserve_fraction=0.77)
+    arrays = workload(5, 12.0, 8.0)
+    probes = np.linspace(0.05, 12.0, 97)
+
+    def trace(fuse: bool):
+        env = simpy.Environment()
+        calls = []
+        replica = Replica(env, tight, "continuous", fuse=fuse,
+                          on_finish=lambda r: calls.append((r.id, env.now == r.finish_s)))
+        feed(env, replica, make_requests(*arrays))
+        samples = []
+        for t in probes:
+            env.run(until=t)
+            samples.append((replica.kv_load, replica.outstanding))
+        env.run()
+        return samples, calls, replica
+
+    fused, fused_calls, replica = trace(True)
+    exact, exact_calls, _ = trace(False)
+    assert [o for _, o in fused] == [o for _, o in exact]
+    assert [k for k, _ in fused] == pytest.approx([k for k, _ in exact], abs=1e-12)
+    assert max(k for k, _ in fused) > 0.5  # the queue's prefill blocks count
+    assert sorted(fused_calls) == sorted(exact_calls)
+    assert all(on_time for _, on_time in fused_calls)
+    assert len(fused_calls) == len(replica.requests)
+
+
+def test_busy_s_counts_logged_work_up_to_now(cost):
+    env = simpy.Environment()
+    replica = Replica(env, cost, "continuous")
+    feed(env, replica, make_requests([0.0, 10.0], [500, 500], [100, 100]))
+    env.run(until=5.0)
+    first = replica.busy_s
+    assert first == pytest.approx(replica.requests[0].finish_s)
+    env.run(until=10.2)
+    assert replica.busy_s == pytest.approx(first + 0.2)
+    env.run()
+    assert replica.busy_s == pytest.approx(math.fsum(replica.iterations.duration_s))
+
+
+def test_draft_tokens_need_a_draft_cost(cost):
+    with pytest.raises(ServingError, match="draft_cost"):
+        Replica(simpy.Environment(), cost, "continuous", draft_tokens=4)
+    with pytest.raises(ServingError, match="alpha"):
+        make_policy("continuous", draft_tokens=4, acceptance=1.5)
