@@ -26,7 +26,12 @@ Formulas (SI units: seconds, bytes, FLOP):
   is an ASSUMPTION, default 3 ms: Vidur (Agrawal et al., MLSys'24; github microsoft/vidur,
   execution_time_predictor) profiles these operations separately and shows a pure roofline
   underestimates small-batch decode.
-* KV capacity (tokens) = ``(tp * HBM * (1 - reserve_fraction) - weight_bytes) / kv_bytes_per_token``
+* Pipeline parallelism: ``pp`` stages of ``tp`` GPUs each hold 1/pp of the layers, so the
+  KV capacity counts ``tp * pp`` GPUs' memory; an iteration passes through the stages one
+  after another (no interleaving of micro-batches across iterations), so its time is that of
+  ``tp`` GPUs over all layers. ASSUMPTION: the activations sent between stages (a few MB)
+  are neglected.
+* KV capacity (tokens) = ``(tp * pp * HBM * (1 - reserve_fraction) - weight_bytes) / kv_bytes_per_token``
   rounded down to whole blocks of ``block_tokens`` (16, vLLM's default block size). The
   default ``reserve_fraction = 0.1`` mirrors vLLM's ``gpu_memory_utilization = 0.9`` (the rest
   holds activations, CUDA graphs and the allocator's slack).
@@ -146,13 +151,13 @@ def speculative_iteration_time(target: "ServingCost", draft: "ServingCost", draf
 
 def speculative_kv_capacity_blocks(target: "ServingCost", draft: "ServingCost") -> int:
     """KV blocks of a replica holding a target and a draft model on the same accelerators:
-    ``(tp * HBM * (1 - reserve) - W_target - W_draft) / ((kv_target + kv_draft) * block)``
+    ``(tp * pp * HBM * (1 - reserve) - W_target - W_draft) / ((kv_target + kv_draft) * block)``
     with KV bytes per token, whole blocks; raises if no block fits or the draft is not on the
     target's accelerators."""
-    if draft.accelerator != target.accelerator or draft.tp != target.tp:
+    if draft.accelerator != target.accelerator or (draft.tp, draft.pp) != (target.tp, target.pp):
         raise ServingCostError("the draft model must run on the target's accelerators "
                                f"({target.accelerator.name}, tp={target.tp})")
-    free = (target.tp * target.accelerator.memory * (1 - target.reserve_fraction)
+    free = (target.tp * target.pp * target.accelerator.memory * (1 - target.reserve_fraction)
             - target.weight_bytes - draft.weight_bytes)
     per_block = (target.kv_bytes_per_token + draft.kv_bytes_per_token) * target.block_tokens
     if free < per_block:
@@ -210,6 +215,7 @@ class ServingCost:
     dtype: str = "bf16"
     kv_dtype: str | None = None  # default: same as dtype
     tp: int = 1
+    pp: int = 1
     cpu_overhead_s: float = 3e-3
     reserve_fraction: float = 0.1
     block_tokens: int = BLOCK_TOKENS
@@ -218,8 +224,8 @@ class ServingCost:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "arch", architecture(self.model))
-        if self.tp < 1:
-            raise ServingCostError(f"tp must be >= 1, got {self.tp}")
+        if self.tp < 1 or self.pp < 1:
+            raise ServingCostError(f"tp and pp must be >= 1, got {self.tp}, {self.pp}")
         if self.dtype not in self.accelerator.peak_flops:
             raise ServingCostError(
                 f"{self.accelerator.name} has no peak for {self.dtype!r} "
@@ -234,6 +240,11 @@ class ServingCost:
             object.__setattr__(self, "allreduce_time",
                                ring_all_reduce(links.bandwidth_per_direction, 0.0, self.tp))
 
+    @property
+    def gpus(self) -> int:
+        """GPUs of one replica, ``tp * pp``."""
+        return self.tp * self.pp
+
     # sizes --------------------------------------------------------------------------------
     @property
     def weight_bytes(self) -> float:
@@ -246,18 +257,18 @@ class ServingCost:
     @property
     def kv_capacity_tokens(self) -> int:
         """Tokens of KV cache that fit, a whole number of blocks; raises if weights do not fit."""
-        free = (self.tp * self.accelerator.memory * (1 - self.reserve_fraction)
+        free = (self.gpus * self.accelerator.memory * (1 - self.reserve_fraction)
                 - self.weight_bytes)
         if free < self.kv_bytes_per_token * self.block_tokens:
             raise ServingCostError(
                 f"weights ({self.weight_bytes / 1e9:.1f} GB) leave no room for a KV block on "
-                f"tp={self.tp} x {self.accelerator.name} "
+                f"tp={self.tp} x pp={self.pp} x {self.accelerator.name} "
                 f"({self.accelerator.memory / 1e9:.0f} GB, reserve {self.reserve_fraction:.0%})")
         return self.kv_capacity_blocks * self.block_tokens
 
     @property
     def kv_capacity_blocks(self) -> int:
-        free = (self.tp * self.accelerator.memory * (1 - self.reserve_fraction)
+        free = (self.gpus * self.accelerator.memory * (1 - self.reserve_fraction)
                 - self.weight_bytes)
         return max(0, math.floor(free / (self.kv_bytes_per_token * self.block_tokens)))
 

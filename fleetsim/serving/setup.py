@@ -125,7 +125,7 @@ def _cost(spec: ServingJobSpec, model, node: NodeType, accelerator: Accelerator,
           location: tuple[Any, ...]) -> ServingCost:
     try:
         cost = ServingCost(model, accelerator, dtype=spec.precision, kv_dtype=spec.kv_precision,
-                           tp=spec.tp, cpu_overhead_s=spec.cpu_overhead,
+                           tp=spec.tp, pp=spec.pp, cpu_overhead_s=spec.cpu_overhead,
                            reserve_fraction=spec.memory_reserve,
                            allreduce_time=tp_allreduce(node, spec.tp))
         cost.kv_capacity_tokens  # raises if the weights leave no room for the KV cache

@@ -87,3 +87,17 @@ def test_speculative_decoding_limits():
     assert speculative_speedup(0.8, 4, 0.05) == pytest.approx(((1 - 0.8 ** 5) / 0.2) / 1.2)
     with pytest.raises(ServingCostError):
         speculative_expected_tokens(1.5, 4)
+
+
+def test_pipeline_stages_add_memory_not_speed(h100):
+    """pp stages of tp GPUs hold the layers between them: KV capacity counts tp x pp GPUs'
+    memory (2 x 80 GB x 0.9 - 16.06 GB of Llama 3 8B weights, over 128 KiB per token);
+    stages run one after another, so an iteration takes as long as on tp GPUs alone."""
+    one = ServingCost("llama3-8b", h100)
+    two = ServingCost("llama3-8b", h100, pp=2)
+    free = 2 * h100.memory * 0.9 - one.weight_bytes
+    assert two.kv_capacity_tokens == 16 * int(free // (one.kv_bytes_per_token * 16))
+    assert two.kv_capacity_tokens > 2 * one.kv_capacity_tokens
+    assert two.decode_time([1000] * 8) == one.decode_time([1000] * 8)
+    with pytest.raises(ServingCostError, match="pp=1"):
+        ServingCost("llama3-70b", h100).kv_capacity_tokens
