@@ -99,7 +99,10 @@ class LeastKvLoad(Router):
     name = "least-kv-load"
 
     def choose(self, replicas: Sequence[R]) -> R:
-        return min(replicas, key=lambda replica: (replica.kv_load, replica.outstanding))
+        loads = [replica.kv_load for replica in replicas]
+        low = min(loads)
+        tied = [replica for replica, load in zip(replicas, loads) if load == low]
+        return tied[0] if len(tied) == 1 else min(tied, key=lambda r: r.outstanding)
 
 
 @register_router
