@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Callable, Iterator
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -54,13 +54,7 @@ def summary_tables(summary: dict) -> list[Table]:
 
 def serving_table(title: str, jobs: dict) -> Table:
     """One column per serving job: requests, throughput, latency percentiles, SLO, faults."""
-    table = Table(title=title)
-    table.add_column("")
-    for name in jobs:
-        table.add_column(name, justify="right")
-
-    def row(label: str, cell) -> None:
-        table.add_row(label, *(cell(job) for job in jobs.values()))
+    table, row = _job_columns(title, jobs)
 
     def seconds(value) -> str:
         return "-" if value is None or value != value else format_duration(value)
@@ -97,13 +91,7 @@ def serving_table(title: str, jobs: dict) -> Table:
 
 def training_table(title: str, jobs: dict) -> Table:
     """One column per job: goodput, wall time, each bucket's share, interruptions, checkpoints."""
-    table = Table(title=title)
-    table.add_column("")
-    for name in jobs:
-        table.add_column(name, justify="right")
-
-    def row(label: str, cell) -> None:
-        table.add_row(label, *(cell(job) for job in jobs.values()))
+    table, row = _job_columns(title, jobs)
 
     row("goodput", lambda job: f"[bold]{job['goodput']:.2%}[/bold]")
     row("wall time", lambda job: format_duration(job["wall_time_s"]))
@@ -118,6 +106,18 @@ def training_table(title: str, jobs: dict) -> Table:
         row("MFU", lambda job: f"{job['mfu']:.1%}" if "mfu" in job else "")
     row("completed", lambda job: "yes" if job["completed"] else "no")
     return table
+
+
+def _job_columns(title: str, jobs: dict) -> tuple[Table, Callable[[str, Callable], None]]:
+    """A table with a column per job, and ``row(label, cell)`` adding ``cell(job)`` for each."""
+    table = Table(title=title)
+    table.add_column("")
+    for name in jobs:
+        table.add_column(name, justify="right")
+
+    def row(label: str, cell: Callable) -> None:
+        table.add_row(label, *(cell(job) for job in jobs.values()))
+    return table, row
 
 
 def _share(job: dict, bucket: str) -> str:
