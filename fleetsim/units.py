@@ -79,6 +79,9 @@ def _parse(value: object, units: dict[str, float], what: str, example: str,
     number, unit = float(match.group(1)), match.group(2)
     if unit == "" and (unitless_ok or number == 0):
         return _finite(number, what, example)
+    if unit == "":
+        raise UnitError(f"{what} {value!r} needs a unit (e.g. '{example}'; units: "
+                        f"{_allowed(units)})")
     if unit not in units:
         raise UnitError(f"invalid {what} {value!r}: unknown unit {unit!r} "
                         f"(units: {_allowed(units)})")
