@@ -1,13 +1,14 @@
 """Batching policies of a serving replica, registered by name (see ``replica.py``'s docstring).
 
 A policy's :meth:`BatchingPolicy.schedule` is called whenever the replica is free and returns
-the next :class:`~fleetsim.serving.records.Work`, a :class:`Segment` of fused decode
-iterations, a time to look again, or ``None`` (sleep until an arrival). Adding a policy is
-one class with ``@register_policy`` and one test.
+the next :class:`~fleetsim.serving.records.Work`, a :class:`~fleetsim.serving.fused.Segment`
+of fused decode iterations, a time to look again, or ``None`` (sleep until an arrival).
+Adding a policy is one class with ``@register_policy`` and one test.
 
-Iteration times on the fused path come from :class:`IterationClock`, the cost model's
-roofline in closed form; :class:`DecodeRun` sums a run of decode iterations of a constant
-batch exactly, without visiting them one by one.
+Iteration times on the fused path come from :class:`~fleetsim.serving.fused.IterationClock`,
+the cost model's roofline in closed form; :class:`~fleetsim.serving.fused.DecodeRun` sums a
+run of decode iterations of a constant batch exactly, without visiting them one by one
+(``fused.py`` holds that machinery).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import numpy as np
 
 from fleetsim.serving.cost import (ServingCost, ServingCostError, speculative_expected_tokens,
                                    speculative_iteration_time, speculative_kv_capacity_blocks)
+from fleetsim.serving.fused import Segment
 from fleetsim.serving.records import Request, ServingError, Work
 
 if TYPE_CHECKING:
@@ -44,162 +46,6 @@ def make_policy(name: str, **params) -> "BatchingPolicy":
         return POLICIES[name](**params)
     except TypeError as error:
         raise ServingError(f"batching policy {name!r}: {error}") from None
-
-
-# ------------------------------------------------------------------------- iteration times
-class IterationClock:
-    """The cost model's iteration time as plain-float arithmetic, for the fused path.
-
-    :meth:`ServingCost.roofline` is affine in each token count (``cost.py``): compute =
-    ``token_s * new + pair_s * attended + logit_s * sequences``, memory = ``weights_s +
-    kv_s * kv_tokens_read``; the iteration adds communication (a function of ``new``, zero at
-    tp = 1) and the CPU overhead. The coefficients are read off the cost model once, by
-    evaluating it at ``PROBE`` units of one count (a large probe, so the weight term's digits
-    do not swamp the KV slope), so the formula stays in one place. :meth:`time` agrees with
-    :meth:`ServingCost.iteration_time` to rounding (a test checks 1e-12).
-    """
-
-    PROBE = 2.0 ** 40
-
-    def __init__(self, cost: ServingCost) -> None:
-        probe = self.PROBE
-        base = cost.roofline(0.0, 0.0, 0.0, 0.0)
-        self.token_s = cost.roofline(probe, 0.0, 0.0, 0.0).compute_s / probe
-        self.pair_s = cost.roofline(0.0, probe, 0.0, 0.0).compute_s / probe
-        self.logit_s = cost.roofline(0.0, 0.0, probe, 0.0).compute_s / probe
-        self.weights_s = float(base.memory_s)
-        self.kv_s = (cost.roofline(0.0, 0.0, 0.0, probe).memory_s - base.memory_s) / probe
-        self.overhead_s = float(base.overhead_s)
-        self.decode_s = self.token_s + self.pair_s + self.logit_s  # per decoding sequence
-        self._cost = cost
-        self._communication: dict[int, float] = {}
-
-    def communication(self, new_tokens: int) -> float:
-        """TP all-reduce seconds of an iteration computing ``new_tokens`` (cached per count)."""
-        if self._cost.tp == 1:
-            return 0.0
-        seconds = self._communication.get(new_tokens)
-        if seconds is None:
-            seconds = float(self._cost.roofline(new_tokens, 0, 0, 0).communication_s)
-            self._communication[new_tokens] = seconds
-        return seconds
-
-    def time(self, new_tokens: int, attended_pairs: int, sequences: int,
-             kv_tokens_read: int) -> float:
-        """Seconds of one iteration (the arguments of :meth:`ServingCost.roofline`)."""
-        compute = (self.token_s * new_tokens + self.pair_s * attended_pairs
-                   + self.logit_s * sequences)
-        memory = self.weights_s + self.kv_s * kv_tokens_read
-        return ((compute if compute > memory else memory) + self.communication(new_tokens)
-                + self.overhead_s)
-
-
-class DecodeRun:
-    """Times of consecutive decode iterations of ``batch`` sequences whose summed context is
-    ``context`` at the first iteration and grows by ``batch`` per iteration.
-
-    Iteration ``i`` (from 0) takes ``t_i = max(c0 + c1 i, m0 + m1 i) + fixed``: compute
-    ``c0 = (token_s + pair_s + logit_s) B + pair_s C``, ``c1 = pair_s B``; memory
-    ``m0 = weights_s + kv_s C``, ``m1 = kv_s B``; ``fixed`` = communication + overhead. Two
-    affine functions cross at most once, so the iterations split into a leading run where one
-    side dominates and a trailing run where the other does; the time of the first ``n``
-    iterations is a sum of two arithmetic series, and the iteration in progress at a given
-    elapsed time is the root of a quadratic (:meth:`count`).
-    """
-
-    __slots__ = ("first", "first_slope", "second", "second_slope", "split", "fixed")
-
-    def __init__(self, clock: IterationClock, batch: int, context: int) -> None:
-        self.fixed = clock.communication(batch) + clock.overhead_s
-        compute = (clock.decode_s * batch + clock.pair_s * context, clock.pair_s * batch)
-        memory = clock.weights_s + clock.kv_s * context, clock.kv_s * batch
-        # "first" dominates iteration 0; "second" overtakes it from iteration "split" on
-        # (the first i with second(i) > first(i)), or never
-        (self.first, self.first_slope), (self.second, self.second_slope) = (
-            (compute, memory) if compute[0] >= memory[0] else (memory, compute))
-        if self.second_slope > self.first_slope:
-            self.split = math.floor((self.first - self.second)
-                                    / (self.second_slope - self.first_slope)) + 1
-        else:
-            self.split = math.inf
-
-    def elapsed(self, n: int) -> float:
-        """Seconds of the first ``n`` iterations."""
-        m = n if n < self.split else self.split
-        total = n * self.fixed + m * self.first + self.first_slope * (m * (m - 1) / 2)
-        if n > m:
-            total += (n - m) * self.second + self.second_slope * ((n * (n - 1) - m * (m - 1))
-                                                                   / 2)
-        return total
-
-    def count(self, elapsed_s: float) -> int:
-        """The smallest ``n >= 1`` whose first ``n`` iterations take at least ``elapsed_s``:
-        the iteration in progress ``elapsed_s`` after the first began."""
-        split = self.split
-        if split == math.inf or self.elapsed(split) >= elapsed_s:
-            start, rest, base, slope = 0, elapsed_s, self.first + self.fixed, self.first_slope
-        else:
-            start, rest = split, elapsed_s - self.elapsed(split)
-            base, slope = self.second + self.second_slope * split + self.fixed, \
-                self.second_slope
-        # slope/2 n^2 + (base - slope/2) n = rest, solved in the cancellation-free form
-        b = base - slope / 2
-        root = 2 * rest / (b + math.sqrt(b * b + 2 * slope * rest)) if rest > 0 else 0.0
-        n = max(1, start + math.ceil(root))
-        while n > 1 and self.elapsed(n - 1) >= elapsed_s:
-            n -= 1
-        while self.elapsed(n) < elapsed_s:
-            n += 1
-        return n
-
-
-class Segment(DecodeRun):
-    """Fused decode iterations of the replica's whole decode batch, from now.
-
-    The segment runs ``iterations`` iterations (up to the batch's next finish or block
-    shortage) and lasts ``duration_s``; their KV blocks are taken at its start and it is
-    logged as one unit. If a wake-up makes the queue's head admissible, the replica cuts it
-    at the end of the iteration in progress (``cut``); :meth:`done` then applies the
-    iterations that ran: the batch advances, blocks of iterations not run return, the log
-    entry is shortened, and the requests that produced their last token finish.
-    """
-
-    __slots__ = ("replica", "start_s", "iterations", "duration_s", "free_blocks", "cut")
-
-    def __init__(self, replica: "Replica", iterations: int, blocks: int,
-                 first_blocks: int) -> None:
-        """``blocks``: the new KV blocks of all the iterations, ``first_blocks``: of the
-        first."""
-        batch = replica.decoding
-        super().__init__(replica.clock, batch.size, batch.context)
-        self.replica = replica
-        self.start_s = now = replica.env.now
-        self.iterations = iterations
-        self.duration_s = duration = self.elapsed(iterations)
-        self.free_blocks = free = replica.free_blocks  # before the segment
-        self.cut = 0
-        replica.free_blocks = free - blocks
-        replica.iterations.add(now, duration, batch.size, iterations,
-                               1 - (free - first_blocks) / max(1, replica.total_blocks))
-
-    def end_s(self, n: int) -> float:
-        """When iteration ``n`` (from 1) ends."""
-        return self.start_s + self.elapsed(n)
-
-    def begun(self, now_s: float) -> int:
-        """Iterations begun by ``now_s`` (the one in progress included)."""
-        return min(self.iterations, self.count(now_s - self.start_s))
-
-    def done(self, n: int) -> None:
-        """The first ``n`` iterations ran."""
-        replica = self.replica
-        batch = replica.decoding
-        if n < self.iterations:
-            replica.free_blocks = self.free_blocks - batch.needed(n)
-            replica.iterations.truncate_last(self.elapsed(n), n)
-        finished = batch.advance(n)
-        if finished:
-            replica.finish(finished)
 
 
 # ------------------------------------------------------------------------------ policies
@@ -331,7 +177,7 @@ class IterationLevel(BatchingPolicy):
     the fused path for an iteration in which the cache runs out of blocks.
 
     Fused path (``fuse=True``): decoding requests live in the replica's
-    :class:`~fleetsim.serving.replica.DecodeBatch`. While no request is prefilling and the
+    :class:`~fleetsim.serving.fused.DecodeBatch`. While no request is prefilling and the
     queue's head cannot be admitted, the batch is constant until its next finish or block
     shortage, and those iterations are one :class:`Segment`. Records and decisions are those
     of the exact path (times to rounding): a test checks them against the per-iteration

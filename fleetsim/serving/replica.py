@@ -1,12 +1,13 @@
 """One serving replica as one SimPy process: a request queue, a batching policy, a KV cache.
 
-(The policies live in ``batching.py``, the records in ``records.py``, the abstract queueing
-mode in ``queueing.py``; this docstring describes how they fit together.)
+(The policies live in ``batching.py``, the fused-decode machinery in ``fused.py``, the
+records in ``records.py``, the abstract queueing mode in ``queueing.py``; this docstring
+describes how they fit together.)
 
 A :class:`Replica` runs a model through a :class:`~fleetsim.serving.cost.ServingCost`; its
 batching policy (registered by name in :data:`POLICIES`) decides, each time the replica is
 free, what the next unit of work is: a :class:`~fleetsim.serving.records.Work` (one timeout,
-then ``done()``), a :class:`~fleetsim.serving.batching.Segment` of fused decode iterations,
+then ``done()``), a :class:`~fleetsim.serving.fused.Segment` of fused decode iterations,
 a deadline, or nothing (sleep until woken). A :class:`QueueingReplica` is the abstract mode
 for queueing labs: ``servers`` identical FCFS servers with a service-time distribution, no
 model.
@@ -31,17 +32,18 @@ Iteration-level policies take ``draft_tokens``/``acceptance`` for speculative de
 replica then needs ``draft_cost``) and ``fuse`` (default on).
 
 Events ("segments, not steps", DESIGN.md): a request-level batch is one timeout whose length
-is the vectorised sum of its iteration times. Iteration-level policies fuse: decoding
-requests sit in the replica's :class:`DecodeBatch`, which advances them lazily (per run of
-iterations, whatever its length: a heap operation per finish and a scan of the 16 block
-residues, not a visit to every request); while nothing is prefilling and the queue's head
-cannot be admitted, the iterations up to the batch's next finish or block shortage are one
-timeout whose length is a closed form (:class:`~fleetsim.serving.batching.DecodeRun`). An
-arrival (``submit``/``wake``) that could be admitted interrupts the segment, which then ends
-with the iteration in progress, so admission happens at the next iteration boundary exactly
-as when stepping. Events are then O(arrivals + finishes + iterations with prefill work +
-block shortages), not O(iterations). The iterations with prefill work and those short of
-blocks (preemption) are stepped one at a time, exactly.
+is the vectorised sum of its iteration times. Iteration-level policies fuse (``fused.py``):
+decoding requests sit in the replica's :class:`~fleetsim.serving.fused.DecodeBatch`, which
+advances them lazily (per run of iterations, whatever its length: a heap operation per
+finish and a scan of the 16 block residues, not a visit to every request); while nothing is
+prefilling and the queue's head cannot be admitted, the iterations up to the batch's next
+finish or block shortage are one timeout whose length is a closed form
+(:class:`~fleetsim.serving.fused.DecodeRun`). An arrival (``submit``/``wake``) that could be
+admitted interrupts the segment, which then ends with the iteration in progress, so
+admission happens at the next iteration boundary exactly as when stepping. Events are then
+O(arrivals + finishes + iterations with prefill work + block shortages), not O(iterations).
+The iterations with prefill work and those short of blocks (preemption) are stepped one at a
+time, exactly.
 
 Request-level policies reserve KV for ``prompt + output`` tokens per request up to the cache
 capacity (pre-vLLM systems reserve the maximum length, vLLM §2.3). A request whose prompt +
@@ -61,124 +63,16 @@ it held.
 
 from __future__ import annotations
 
-import heapq
 import math
 from collections import deque
 from typing import Callable
 
 import simpy
 
-from fleetsim.serving.batching import (BatchingPolicy, IterationClock, Segment,
-                                       make_policy)
+from fleetsim.serving.batching import BatchingPolicy, make_policy
 from fleetsim.serving.cost import ServingCost
+from fleetsim.serving.fused import DecodeBatch, IterationClock, Segment
 from fleetsim.serving.records import IterationLog, Request, ServingError, Work
-
-
-class DecodeBatch:
-    """A replica's decoding requests, advanced lazily by a step counter ``step``.
-
-    A member entered at step ``r.decode_step`` with its ``computed``/``generated`` as then;
-    after ``step - r.decode_step`` iterations (one token each) it has ``computed + d`` tokens
-    in the cache and holds ``ceil(computed / block_tokens)`` blocks (the exact path keeps
-    that invariant: it takes a block when a decode's slot crosses a block boundary). So:
-
-    * ``context`` (summed cached tokens) grows by ``size`` per iteration;
-    * a member needs a new block in the iteration from step ``s`` iff its context is a
-      multiple of ``block_tokens`` then, i.e. iff ``s = decode_step - computed``
-      (mod ``block_tokens``): ``classes`` counts members per residue, so the blocks the next
-      ``k`` iterations take are ``size * (k // bt)`` plus a partial sum (:meth:`needed`);
-    * a member finishes at step ``decode_step + output - generated`` (a heap).
-    """
-
-    __slots__ = ("block_tokens", "step", "size", "context", "classes", "_finishes",
-                 "_members", "_order")
-
-    #: heap keys are ``finish_step << ORDER_BITS | insertion count`` (ties break by insertion)
-    ORDER_BITS = 32
-
-    def __init__(self, block_tokens: int) -> None:
-        self.block_tokens = block_tokens
-        self.step = 0
-        self.size = 0
-        self.context = 0
-        self.classes = [0] * block_tokens
-        self._finishes: list[int] = []  # heap of keys
-        self._members: dict[int, Request] = {}  # key -> member
-        self._order = 0
-
-    def add(self, request: Request) -> None:
-        """A request past its prefill joins (its ``computed``/``generated`` are current)."""
-        request.decode_step = self.step
-        self.size += 1
-        self.context += request.computed
-        self.classes[(self.step - request.computed) % self.block_tokens] += 1
-        finish = self.step + request.output_tokens - request.generated
-        key = finish << self.ORDER_BITS | self._order
-        heapq.heappush(self._finishes, key)
-        self._members[key] = request
-        self._order += 1
-
-    def next_finish(self) -> int:
-        """Iterations until the next member finishes (the batch is not empty)."""
-        return (self._finishes[0] >> self.ORDER_BITS) - self.step
-
-    def needed(self, k: int) -> int:
-        """New KV blocks the next ``k`` iterations take."""
-        size = self.block_tokens
-        if k == 1:
-            return self.classes[self.step % size]
-        cycles, rest = divmod(k, size)
-        total = cycles * self.size
-        if rest:
-            classes = self.classes
-            start = self.step % size
-            end = start + rest
-            total += sum(classes[start:end]) if end <= size else (
-                sum(classes[start:]) + sum(classes[:end - size]))
-        return total
-
-    def affordable(self, free_blocks: int) -> int:
-        """The most iterations whose new blocks fit in ``free_blocks`` (batch not empty)."""
-        cycles, rest = divmod(free_blocks, self.size)
-        classes, step, size = self.classes, self.step, self.block_tokens
-        j = 0
-        while classes[(step + j) % size] <= rest:  # a whole cycle needs size > rest blocks
-            rest -= classes[(step + j) % size]
-            j += 1
-        return cycles * size + j
-
-    def advance(self, k: int) -> list[Request]:
-        """``k`` iterations ran (``k <= next_finish()``); returns the members that finished,
-        materialised and removed."""
-        self.step += k
-        self.context += self.size * k
-        finished: list[Request] = []
-        finishes, members = self._finishes, self._members
-        due = (self.step + 1) << self.ORDER_BITS
-        while finishes and finishes[0] < due:
-            request = members.pop(heapq.heappop(finishes))
-            self._remove(request)
-            finished.append(request)
-        return finished
-
-    def release(self) -> list[Request]:
-        """Materialise every member and empty the batch."""
-        members = list(self._members.values())
-        for request in members:
-            self._remove(request)
-        self._finishes = []
-        self._members = {}
-        return members
-
-    def _remove(self, request: Request) -> None:
-        self.classes[(request.decode_step - request.computed) % self.block_tokens] -= 1
-        ran = self.step - request.decode_step
-        request.computed += ran
-        request.generated += ran
-        request.blocks = -(-request.computed // self.block_tokens)
-        request.decode_step = -1
-        self.size -= 1
-        self.context -= request.computed
 
 
 class Replica:

@@ -23,10 +23,11 @@ from hypothesis import strategies as st
 from fleetsim.engine.rng import RandomStreams
 from fleetsim.hardware import Catalogue
 from fleetsim.serving.arrivals import generate_requests, make_arrival, make_length
-from fleetsim.serving.batching import BatchingPolicy, DecodeRun, IterationClock, make_policy
+from fleetsim.serving.batching import BatchingPolicy, make_policy
 from fleetsim.serving.cost import ServingCost
+from fleetsim.serving.fused import DecodeBatch, DecodeRun, IterationClock
 from fleetsim.serving.records import Request, Work, feed, make_requests
-from fleetsim.serving.replica import DecodeBatch, Replica
+from fleetsim.serving.replica import Replica
 
 EXAMPLES = int(os.environ.get("FLEETSIM_PROPERTY_EXAMPLES", 60))
 REL = 1e-9
