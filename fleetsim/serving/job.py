@@ -112,7 +112,6 @@ class ServingJob:
         self.up_s = 0.0  # replica-seconds up
         self.energy_j = 0.0  # of replica incarnations that ended
         self.load_s: list[float] = []
-        self.sdc_events = 0
         self.process = env.process(self._run())
 
     # -- the job's process ------------------------------------------------------------------
@@ -141,6 +140,11 @@ class ServingJob:
 
     def _route(self, request: Request) -> None:
         if self.shared is not None:
+            if not self._incarnations[0].fits(request):  # replicas are alike
+                request.rejected = True
+                self._in_system -= 1
+                self._check_drained()
+                return
             self.shared.append(request)
             for index, replica in enumerate(self.replicas):
                 if replica is not None and self.state[index] == UP:
@@ -162,8 +166,7 @@ class ServingJob:
     def _finished(self, request: Request) -> None:
         """A replica finished ``request``."""
         self._in_system -= 1
-        if self._arrivals_done:
-            self._check_drained()
+        self._check_drained()
 
     def _check_drained(self) -> None:
         if self._arrivals_done and self._in_system == 0 and not self._drained.triggered:
@@ -182,7 +185,6 @@ class ServingJob:
             replica = Replica(env, setup.cost, spec.batching.policy, name, waiting=self.shared,
                               draft_cost=setup.draft_cost, on_finish=self._finished,
                               **setup.policy_params)
-        replica.index = index  # type: ignore[union-attr]
         self.replicas[index] = replica
         self._incarnations.append(replica)
         self._set_state(index, UP)
@@ -202,7 +204,7 @@ class ServingJob:
             if current == UP and replica is not None:
                 routable.append(replica)
             elif current == FAILED:
-                routable.append(_Failed(i, self._hung[i]))
+                routable.append(_Failed(self._hung[i]))
         self._routable = routable
 
     def _replicas_on(self, nodes: tuple[int, ...]) -> list[int]:
@@ -233,9 +235,8 @@ class ServingJob:
             lambda _event: self._detected(hit, failure))
 
     def on_silent_corruption(self, failure: Failure) -> None:
-        """Silent corruption on a serving node: wrong answers, not lost time; counted only
-        (its node goes to repair at detection, through :meth:`on_node_failure`)."""
-        self.sdc_events += 1
+        """Silent corruption on a serving node: wrong answers, not lost time; nothing to do
+        until detection, when its node goes to repair through :meth:`on_node_failure`."""
 
     def _stop(self, index: int) -> list[Request]:
         replica = self.replicas[index]
@@ -415,10 +416,10 @@ class _Failed:
     """A failed replica as the router sees it before detection: healthy, holding the requests
     that hang on it."""
 
-    __slots__ = ("index", "hung")
+    __slots__ = ("hung",)
 
-    def __init__(self, index: int, hung: list[Request]) -> None:
-        self.index, self.hung = index, hung
+    def __init__(self, hung: list[Request]) -> None:
+        self.hung = hung
 
     @property
     def outstanding(self) -> int:

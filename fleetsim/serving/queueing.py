@@ -67,6 +67,10 @@ class QueueingReplica:
         self.waiting.append(request)
         self.wake()
 
+    def fits(self, request: Request) -> bool:
+        """No KV cache to outgrow: every request fits."""
+        return True
+
     def wake(self) -> None:
         """Requests may be waiting: look again now if idle."""
         if self._wake is not None and not self._wake.triggered:

@@ -120,14 +120,18 @@ class Replica:
             raise ServingError(f"replica {self.name} has stopped")
         request.replica = self.name
         self.requests.append(request)
-        if (-(-(request.prompt_tokens + request.output_tokens) // self.cost.block_tokens)
-                > self.total_blocks):
+        if not self.fits(request):
             request.rejected = True
             return
         self.waiting.append(request)
         if not self.shared:
             self._queued_blocks += self._prefill_blocks(request)
         self.wake()
+
+    def fits(self, request: Request) -> bool:
+        """Could ``request``'s prompt + output ever fit this replica's KV cache?"""
+        blocks = -(-(request.prompt_tokens + request.output_tokens) // self.cost.block_tokens)
+        return blocks <= self.total_blocks
 
     def wake(self) -> None:
         """The queue may hold an admissible request: a sleeping replica looks again; a fused

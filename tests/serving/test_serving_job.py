@@ -160,3 +160,20 @@ def test_same_seed_same_requests():
     second = fleetsim.run(data, seed=5).requests
     assert first.equals(second)
     assert not first.equals(fleetsim.run(data, seed=6).requests)
+
+
+def test_a_request_that_never_fits_is_rejected_not_stuck_in_a_shared_queue():
+    """A prompt larger than a replica's KV cache is rejected (counted as dropped) at once,
+    also when it would otherwise block the head of a shared queue; the job drains."""
+    data = {"name": "big", "cluster": {"node": "dgx-h100", "nodes": 1},
+            "jobs": [{"name": "s", "type": "serving", "model": "llama3-8b", "replicas": 2,
+                      "router": "shared-queue", "requests": 200,
+                      "arrivals": {"process": "poisson", "rate": 2},
+                      "prompt_tokens": {"distribution": "empirical",
+                                        "values": [100, 100, 100, 10_000_000]},
+                      "output_tokens": {"distribution": "fixed", "value": 20}}]}
+    job = fleetsim.run(data).summary["jobs"]["s"]
+    counts = job["requests"]
+    assert job["completed"] and counts["in_flight"] == 0
+    assert counts["rejected"] == counts["dropped"] > 0
+    assert counts["completed"] + counts["dropped"] == counts["arrived"] == 200
