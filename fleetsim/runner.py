@@ -254,8 +254,9 @@ class Run:
             requests.append(pd.DataFrame({"job": job.name, **table}))
         downtime = pd.DataFrame.from_records(fleet.downtime_until(end_s),
                                              columns=["node", "start_s", "end_s"])
-        phases = pd.concat([phase_frame(training, end_s)]
-                           + [job.phase_frame(end_s) for job in serving], ignore_index=True)
+        frames = [phase_frame(training, end_s)] + [job.phase_frame(end_s) for job in serving]
+        phases = pd.concat([frame for frame in frames if len(frame)] or frames[:1],
+                           ignore_index=True)
         request_frame = (pd.concat(requests, ignore_index=True) if requests
                          else pd.DataFrame(columns=["job"]))
         return RunResult(summary, self.log.to_frame(), timeseries, self.scenario, phases,
