@@ -21,7 +21,7 @@ import numpy as np
 
 from fleetsim.serving.cost import (ServingCost, ServingCostError, speculative_expected_tokens,
                                    speculative_iteration_time, speculative_kv_capacity_blocks)
-from fleetsim.serving.fused import Segment
+from fleetsim.serving.fused import DecodeBatch, Segment
 from fleetsim.serving.records import Request, ServingError, Work
 
 if TYPE_CHECKING:
@@ -412,6 +412,19 @@ class IterationLevel(BatchingPolicy):
                 and free_blocks - int(self.watermark_fraction * replica.total_blocks) >= 1)
 
 
+def _prefilled(request: Request, end: float, batch: DecodeBatch,
+               finished: list[Request]) -> None:
+    """``request``'s prefill ended at ``end`` with its next token: it finishes (appended to
+    ``finished``) or joins the decode batch."""
+    request.generated += 1
+    if math.isnan(request.first_token_s):
+        request.first_token_s = end
+    if request.generated >= request.output_tokens:
+        finished.append(request)
+    else:
+        batch.add(request)
+
+
 @register_policy
 class ContinuousBatching(IterationLevel):
     """vLLM/Orca iteration-level batching with prefill-only iterations for new requests."""
@@ -460,13 +473,7 @@ class ContinuousBatching(IterationLevel):
             finished: list[Request] = []
             for request in admitted:
                 request.computed = request.prefill_target
-                request.generated += 1
-                if math.isnan(request.first_token_s):
-                    request.first_token_s = end
-                if request.generated >= request.output_tokens:
-                    finished.append(request)
-                else:
-                    batch.add(request)
+                _prefilled(request, end, batch, finished)
             if finished:
                 replica.finish(finished)
         return Work(duration, done)
@@ -566,13 +573,7 @@ class ChunkedPrefill(IterationLevel):
                 request.computed += n
                 if request.computed >= request.prefill_target:
                     replica.prefilling.remove(request)
-                    request.generated += 1
-                    if math.isnan(request.first_token_s):
-                        request.first_token_s = end
-                    if request.generated >= request.output_tokens:
-                        finished.append(request)
-                    else:
-                        batch.add(request)
+                    _prefilled(request, end, batch, finished)
             if finished:
                 replica.finish(finished)
         return Work(duration, done)
