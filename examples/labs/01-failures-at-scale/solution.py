@@ -22,9 +22,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
-from scipy import stats
 
 import fleetsim
+from fleetsim.sweep import stats as sweep_stats
 
 HERE = Path(__file__).resolve().parent
 SCENARIO = HERE / "scenario.yaml"
@@ -46,12 +46,9 @@ def overrides(gpus: int) -> dict[str, int]:
 
 
 def mean_ci(values: list[float]) -> tuple[float, float]:
-    """Mean and 95% Student-t half-width over seeds."""
-    array = np.asarray(values, dtype=float)
-    if len(array) < 2:
-        return float(array.mean()), 0.0
-    half = stats.t.ppf(0.975, len(array) - 1) * array.std(ddof=1) / np.sqrt(len(array))
-    return float(array.mean()), float(half)
+    """Mean and 95% Student-t half-width over seeds (fleetsim's sweep statistics)."""
+    mean, low, high = sweep_stats.mean_ci(values)
+    return mean, (high - low) / 2 if high == high else 0.0
 
 
 def simulate(gpus: int) -> dict[str, float]:

@@ -24,9 +24,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import yaml
-from scipy import stats
 
 import fleetsim
+from fleetsim.sweep import stats as sweep_stats
 from fleetsim.scenario import load_scenario
 from fleetsim.training.checkpoint import daly_expected_wall_s, daly_interval, young_interval
 
@@ -63,8 +63,8 @@ def summarise(runs) -> list[dict[str, float]]:
     rows = []
     for interval_s, group in runs.groupby(f"{JOB}.checkpoint_interval_s"):
         goodput = group[f"{JOB}.goodput"].to_numpy()
-        half = (stats.t.ppf(0.975, len(goodput) - 1) * goodput.std(ddof=1)
-                / np.sqrt(len(goodput))) if len(goodput) > 1 else 0.0
+        _mean, low, high = sweep_stats.mean_ci(goodput)
+        half = (high - low) / 2 if len(goodput) > 1 else 0.0
         rows.append({"interval_s": float(interval_s), "label": group[INTERVAL].iloc[0],
                      "goodput": float(goodput.mean()), "ci": float(half),
                      "stall": float(group["stall"].mean()), "lost": float(group["lost"].mean())})

@@ -30,6 +30,7 @@ import yaml
 from scipy import stats
 
 import fleetsim
+from fleetsim.sweep import stats as sweep_stats
 from fleetsim.units import parse_duration
 
 HERE = Path(__file__).resolve().parent
@@ -77,8 +78,8 @@ def summarise(runs) -> list[dict]:
     rows = []
     for (bad, spares), group in runs.groupby(["faults.bad_nodes.fraction", "cluster.spares"]):
         waiting = group["waiting"].to_numpy()
-        half = (stats.t.ppf(0.975, len(waiting) - 1) * waiting.std(ddof=1)
-                / np.sqrt(len(waiting))) if len(waiting) > 1 else 0.0
+        _mean, low, high = sweep_stats.mean_ci(waiting)
+        half = (high - low) / 2 if len(waiting) > 1 else 0.0
         kinds = {column.rsplit(".", 1)[1]: float(group[column].mean())
                  for column in group.columns if column.startswith("cluster.repairs_by_kind.")}
         rows.append({"bad": float(bad), "spares": int(spares), "waiting": float(waiting.mean()),
