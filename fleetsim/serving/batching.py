@@ -313,16 +313,7 @@ class IterationLevel(BatchingPolicy):
         """Work of one model iteration: ``n`` prompt tokens for each ``(request, n)`` of
         ``chunks``, and the tokens ``g`` for each ``(request, g)`` of ``decodes``."""
         now = replica.env.now
-        new = attended = read = sequences = 0
-        for request, n in chunks:
-            c = request.computed
-            new += n
-            attended += n * c + n * (n + 1) // 2
-            read += c
-            if c + n >= request.prefill_target:
-                sequences += 1
-            if math.isnan(request.start_s):
-                request.start_s = now
+        new, attended, read, sequences = _prompt_work(chunks, now)
         if self.draft_tokens:
             context = sum(request.computed for request, _ in decodes)
             duration = speculative_iteration_time(
@@ -410,6 +401,24 @@ class IterationLevel(BatchingPolicy):
         requests), so a replica that could admit anything steps one iteration at a time."""
         return (replica.running_count < self.max_batch_size and budget > 0
                 and free_blocks - int(self.watermark_fraction * replica.total_blocks) >= 1)
+
+
+def _prompt_work(chunks: list[tuple[Request, int]], now: float) -> tuple[int, int, int, int]:
+    """``(new tokens, attended pairs, cached tokens read, sequences producing a logit)`` of
+    prompt chunks ``(request, n)`` computed in one iteration starting at ``now`` (a chunk
+    of n tokens after c cached attends to n c + n (n + 1) / 2 positions); marks each
+    request started."""
+    new = attended = read = sequences = 0
+    for request, n in chunks:
+        c = request.computed
+        new += n
+        attended += n * c + n * (n + 1) // 2
+        read += c
+        if c + n >= request.prefill_target:
+            sequences += 1
+        if math.isnan(request.start_s):
+            request.start_s = now
+    return new, attended, read, sequences
 
 
 def _prefilled(request: Request, end: float, batch: DecodeBatch,
@@ -552,16 +561,9 @@ class ChunkedPrefill(IterationLevel):
         if not chunks and not decoding:
             return None
         now = replica.env.now
-        new, attended, read, sequences = decoding, context + decoding, context, decoding
-        for request, n in chunks:
-            c = request.computed
-            new += n
-            attended += n * c + n * (n + 1) // 2
-            read += c
-            if c + n >= request.prefill_target:
-                sequences += 1
-            if math.isnan(request.start_s):
-                request.start_s = now
+        new, attended, read, sequences = _prompt_work(chunks, now)
+        new, attended, read, sequences = (new + decoding, attended + context + decoding,
+                                          read + context, sequences + decoding)
         duration = replica.clock.time(new, attended, sequences, read)
         replica.iterations.add(now, duration, decoding + len(chunks), 1,
                                1 - replica.free_blocks / max(1, replica.total_blocks))
