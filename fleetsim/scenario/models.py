@@ -14,7 +14,7 @@ from pydantic import Field, field_validator, model_validator
 from fleetsim.scenario.types import (Bandwidth, Batch, Count, Duration, Model, Name,
                                      PositiveDuration)
 from fleetsim.scenario.faults import FaultsSpec
-from fleetsim.scenario.serving import ServingJobSpec
+from fleetsim.scenario.serving import ServingJobSpec, known_preset
 from fleetsim.scenario.stragglers import StragglersSpec
 from fleetsim.topology.spec import FabricSpec
 from fleetsim.training.architecture import PRESETS, Architecture, Recompute
@@ -135,10 +135,7 @@ class TrainingJobSpec(Model):
     @field_validator("model")
     @classmethod
     def _known_preset(cls, model: str | Architecture | None) -> str | Architecture | None:
-        if isinstance(model, str) and model not in PRESETS:
-            raise ValueError(f"unknown model preset {model!r} (presets: {', '.join(PRESETS)}; "
-                             "or a mapping of layers, hidden, heads, ...)")
-        return model
+        return known_preset(model)
 
     @model_validator(mode="after")
     def _consistent(self) -> "TrainingJobSpec":

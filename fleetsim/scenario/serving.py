@@ -117,7 +117,7 @@ class SpeculativeSpec(Model):
     @field_validator("draft_model")
     @classmethod
     def _known_preset(cls, model: str | Architecture) -> str | Architecture:
-        return _known_preset(model)
+        return known_preset(model)
 
 
 class ServiceSpec(Model):
@@ -165,7 +165,7 @@ class ServingJobSpec(Model):
     @field_validator("model")
     @classmethod
     def _known_preset(cls, model: str | Architecture | None) -> str | Architecture | None:
-        return _known_preset(model)
+        return known_preset(model)
 
     @model_validator(mode="after")
     def _consistent(self) -> "ServingJobSpec":
@@ -197,7 +197,9 @@ class ServingJobSpec(Model):
         return self.replicas * self.gpus_per_replica
 
 
-def _known_preset(model):
+def known_preset(model):
+    """``model`` if it is an architecture mapping or a known preset name; else a ValueError
+    listing the presets."""
     if isinstance(model, str) and model not in PRESETS:
         raise ValueError(f"unknown model preset {model!r} (presets: {', '.join(PRESETS)}; "
                          "or a mapping of layers, hidden, heads, ...)")
