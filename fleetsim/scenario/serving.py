@@ -19,7 +19,6 @@ from fleetsim.training.architecture import PRESETS, Architecture
 #: Requests per second, written ``12.5``, ``10/s``, ``600/min`` or ``1.2K/h``.
 Rate = Annotated[float, BeforeValidator(units.parse_rate), Field(gt=0)]
 
-ROUTERS = ("random", "round-robin", "join-shortest-queue", "least-kv-load", "shared-queue")
 Precision = Literal["fp16", "bf16", "fp8", "int8"]
 
 
@@ -149,7 +148,7 @@ class ServingJobSpec(Model):
     kv_precision: Precision | None = None  # KV cache; default: precision
     batching: BatchingSpec = BatchingSpec()
     speculative: SpeculativeSpec | None = None
-    router: Literal[ROUTERS] = "round-robin"  # type: ignore[valid-type]
+    router: str = "round-robin"  # random | round-robin | join-shortest-queue | ...
     arrivals: ArrivalSpec
     prompt_tokens: LengthSpec | None = None
     output_tokens: LengthSpec | None = None
@@ -166,6 +165,15 @@ class ServingJobSpec(Model):
     @classmethod
     def _known_preset(cls, model: str | Architecture | None) -> str | Architecture | None:
         return known_preset(model)
+
+    @field_validator("router")
+    @classmethod
+    def _registered_router(cls, router: str) -> str:
+        from fleetsim.serving.router import ROUTERS
+
+        if router not in ROUTERS:
+            raise ValueError(f"unknown router {router!r} (known: {', '.join(ROUTERS)})")
+        return router
 
     @model_validator(mode="after")
     def _consistent(self) -> "ServingJobSpec":

@@ -14,7 +14,7 @@ ONE_LINE = re.compile(r"^fleetsim: \S+:(\d+): [\w.\-]+: .+\n$")
 # (description, substitution on scenarios/chat-serving.yaml, expected key, words)
 BAD = [
     ("unknown router", ("router: join-shortest-queue", "router: shortest"), "jobs.chat.router",
-     "'random', 'round-robin'"),
+     "unknown router 'shortest' (known: random, round-robin,"),
     ("model does not fit", ("    tp: 4\n", "    tp: 1\n"), "jobs.chat.model",
      "leave no room for a KV block"),
     ("tp beyond the node", ("    tp: 4\n", "    tp: 16\n"), "jobs.chat.tp", "within a node"),
