@@ -36,7 +36,7 @@ from pathlib import Path
 import simpy
 
 from fleetsim.runner import Run
-from fleetsim.scenario import load_scenario
+from fleetsim.prepare import load as load_prepared
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIO = ROOT / "scenarios" / "llama3-405b-16k.yaml"
@@ -80,7 +80,7 @@ def load(gpus: int, keep_failures: bool, step_s: float | None = None):
     overrides = _explicit(gpus, step_s)
     if keep_failures:  # more units -> proportionally lower rates, the same total
         overrides.append(("faults.scale", BASE_GPUS / gpus))
-    return load_scenario(SCENARIO, overrides=overrides)
+    return load_prepared(SCENARIO, overrides=overrides)
 
 
 def measure(scenario, repeat: int) -> dict:
@@ -146,9 +146,9 @@ def main() -> None:
         ("jobs.pretrain.checkpoint.mode", "async"),
         ("jobs.pretrain.checkpoint.snapshot", "5s"),
     ]
-    full = load_scenario(SCENARIO, overrides=_explicit(BASE_GPUS, step_s) + everything)
+    full = load_prepared(SCENARIO, overrides=_explicit(BASE_GPUS, step_s) + everything)
     rows.append(("(d) every fault feature, explicit step", BASE_GPUS, measure(full, args.repeat)))
-    weibull = load_scenario(SCENARIO, overrides=_explicit(131072, step_s) + [
+    weibull = load_prepared(SCENARIO, overrides=_explicit(131072, step_s) + [
         ("faults.preset", None),
         ("faults.causes", [{"name": "gpu_ageing", "scope": "gpu", "mtbf": "143471h",
                             "distribution": "weibull", "shape": 1.5}])])

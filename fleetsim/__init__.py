@@ -7,7 +7,7 @@ Python API::
                           overrides={"jobs.pretrain.checkpoint.interval": "1h"})
     result.summary["jobs"]["pretrain"]["goodput"]
     result.events, result.timeseries      # pandas DataFrames
-    result.write("out/")                  # summary.json, events.csv, timeseries.csv
+    fleetsim.report.write_run(result, "out/")   # summary.json, events.csv, timeseries.csv, ...
 
     table = fleetsim.sweep("examples/sweeps/checkpoint-interval.yaml", out="sweep-out")
     # a DataFrame, one row per run (docs/guides/sweeps.md)
@@ -20,7 +20,7 @@ from typing import Any, Iterable, Mapping
 
 from fleetsim.errors import FleetsimError, ScenarioError
 from fleetsim.runner import RunResult, simulate
-from fleetsim.scenario import load_scenario
+from fleetsim.prepare import load
 from fleetsim import sweep  # the package, callable: fleetsim.sweep(spec, out=..., ...)
 
 __version__ = "0.1.0"
@@ -39,7 +39,7 @@ def run(scenario: str | Path | dict[str, Any], seed: int | None = None,
         items = list(overrides.items())
     elif overrides is not None:
         items = list(overrides)
-    return simulate(load_scenario(scenario, overrides=items, seed=seed))
+    return simulate(load(scenario, overrides=items, seed=seed))
 
 
 __all__ = ["FleetsimError", "RunResult", "ScenarioError", "__version__", "run", "sweep"]

@@ -87,16 +87,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _load(args: argparse.Namespace):
-    from fleetsim.scenario import load_scenario
+    from fleetsim.prepare import load
 
     if args.seed is not None and args.seed < 0:
         raise FleetsimError(f"{args.scenario}: --seed: must be >= 0 (got {args.seed})")
-    return load_scenario(args.scenario, overrides=args.overrides, seed=args.seed)
+    return load(args.scenario, overrides=args.overrides, seed=args.seed)
 
 
 def _run(args: argparse.Namespace) -> int:
     from fleetsim.report.console import progress_bar, summary_tables
-    from fleetsim.report.writers import check_writable, summary_json
+    from fleetsim.report.writers import check_writable, summary_json, write_run
     from fleetsim.runner import RUN_LIMIT_FACTOR, simulate
 
     if args.resolution is not None:
@@ -113,7 +113,7 @@ def _run(args: argparse.Namespace) -> int:
     else:
         result = simulate(scenario)
     if args.out:
-        result.write(args.out, overwrite=args.force)
+        write_run(result, args.out, overwrite=args.force)
     if result.summary["end"] == "run_limit" and not args.quiet:
         unfinished = [name for name, job in result.summary["jobs"].items() if not job["completed"]]
         print(f"fleetsim: warning: {', '.join(unfinished)} did not finish within the run limit "

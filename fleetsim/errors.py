@@ -44,6 +44,17 @@ class ScenarioError(FleetsimError):
         return ": ".join(parts)
 
 
+class LocatedError(FleetsimError):
+    """A problem with one key of the scenario found outside the schema (a cost model, a
+    registry, a file the scenario names): ``location`` is the key path relative to the
+    section being checked; :mod:`fleetsim.prepare` turns it into a :class:`ScenarioError`
+    with the file and line."""
+
+    def __init__(self, message: str, location: tuple = ()) -> None:
+        super().__init__(message)
+        self.location = tuple(location)
+
+
 class UnitError(ValueError):
     """A quantity string that cannot be parsed (a ``ValueError`` so pydantic reports it)."""
 

@@ -24,7 +24,7 @@ from fleetsim.faults.rates import FaultUnits, mtbf_s
 from fleetsim.hardware import NodeType
 from fleetsim.metrics.timeseries import (auto_resolution, busy_fraction, fleet_timeseries,
                                          serving_timeseries)
-from fleetsim.scenario import LoadedScenario
+from fleetsim.prepare import PreparedScenario
 from fleetsim.scenario.models import TrainingJobSpec
 from fleetsim.scenario.serving import ServingJobSpec
 from fleetsim.serving.job import ServingJob
@@ -52,22 +52,16 @@ class RunResult:
     summary: dict
     events: pd.DataFrame
     timeseries: pd.DataFrame
-    scenario: LoadedScenario
+    scenario: PreparedScenario
     phases: pd.DataFrame  # one row per job phase: job, phase, start_s, end_s
     downtime: pd.DataFrame  # one row per node repair: node, start_s, end_s
     requests: pd.DataFrame  # one row per serving request (empty without serving jobs)
-
-    def write(self, out_dir, *, overwrite: bool = False) -> None:
-        """Write every output (docs/guides/outputs.md) into ``out_dir``."""
-        from fleetsim.report.writers import write_run
-
-        write_run(self, out_dir, overwrite=overwrite)
 
 
 class Run:
     """One simulation of one scenario with one seed."""
 
-    def __init__(self, scenario: LoadedScenario) -> None:
+    def __init__(self, scenario: PreparedScenario) -> None:
         self.scenario = scenario
         spec = scenario.spec
         self.env = simpy.Environment()
@@ -291,6 +285,6 @@ def _finite_or_none(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def simulate(scenario: LoadedScenario, progress: ProgressCallback | None = None) -> RunResult:
+def simulate(scenario: PreparedScenario, progress: ProgressCallback | None = None) -> RunResult:
     """Run ``scenario`` once and return its results."""
     return Run(scenario).execute(progress)

@@ -64,9 +64,9 @@ def run_with_failures(data: dict, failures: list):
     """Run scenario ``data`` with :class:`~fleetsim.faults.clock.Failure` s injected at their
     ``time_s`` (the style of SimPy's own tests: exact times, exact expectations)."""
     from fleetsim.runner import Run
-    from fleetsim.scenario import load_scenario
+    from fleetsim.prepare import load
 
-    run = Run(load_scenario(data))
+    run = Run(load(data))
     run.inject(failures)
     return run.execute()
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from fleetsim.runner import Run
-from fleetsim.scenario import load_scenario
+from fleetsim.prepare import load
 
 
 def test_progress_reporting_changes_nothing(root):
-    scenario = load_scenario(root / "scenarios" / "quickstart.yaml")
+    scenario = load(root / "scenarios" / "quickstart.yaml")
     calls: list[tuple[float, float]] = []
     with_progress = Run(scenario).execute(lambda now, end: calls.append((now, end)))
     without = Run(scenario).execute()
@@ -20,7 +20,7 @@ def test_progress_reporting_changes_nothing(root):
 
 def test_progress_reaches_the_horizon(root):
     """A run that ends at its horizon (not by its jobs finishing) reports up to the end."""
-    scenario = load_scenario(root / "scenarios" / "llama3-405b-16k.yaml",
+    scenario = load(root / "scenarios" / "llama3-405b-16k.yaml",
                              overrides=["horizon=540d", "jobs.pretrain.steps=10M"])
     calls: list[float] = []
     result = Run(scenario).execute(lambda now, end: calls.append(now))
@@ -32,7 +32,7 @@ def test_progress_reaches_the_horizon(root):
 def test_a_job_that_cannot_finish_stops_at_the_run_limit(make_scenario):
     data = make_scenario(**{"jobs.0.checkpoint": {"policy": "none"}, "jobs.0.steps": 50000,
                             "faults.causes.0.mtbf": "100h"})
-    result = Run(load_scenario(data)).execute()
+    result = Run(load(data)).execute()
     job = result.summary["jobs"]["train"]
     assert result.summary["end"] == "run_limit" and not job["completed"]
     assert result.summary["sim_time_s"] == 100 * 50000 * 10

@@ -39,7 +39,7 @@ from scipy.optimize import minimize_scalar
 
 import fleetsim
 from fleetsim.comm import PROTOCOLS, busbw, collective_time
-from fleetsim.faults.presets import LLAMA3_PLANNED, LLAMA3_TABLE5
+from fleetsim.scenario.fault_presets import LLAMA3_PLANNED, LLAMA3_TABLE5
 from fleetsim.faults.stragglers import (
     ExponentialJitter,
     HalfNormalJitter,
@@ -243,7 +243,7 @@ def llama3_tables() -> list[Table]:
     causes = Table(
         f"Unexpected interruptions by cause per 54 days of exposed time (all {len(jobs)} seeds "
         f"pooled) against Table 5; scopes are the preset's assumption "
-        f"(`fleetsim/faults/presets.py`).",
+        f"(`fleetsim/scenario/fault_presets.py`).",
         ["cause", "scope", "Table 5", "simulated per 54 d"], cause_rows, "llrr")
     return [totals, causes]
 
@@ -645,7 +645,7 @@ def serving_tables() -> list[Table]:
 
 
 def _opt13b():
-    from fleetsim.training.architecture import Architecture
+    from fleetsim.scenario.architecture import Architecture
 
     return Architecture(layers=40, hidden=5120, heads=40, vocab=50272, seq_len=2048,
                         gated_mlp=False)

@@ -1,5 +1,5 @@
-"""Failures: causes and presets, failure clocks, rates, stragglers, repair.
+"""Failures: failure clocks and rates, straggler jitter laws, repair (cause specs and presets
+are data in :mod:`fleetsim.scenario.faults` and :mod:`fleetsim.scenario.fault_presets`).
 
-Import the submodules directly (clock.py, rates.py, presets.py, stragglers.py); this package
-imports nothing so the scenario schema can use :mod:`fleetsim.faults.presets` without a cycle.
+Import the submodules directly (clock.py, rates.py, stragglers.py).
 """

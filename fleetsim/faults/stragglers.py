@@ -36,22 +36,20 @@ from __future__ import annotations
 import math
 import numbers
 import operator
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, fields
 from typing import ClassVar
 
 import numpy as np
 import numpy.typing as npt
 
+from fleetsim.registry import Registry
+
 ArrayLike = npt.ArrayLike
 FloatArray = npt.NDArray[np.float64]
 
 #: Registered jitter distributions by the name a scenario uses.
-JITTER: dict[str, type[Jitter]] = {}
-
-
-def _register(cls: type[Jitter]) -> type[Jitter]:
-    JITTER[cls.name] = cls
-    return cls
+JITTER: Registry[type[Jitter]] = Registry("jitter")
+_register = JITTER.register
 
 
 def _excess(x: ArrayLike) -> FloatArray:
@@ -217,11 +215,25 @@ class WeibullJitter(Jitter):
 
 
 def jitter_from(name: str, **params: float) -> Jitter:
-    """The registered jitter ``name`` with ``params``; ``ValueError`` names the choices."""
-    if name not in JITTER:
-        raise ValueError(f"unknown jitter {name!r} (choices: {', '.join(sorted(JITTER))})")
-    cls = JITTER[name]
-    return cls(**{cls.aliases.get(key, key): value for key, value in params.items()})
+    """The registered jitter ``name`` with ``params`` (YAML names or aliases);
+    ``ValueError`` names the choices, the parameters it takes, or what is missing."""
+    cls = JITTER.get(name)
+    allowed = list(cls.aliases) + [field.name for field in fields(cls)
+                                   if field.name not in cls.aliases.values()]
+    wrong = [key for key in params if key not in allowed]
+    if wrong:
+        raise ValueError(f"{', '.join(wrong)} does not apply to jitter {name!r} "
+                         f"(it takes: {', '.join(allowed) or 'nothing'})")
+    required = [next((alias for alias, target in cls.aliases.items() if target == field.name),
+                     field.name)
+                for field in fields(cls) if field.default is MISSING]
+    missing = [key for key in required if key not in params]
+    if missing:
+        raise ValueError(f"jitter {name!r} needs {', '.join(missing)}")
+    try:
+        return cls(**{cls.aliases.get(key, key): value for key, value in params.items()})
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"jitter {name!r}: {exc}") from None
 
 
 def _count(value: int, what: str, low: int) -> int:

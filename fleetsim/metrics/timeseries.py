@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from fleetsim import units
-from fleetsim.serving.metrics import meets_slo
+from fleetsim.metrics.slo import meets_slo
 
 _RESOLUTIONS = (1.0, 10.0, units.MINUTE, 5 * units.MINUTE, 10 * units.MINUTE,
                 30 * units.MINUTE, units.HOUR, 2 * units.HOUR, 6 * units.HOUR,

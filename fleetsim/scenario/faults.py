@@ -21,7 +21,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from fleetsim.faults.presets import PRESETS, preset_causes
+from fleetsim.scenario.fault_presets import PRESETS, preset_causes
 from fleetsim.scenario.types import Duration, Model, Name, PositiveDuration
 from fleetsim.units import DAY
 

@@ -1,16 +1,20 @@
-"""Turn a scenario file (or dict) plus overrides into a validated, resolved scenario.
+"""Turn a scenario file (or dict) plus overrides into a validated scenario with its hardware.
 
 Loading runs in three passes, each raising a one-line :class:`ScenarioError` that names the
 file, line and key: YAML parsing (:mod:`fleetsim.yamlsource`), schema validation
 (:mod:`fleetsim.scenario.models`), and the checks that need more than one key or the hardware
 catalogue (GPUs a multiple of the node size, jobs that fit the cluster, known node types).
+
+What needs the layers above the specs (registered policy names, fabric plans, memory fit,
+serving cost models, workload files) is checked by :func:`fleetsim.prepare.prepare`, which
+every run goes through; :func:`fleetsim.prepare.load` does both.
 """
 
 from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -18,9 +22,6 @@ from fleetsim.errors import ScenarioError
 from fleetsim.hardware import Accelerator, Catalogue, NodeType, UnknownHardware, load_spec
 from fleetsim.scenario.models import Scenario
 from fleetsim.scenario.overrides import apply_overrides
-from fleetsim.topology import TopologyError
-from fleetsim.topology.cluster import check_fabric, leaf_groups
-from fleetsim.training.plan import PlanError, check_memory, make_plan
 from fleetsim.yamlsource import Document, load_document, validate
 
 
@@ -32,8 +33,6 @@ class LoadedScenario:
     node: NodeType
     accelerator: Accelerator
     document: Document
-    #: serving jobs' workloads and cost models, by job name
-    serving: dict[str, Any] = field(default_factory=dict)
 
     @property
     def gpus_per_node(self) -> int:
@@ -71,10 +70,7 @@ def load_scenario(
     except UnknownHardware as exc:
         raise document.error(("cluster", "node"), str(exc)) from None
     _check(spec, node, document)
-    _check_training_plans(spec, node, accelerator, document)
-    serving = _serving_setups(spec, node, accelerator, document)
-    return LoadedScenario(spec=spec, node=node, accelerator=accelerator, document=document,
-                          serving=serving)
+    return LoadedScenario(spec=spec, node=node, accelerator=accelerator, document=document)
 
 
 def _resolve_node(spec: Scenario, document: Document, catalogue: Catalogue) -> NodeType:
@@ -101,13 +97,6 @@ def _check(spec: Scenario, node: NodeType, document: Document) -> None:
                              f"{cluster.spares} spares leave no node for jobs "
                              f"(at most nodes - 1 = {cluster.nodes - 1})")
     _unique([cause.name for cause in spec.faults.causes], ("faults", "causes"), document)
-    leaf_causes = [cause for cause in spec.faults.effective_causes() if cause.scope == "leaf"]
-    if leaf_causes:
-        try:
-            leaf_groups(node, cluster.nodes, cluster.fabric)
-        except TopologyError as exc:
-            raise document.error(("faults",), f"cause {leaf_causes[0].name!r} has scope leaf: "
-                                              f"{exc}") from None
     _unique([job.name for job in spec.jobs], ("jobs",), document)
     per_node = node.accelerators
     usable = (cluster.nodes - cluster.spares) * per_node
@@ -141,42 +130,6 @@ def _check(spec: Scenario, node: NodeType, document: Document) -> None:
             raise document.error(("jobs", index, "gpus"),
                                  f"{job.gpus} GPUs do not fit the cluster ({usable} GPUs in "
                                  f"{cluster.nodes - cluster.spares} non-spare nodes)")
-
-
-def _check_training_plans(spec: Scenario, node: NodeType, accelerator: Accelerator,
-                          document: Document) -> None:
-    """Jobs with a model: the fabric must be buildable (it is built for them), the parallel
-    plan must divide, and the model must fit in memory."""
-    if any(job.type == "training" and job.model is not None for job in spec.jobs):
-        try:
-            check_fabric(node, spec.cluster.nodes, spec.cluster.fabric)
-        except TopologyError as exc:
-            raise document.error(("cluster", "fabric"), str(exc)) from None
-    for index, job in enumerate(spec.jobs):
-        if job.type != "training" or job.model is None:
-            continue
-        try:
-            check_memory(make_plan(job), accelerator)
-        except PlanError as exc:
-            raise document.error(("jobs", index) + exc.location, str(exc)) from None
-
-
-def _serving_setups(spec: Scenario, node: NodeType, accelerator: Accelerator,
-                    document: Document) -> dict[str, Any]:
-    """Each serving job's workload and cost model (files read, memory fit checked)."""
-    from fleetsim.serving.setup import SetupError, build_setup
-
-    base = Path(document.file).parent if document.file != "<dict>" else Path.cwd()
-    setups = {}
-    for index, job in enumerate(spec.jobs):
-        if job.type != "serving":
-            continue
-        try:
-            setups[job.name] = build_setup(job, node, accelerator, base,
-                                           storage=spec.cluster.storage is not None)
-        except SetupError as exc:
-            raise document.error(("jobs", index) + exc.location, str(exc)) from None
-    return setups
 
 
 def _unique(names: list[str], location: tuple[Any, ...], document: Document) -> None:

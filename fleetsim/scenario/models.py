@@ -16,8 +16,8 @@ from fleetsim.scenario.types import (Bandwidth, Batch, Count, Duration, Model, N
 from fleetsim.scenario.faults import FaultsSpec
 from fleetsim.scenario.serving import ServingJobSpec, known_preset
 from fleetsim.scenario.stragglers import StragglersSpec
-from fleetsim.topology.spec import FabricSpec
-from fleetsim.training.architecture import PRESETS, Architecture, Recompute
+from fleetsim.scenario.fabric import FabricSpec
+from fleetsim.scenario.architecture import PRESETS, Architecture, Recompute
 
 
 class StorageSpec(Model):
@@ -39,8 +39,9 @@ class ClusterSpec(Model):
 class CheckpointSpec(Model):
     """When a training job saves its state and what saving and loading cost."""
 
-    policy: str = "fixed"  # fixed | young | daly | none, or a registered policy
-    interval: PositiveDuration | None = None  # compute time between checkpoints, policy fixed
+    policy: str = "fixed"  # fixed | young | daly | none, or a registered policy (checked
+    #                          against the registry when the run is prepared)
+    interval: PositiveDuration | None = None  # compute time between checkpoints (fixed)
     mode: Literal["sync", "async", "in-memory"] = "sync"
     save: Duration = 0.0  # writing a checkpoint to remote storage (blocking in sync mode)
     load: Duration = 0.0  # time to load the last checkpoint from remote storage on restart
@@ -52,25 +53,6 @@ class CheckpointSpec(Model):
     # moments 8 = 14 bytes; gradients are not saved).
     storage_bandwidth: Bandwidth | None = None
     bytes_per_param: Annotated[float, Field(gt=0)] = 14.0
-
-    @field_validator("policy")
-    @classmethod
-    def _registered(cls, policy: str) -> str:
-        from fleetsim.training.checkpoint import POLICIES
-
-        if policy not in POLICIES:
-            raise ValueError(f"unknown checkpoint policy {policy!r} "
-                             f"(known: {', '.join(POLICIES)})")
-        return policy
-
-    @model_validator(mode="after")
-    def _interval_matches_policy(self) -> "CheckpointSpec":
-        if self.policy == "fixed" and self.interval is None:
-            raise ValueError("policy 'fixed' needs an interval (e.g. interval: 30min)")
-        if self.policy != "fixed" and self.interval is not None:
-            raise ValueError(f"interval is only for policy 'fixed' (policy {self.policy!r} "
-                             "computes its own)")
-        return self
 
 
 class ParallelismSpec(Model):

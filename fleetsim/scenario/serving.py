@@ -14,7 +14,7 @@ from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from fleetsim import units
 from fleetsim.scenario.types import Bandwidth, Count, Duration, Model, Name, PositiveDuration
-from fleetsim.training.architecture import PRESETS, Architecture
+from fleetsim.scenario.architecture import PRESETS, Architecture
 
 #: Requests per second, written ``12.5``, ``10/s``, ``600/min`` or ``1.2K/h``.
 Rate = Annotated[float, BeforeValidator(units.parse_rate), Field(gt=0)]
@@ -84,16 +84,6 @@ class BatchingSpec(Model):
     max_queue_delay: Duration | None = None  # dynamic: the oldest request's longest wait
     token_budget: Annotated[int, Field(ge=1)] | None = None  # tokens per iteration
     watermark: Annotated[float, Field(ge=0, lt=1)] | None = None  # KV blocks kept free
-
-    @field_validator("policy")
-    @classmethod
-    def _registered(cls, policy: str) -> str:
-        from fleetsim.serving.batching import POLICIES
-
-        if policy not in POLICIES:
-            raise ValueError(f"unknown batching policy {policy!r} "
-                             f"(known: {', '.join(POLICIES)})")
-        return policy
 
     def params(self) -> dict[str, float | int]:
         """Keyword arguments of the policy class (SI units)."""
@@ -165,15 +155,6 @@ class ServingJobSpec(Model):
     @classmethod
     def _known_preset(cls, model: str | Architecture | None) -> str | Architecture | None:
         return known_preset(model)
-
-    @field_validator("router")
-    @classmethod
-    def _registered_router(cls, router: str) -> str:
-        from fleetsim.serving.router import ROUTERS
-
-        if router not in ROUTERS:
-            raise ValueError(f"unknown router {router!r} (known: {', '.join(ROUTERS)})")
-        return router
 
     @model_validator(mode="after")
     def _consistent(self) -> "ServingJobSpec":

@@ -18,11 +18,12 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Callable, Sequence, TypeVar
+from typing import Callable, Sequence
 
 import numpy as np
 
 from fleetsim.errors import FleetsimError
+from fleetsim.registry import Registry, UnknownName
 
 
 class ArrivalError(FleetsimError):
@@ -30,29 +31,19 @@ class ArrivalError(FleetsimError):
 
 
 #: Constructors by YAML name (a class, or a factory where the YAML parameter names differ).
-ARRIVALS: dict[str, Callable[..., "ArrivalProcess"]] = {}
-LENGTHS: dict[str, Callable[..., "LengthDistribution"]] = {}
-
-T = TypeVar("T")
-
-
-def register_arrival(cls: T) -> T:
-    """Class decorator: make an arrival process available under ``cls.name``."""
-    ARRIVALS[cls.name] = cls
-    return cls
+ARRIVALS: Registry[Callable[..., "ArrivalProcess"]] = Registry("arrival process")
+LENGTHS: Registry[Callable[..., "LengthDistribution"]] = Registry("length distribution")
+register_arrival = ARRIVALS.register
+register_length = LENGTHS.register
 
 
-def register_length(cls: T) -> T:
-    """Class decorator: make a length distribution available under ``cls.name``."""
-    LENGTHS[cls.name] = cls
-    return cls
-
-
-def _build(table: dict, what: str, name: str, params: dict):
-    if name not in table:
-        raise ArrivalError(f"unknown {what} {name!r} (known: {', '.join(sorted(table))})")
+def _build(table: Registry, what: str, name: str, params: dict):
     try:
-        return table[name](**params)
+        factory = table.get(name)
+    except UnknownName as error:
+        raise ArrivalError(str(error)) from None
+    try:
+        return factory(**params)
     except TypeError as error:
         raise ArrivalError(f"{what} {name!r}: {error}") from None
 
@@ -199,7 +190,7 @@ def _diurnal_factory(mean_rate: float, peak_to_trough: float = 2.0, period_s: fl
     return Diurnal(mean_rate, peak_to_trough, period_s, phase_s)
 
 
-ARRIVALS["diurnal"] = _diurnal_factory  # YAML spells the parameter ``mean_rate``
+ARRIVALS.register(_diurnal_factory, "diurnal")  # YAML spells the parameter ``mean_rate``
 
 
 @register_arrival
@@ -318,7 +309,7 @@ def _lognormal_factory(mean: float, sigma: float = 1.0) -> Lognormal:
     return Lognormal(mean, sigma)
 
 
-LENGTHS["lognormal"] = _lognormal_factory  # YAML spells the parameter ``mean``
+LENGTHS.register(_lognormal_factory, "lognormal")  # YAML spells the parameter ``mean``
 
 
 @register_length

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from fleetsim.registry import Registry, UnknownName
 from fleetsim.serving.cost import (ServingCost, ServingCostError, speculative_expected_tokens,
                                    speculative_iteration_time, speculative_kv_capacity_blocks)
 from fleetsim.serving.fused import DecodeBatch, Segment
@@ -28,22 +29,20 @@ if TYPE_CHECKING:
     from fleetsim.serving.replica import Replica
 
 
-POLICIES: dict[str, type["BatchingPolicy"]] = {}
-P = TypeVar("P")
-
-
-def register_policy(cls: P) -> P:
-    """Class decorator: make a batching policy available under ``cls.name``."""
-    POLICIES[cls.name] = cls
-    return cls
+#: Batching policies by the name a scenario's ``batching.policy`` uses.
+POLICIES: Registry[type["BatchingPolicy"]] = Registry("batching policy")
+#: Class decorator: make a batching policy available under its ``name``.
+register_policy = POLICIES.register
 
 
 def make_policy(name: str, **params) -> "BatchingPolicy":
     """The batching policy registered as ``name`` with ``params``."""
-    if name not in POLICIES:
-        raise ServingError(f"unknown batching policy {name!r} (known: {', '.join(POLICIES)})")
     try:
-        return POLICIES[name](**params)
+        cls = POLICIES.get(name)
+    except UnknownName as error:
+        raise ServingError(str(error)) from None
+    try:
+        return cls(**params)
     except TypeError as error:
         raise ServingError(f"batching policy {name!r}: {error}") from None
 

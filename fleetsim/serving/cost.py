@@ -1,6 +1,6 @@
 """Serving cost model: KV-cache size and capacity, prefill/decode iteration times (pure functions).
 
-Everything here is a pure function of an :class:`~fleetsim.training.architecture.Architecture`,
+Everything here is a pure function of an :class:`~fleetsim.scenario.architecture.Architecture`,
 an :class:`~fleetsim.hardware.models.Accelerator` and token counts; no SimPy. The replica
 process (``serving/replica.py``) calls :meth:`ServingCost.iteration_time` once per iteration.
 
@@ -51,7 +51,7 @@ import numpy as np
 
 from fleetsim.errors import FleetsimError
 from fleetsim.hardware.models import Accelerator
-from fleetsim.training.architecture import Architecture, architecture
+from fleetsim.scenario.architecture import Architecture, architecture
 
 #: Bytes per element of each dtype name.
 DTYPE_BYTES: dict[str, float] = {"fp64": 8, "fp32": 4, "tf32": 4, "bf16": 2, "fp16": 2,

@@ -31,6 +31,7 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
+from fleetsim.metrics.slo import meets_slo
 from fleetsim.serving.records import IterationLog, Request
 
 PERCENTILES = {"p50": 50, "p90": 90, "p99": 99}
@@ -131,20 +132,6 @@ def summarize_table(table: Mapping[str, np.ndarray],
     logs = [iterations] if isinstance(iterations, IterationLog) else list(iterations)
     summary.update(_iteration_stats(logs, warmup_s, horizon_s))
     return summary
-
-
-def meets_slo(table: Mapping[str, np.ndarray], slo: Mapping[str, float]) -> np.ndarray:
-    """Which finished requests met every SLO target."""
-    ttft = table["first_token_s"] - table["arrival_s"]
-    multi = table["output_tokens"] > 1
-    tpot = np.where(multi, (table["finish_s"] - table["first_token_s"])
-                    / np.maximum(table["output_tokens"] - 1, 1), 0.0)
-    ok = np.ones(ttft.size, dtype=bool)
-    if "ttft" in slo:
-        ok &= ttft <= slo["ttft"]
-    if "tpot" in slo:
-        ok &= tpot <= slo["tpot"]
-    return ok
 
 
 def _iteration_stats(logs: list[IterationLog], warmup_s: float,

@@ -21,6 +21,7 @@ from typing import Protocol, Sequence, TypeVar
 
 import numpy as np
 
+from fleetsim.registry import Registry, UnknownName
 from fleetsim.serving.records import ServingError
 
 
@@ -35,20 +36,18 @@ class Routable(Protocol):
 
 
 R = TypeVar("R", bound=Routable)
-ROUTERS: dict[str, type["Router"]] = {}
-
-
-def register_router(cls):
-    """Class decorator: make a router available under ``cls.name``."""
-    ROUTERS[cls.name] = cls
-    return cls
+#: Routers by the name a scenario's ``router`` uses.
+ROUTERS: Registry[type["Router"]] = Registry("router")
+#: Class decorator: make a router available under its ``name``.
+register_router = ROUTERS.register
 
 
 def make_router(name: str, rng: np.random.Generator) -> "Router":
     """The router registered as ``name``."""
-    if name not in ROUTERS:
-        raise ServingError(f"unknown router {name!r} (known: {', '.join(ROUTERS)})")
-    return ROUTERS[name](rng)
+    try:
+        return ROUTERS.get(name)(rng)
+    except UnknownName as error:
+        raise ServingError(str(error)) from None
 
 
 class Router:

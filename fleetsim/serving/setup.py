@@ -22,7 +22,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from fleetsim.errors import FleetsimError
+from fleetsim.errors import FleetsimError, LocatedError
 from fleetsim.hardware import Accelerator, NodeType
 from fleetsim.scenario.serving import LengthSpec, ServingJobSpec
 from fleetsim.serving.arrivals import (ArrivalError, ArrivalProcess, LengthDistribution,
@@ -37,12 +37,8 @@ from fleetsim.serving.records import ServingError
 DEFAULT_LOAD_BANDWIDTH = 2e9
 
 
-class SetupError(FleetsimError):
+class SetupError(LocatedError):
     """A serving job that cannot be built; ``location`` is the key path inside the job."""
-
-    def __init__(self, message: str, location: tuple[Any, ...]) -> None:
-        super().__init__(message)
-        self.location = location
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ grid combination is paired with every zip row. A point's overrides (``set`` and 
 are applied in sorted key order, so a section set whole comes before a key inside it, and the
 same runs give the same run keys whatever the order of the file.
 
-Every point is loaded with :func:`fleetsim.scenario.load_scenario` before anything runs: a bad
+Every point is loaded with :func:`fleetsim.prepare.load` before anything runs: a bad
 value in one grid point fails the sweep with the sweep file's line for that value
 (``sweep.yaml:6: grid.jobs.pretrain.checkpoint.interval[2]: invalid duration '1x' (...)``).
 
@@ -41,7 +41,7 @@ from typing import Annotated, Any, Mapping, Union
 from pydantic import Field, StrictInt
 
 from fleetsim.errors import ScenarioError
-from fleetsim.scenario import load_scenario
+from fleetsim.prepare import load
 from fleetsim.scenario.types import Model, Name
 from fleetsim.yamlsource import FROM_COMMAND_LINE, Document, load_document, validate
 
@@ -245,7 +245,7 @@ def _absolute_node(data: dict[str, Any], directory: Path) -> dict[str, Any]:
 def _validate_base(base_file: str | None, base_data: dict[str, Any],
                    fixed: tuple[tuple[str, Any], ...], document: Document):
     try:
-        return load_scenario(base_file or base_data, overrides=sorted(fixed))
+        return load(base_file or base_data, overrides=sorted(fixed))
     except ScenarioError as error:
         raise _relocate(error, document, [(key, ("set", key)) for key, _ in fixed]) from None
 
@@ -281,8 +281,8 @@ def _expand(spec: SweepFile) -> tuple[Point, ...]:
 
 def _validate_point(plan: SweepPlan, point: Point, document: Document) -> None:
     try:
-        load_scenario(plan.base_file or plan.base_data, overrides=plan.overrides(point),
-                      seed=plan.seeds[0])
+        load(plan.base_file or plan.base_data, overrides=plan.overrides(point),
+             seed=plan.seeds[0])
     except ScenarioError as error:
         candidates = [(key, location) for (key, _), location in zip(point.params,
                                                                     point.locations)]

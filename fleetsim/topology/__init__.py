@@ -4,7 +4,7 @@ Public API (see each module's docstring for formulas and sources)::
 
     build_cluster(node_type, nodes, fabric) -> nx.DiGraph        # cluster.py
     build_node_graph(node_type) -> nx.DiGraph                     # node.py
-    FabricSpec                                                    # spec.py (cluster.fabric)
+    FabricSpec                                   # fleetsim/scenario/fabric.py (cluster.fabric)
     Router(graph).path(src, dst) -> tuple[str, ...]               # routing.py
     place(graph, ranks, "packed" | "random", available=, rng=)    # placement.py
     summarize(graph) / switch_counts / bisection_bandwidth / diameter_hops   # metrics.py
@@ -20,7 +20,7 @@ from fleetsim.topology.metrics import (TopologySummary, bisection_bandwidth, dia
 from fleetsim.topology.node import build_node_graph
 from fleetsim.topology.placement import PLACEMENTS, Placement, place, register_placement
 from fleetsim.topology.routing import Router, path_edges
-from fleetsim.topology.spec import FabricSpec
+from fleetsim.scenario.fabric import FabricSpec
 from fleetsim.topology.trees import TreePlan, fat_tree_plan, plan_tree, rail_fat_tree_plan
 
 __all__ = [

@@ -6,7 +6,7 @@ This is the one entry point scenario code calls::
 
 A single node with no NICs (or ``nodes == 1`` and no fabric wanted) is just the node's own
 scale-up graph. Builders are registered by fabric type in :data:`BUILDERS`; adding a fabric is
-one builder function, one entry here and one ``KEYS_BY_TYPE`` entry in spec.py.
+one builder function, one entry here and one ``KEYS_BY_TYPE`` entry in fleetsim/scenario/fabric.py.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from fleetsim.hardware.models import NodeType
 from fleetsim.topology.direct import build_torus, torus_shape
 from fleetsim.topology.graph import TopologyError
 from fleetsim.topology.node import build_node_graph
-from fleetsim.topology.spec import FabricSpec
+from fleetsim.scenario.fabric import FabricSpec
 from fleetsim.topology.trees import (build_fat_tree, build_rail_fat_tree, build_single_switch,
                                      fat_tree_plan, rail_fat_tree_plan, scalable_unit_size)
 

@@ -22,7 +22,7 @@ from fleetsim.hardware.models import NodeType
 from fleetsim.topology.graph import TopologyError, add_link, add_vertex
 from fleetsim.topology.node import (add_node_fabric, attach_nics, coords_of, index_of,
                                     network_efficiency, new_cluster_graph)
-from fleetsim.topology.spec import FabricSpec
+from fleetsim.scenario.fabric import FabricSpec
 
 
 def torus_shape(node_type: NodeType, nodes: int, spec: FabricSpec) -> tuple[int, ...]:

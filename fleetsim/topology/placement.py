@@ -17,22 +17,18 @@ scenario uses (:data:`PLACEMENTS`); adding one is one class with ``@register_pla
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import ClassVar, Iterable, TypeVar
+from typing import ClassVar, Iterable
 
 import networkx as nx
 import numpy as np
 
+from fleetsim.registry import Registry
 from fleetsim.topology.graph import TopologyError, gpus
 
-PLACEMENTS: dict[str, type["Placement"]] = {}
-
-P = TypeVar("P", bound=type["Placement"])
-
-
-def register_placement(cls: P) -> P:
-    """Class decorator: make ``cls`` available under ``cls.name``."""
-    PLACEMENTS[cls.name] = cls
-    return cls
+#: Rank placements on the graph by name.
+PLACEMENTS: Registry[type["Placement"]] = Registry("placement")
+#: Class decorator: make a placement available under its ``name``.
+register_placement = PLACEMENTS.register
 
 
 class Placement(ABC):
@@ -119,8 +115,7 @@ def place(graph: nx.DiGraph, ranks: int, strategy: str = "packed", *,
     or too few GPUs.
     """
     if strategy not in PLACEMENTS:
-        known = ", ".join(sorted(PLACEMENTS))
-        raise TopologyError(f"unknown placement {strategy!r} (known: {known})")
+        raise TopologyError(f"unknown placement {strategy!r} (known: {PLACEMENTS.known()})")
     if ranks < 1:
         raise TopologyError(f"a job needs at least one rank, got {ranks}")
     if available is None:

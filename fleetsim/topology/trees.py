@@ -39,7 +39,7 @@ from fleetsim.hardware.models import NodeType
 from fleetsim.topology.graph import TopologyError, add_link, add_vertex
 from fleetsim.topology.node import (add_node_fabric, attach_nics, network_efficiency,
                                     new_cluster_graph, ports_per_rail, rails_of)
-from fleetsim.topology.spec import FabricSpec
+from fleetsim.scenario.fabric import FabricSpec
 
 
 @dataclass(frozen=True)

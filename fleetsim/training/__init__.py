@@ -2,5 +2,5 @@
 architectures (architecture.py), memory (memory.py) and checkpoint policies (checkpoint.py).
 
 Import the submodules directly; this package imports nothing so that the scenario schema can
-use :mod:`fleetsim.training.architecture` without an import cycle.
+use :mod:`fleetsim.scenario.architecture` without an import cycle.
 """

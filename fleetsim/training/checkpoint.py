@@ -21,6 +21,8 @@ from __future__ import annotations
 import math
 from typing import ClassVar
 
+from fleetsim.errors import LocatedError
+from fleetsim.registry import Registry
 from fleetsim.scenario.models import CheckpointSpec
 
 
@@ -28,18 +30,28 @@ class CheckpointPolicy:
     """Base class: a named rule for the compute interval between checkpoints."""
 
     name: ClassVar[str]
+    #: whether the policy reads ``checkpoint.interval`` (it must then be given; others
+    #: compute their own and refuse one)
+    takes_interval: ClassVar[bool] = False
 
     def interval_s(self, spec: CheckpointSpec, save_s: float, mtbf_s: float) -> float:
         raise NotImplementedError
 
+    @classmethod
+    def check(cls, spec: CheckpointSpec) -> None:
+        """Raise :class:`LocatedError` (key path inside ``checkpoint``) if ``spec`` does not
+        suit the policy."""
+        if cls.takes_interval and spec.interval is None:
+            raise LocatedError(f"policy {cls.name!r} needs an interval (e.g. interval: 30min)")
+        if not cls.takes_interval and spec.interval is not None:
+            raise LocatedError(f"interval is only for policy 'fixed' (policy {cls.name!r} "
+                               "computes its own)", ("interval",))
 
-POLICIES: dict[str, type[CheckpointPolicy]] = {}
 
-
-def register(cls: type[CheckpointPolicy]) -> type[CheckpointPolicy]:
-    """Class decorator: make ``cls`` available under ``cls.name``."""
-    POLICIES[cls.name] = cls
-    return cls
+#: Checkpoint policies by the name a scenario's ``checkpoint.policy`` uses.
+POLICIES: Registry[type[CheckpointPolicy]] = Registry("checkpoint policy")
+#: Class decorator: make a policy available under its ``name``.
+register = POLICIES.register
 
 
 def young_interval(save_s: float, mtbf_s: float) -> float:
@@ -81,6 +93,7 @@ def expected_wall_s(segments: int, interval_s: float, save_s: float, restart_s: 
 @register
 class Fixed(CheckpointPolicy):
     name = "fixed"
+    takes_interval = True
 
     def interval_s(self, spec: CheckpointSpec, save_s: float, mtbf_s: float) -> float:
         assert spec.interval is not None  # guaranteed by CheckpointSpec validation
@@ -121,5 +134,5 @@ def checkpoint_interval_s(spec: CheckpointSpec, mtbf_s: float, save_s: float | N
 
     ``save_s`` is the save cost (default ``spec.save``; derived from the model when the job
     has one)."""
-    return POLICIES[spec.policy]().interval_s(spec, spec.save if save_s is None else save_s,
+    return POLICIES.get(spec.policy)().interval_s(spec, spec.save if save_s is None else save_s,
                                               mtbf_s)

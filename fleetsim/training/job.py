@@ -34,7 +34,7 @@ from fleetsim.cluster import Fleet
 from fleetsim.cluster.storage import SharedStorage
 from fleetsim.engine import EventLog
 from fleetsim.faults.clock import Failure
-from fleetsim.faults.stragglers import NoJitter
+from fleetsim.faults.stragglers import NoJitter, jitter_from
 from fleetsim.metrics import JobAccounting
 from fleetsim.metrics.accounting import RUNNING
 from fleetsim.scenario.models import TrainingJobSpec
@@ -63,7 +63,8 @@ class TrainingJob:
         self.storage = storage
         self.gpus_per_node = gpus_per_node
         self.stragglers = stragglers or StragglersSpec()
-        jitter = self.stragglers.jitter.build()
+        jitter = jitter_from(self.stragglers.jitter.distribution,
+                             **self.stragglers.jitter.params())
         if isinstance(jitter, NoJitter) and not self._slow_nodes_possible():
             self.step_time: ConstantStepTime | StragglerStepTime = ConstantStepTime(costs.step_s)
         else:

@@ -27,9 +27,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from fleetsim.errors import LocatedError
 from fleetsim.hardware.models import Accelerator
 from fleetsim.scenario.models import TrainingJobSpec
-from fleetsim.training.architecture import Architecture, architecture
+from fleetsim.scenario.architecture import Architecture, architecture
 
 WEIGHT_BYTES = 2.0
 GRADIENT_BYTES = 2.0
@@ -37,12 +38,11 @@ OPTIMIZER_BYTES = 12.0
 ACTIVATION_BYTES = 2.0  # bf16/fp16 activations
 
 
-class PlanError(ValueError):
+class PlanError(LocatedError):
     """A plan that cannot run; ``location`` is the scenario key path inside the job."""
 
     def __init__(self, location: tuple, message: str) -> None:
-        super().__init__(message)
-        self.location = location
+        super().__init__(message, location)
 
 
 @dataclass(frozen=True)

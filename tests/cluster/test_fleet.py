@@ -12,12 +12,12 @@ import pytest
 import fleetsim
 from fleetsim.faults.clock import Failure
 from fleetsim.runner import Run
-from fleetsim.scenario import load_scenario
+from fleetsim.prepare import load
 
 
 def _run_with_failures(data: dict, failures: list[tuple[float, int]]):
     """Node failures (time, node) with the scenario's detection time."""
-    run = Run(load_scenario(data))
+    run = Run(load(data))
     detection_s = run.scenario.spec.faults.detection
     run.inject(Failure(time_s, "injected", "node", (node,), f"node{node}",
                        detection_s=detection_s) for time_s, node in failures)

@@ -10,7 +10,7 @@ from scipy import stats
 import fleetsim
 from fleetsim.faults.clock import Failure
 from fleetsim.runner import Run
-from fleetsim.scenario import load_scenario
+from fleetsim.prepare import load
 
 HOUR = 3600.0
 
@@ -93,7 +93,7 @@ def test_bad_nodes_fail_factor_times_faster(make_scenario):
         "faults.causes": [{"name": "host", "scope": "node", "mtbf": "500h"}],
         "faults.repair": 0, "faults.bad_nodes": {"fraction": 0.25, "factor": 4},
         "jobs.0.gpus": 8, "jobs.0.steps": 10**9})
-    run = Run(load_scenario(data))
+    run = Run(load(data))
     result = run.execute()
     bad = set(np.flatnonzero(run.fleet._bad).tolist())
     assert len(bad) == 5 and result.summary["cluster"]["bad_nodes"] == 5

@@ -9,7 +9,7 @@ import pytest
 from fleetsim.hardware import Catalogue
 from fleetsim.serving.cost import (ServingCost, ServingCostError, kv_bytes_per_token,
                                    speculative_expected_tokens, speculative_speedup)
-from fleetsim.training.architecture import Architecture
+from fleetsim.scenario.architecture import Architecture
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from fleetsim.serving.cost import (ServingCost, ServingCostError, speculative_ex
                                    verification_time)
 from fleetsim.serving.records import Request, feed, make_requests
 from fleetsim.serving.replica import Replica
-from fleetsim.training.architecture import Architecture
+from fleetsim.scenario.architecture import Architecture
 
 #: A Llama-3.2-1B-shaped draft model (Meta's model card: 16 layers, hidden 2048, 32 heads,
 #: 8 KV heads, MLP 8192, vocabulary 128,256).

@@ -9,14 +9,14 @@ import pytest
 
 from fleetsim.faults.clock import Failure
 from fleetsim.runner import Run
-from fleetsim.scenario import load_scenario
+from fleetsim.prepare import load
 
 
 def _run(make_scenario, checkpoint: dict, failures: list[Failure], steps: int = 720):
     data = make_scenario(**{"faults.causes": [], "jobs.0.steps": steps,
                             "jobs.0.checkpoint": {"policy": "fixed", "interval": "30min",
                                                   **checkpoint}})
-    run = Run(load_scenario(data))
+    run = Run(load(data))
     run.inject(failures)
     result = run.execute()
     return result, result.summary["jobs"]["train"]
@@ -99,7 +99,7 @@ def test_jobs_checkpointing_at_once_share_the_storage(make_scenario):
                "checkpoint": {"policy": "fixed", "interval": "30min"}}
         data["jobs"] = [dict(job, name=f"job{index}") for index in range(jobs)]
         data["cluster"]["storage"] = {"bandwidth": "1GB/s"}
-        summary = Run(load_scenario(data)).execute().summary
+        summary = Run(load(data)).execute().summary
         return list(summary["jobs"].values())
 
     alone = run(1)[0]
@@ -123,7 +123,7 @@ def test_async_persist_cancelled_on_shared_storage_does_not_block_later_saves(ma
         "jobs.0.global_batch": 64, "jobs.0.parallelism": {"tp": 8}, "jobs.0.steps": 3000,
         "jobs.0.checkpoint": {"policy": "fixed", "interval": "30min", "mode": "async",
                               "snapshot": "5s"}})
-    run = Run(load_scenario(data))
+    run = Run(load(data))
     run.inject([_node(1850.0, 0)])
     job = run.execute().summary["jobs"]["train"]
     assert job["completed"] and job["checkpoints"] >= 2

@@ -9,7 +9,7 @@ import pytest
 from fleetsim.hardware import Catalogue
 from fleetsim.scenario.models import TrainingJobSpec
 from fleetsim.topology import build_cluster, place
-from fleetsim.training.architecture import PRESETS, architecture
+from fleetsim.scenario.architecture import PRESETS, architecture
 from fleetsim.training.plan import (activation_bytes_per_layer, make_plan, memory_per_gpu,
                                     params_per_gpu)
 from fleetsim.training.stepmodel import BREAKDOWN, estimate_step

@@ -15,7 +15,7 @@ import pytest
 from scipy import stats
 
 import fleetsim
-from fleetsim.faults.presets import LLAMA3_PLANNED, LLAMA3_TABLE5
+from fleetsim.scenario.fault_presets import LLAMA3_PLANNED, LLAMA3_TABLE5
 
 EXPLICIT_STEP = {
     "jobs.pretrain.model": None, "jobs.pretrain.global_batch": None,

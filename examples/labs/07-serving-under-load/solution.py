@@ -28,7 +28,7 @@ import numpy as np
 import fleetsim
 from fleetsim.faults.clock import Failure
 from fleetsim.runner import Run
-from fleetsim.scenario import load_scenario
+from fleetsim.prepare import load
 
 HERE = Path(__file__).resolve().parent
 FAST = os.environ.get("FLEETSIM_FAST", "") not in ("", "0")
@@ -63,7 +63,7 @@ def goodput_capacity(rows: list[dict], target: float = 0.9) -> float:
 
 def part_b():
     """The fleet with one node (two replicas) failing at FAILURE_AT_S."""
-    run = Run(load_scenario(HERE / "fleet.yaml"))
+    run = Run(load(HERE / "fleet.yaml"))
     run.inject([Failure(FAILURE_AT_S, "host", "node", (0,), "node0", detection_s=30.0)])
     return run.execute()
 

@@ -1,4 +1,4 @@
-"""Failure-cause presets reproducing published fleets (plain data, no imports of the schema).
+"""Failure-cause presets of published fleets (plain data the schema turns into causes).
 
 ``llama3``: Llama 3 405B pre-training (Grattafiori et al. 2024, arXiv 2407.21783, section 3.3.4
 and Table 5): 16,384 H100 GPUs on 2,048 nodes over a 54-day snapshot, 466 interruptions:
