@@ -46,6 +46,8 @@ class PreparedScenario:
     loaded: LoadedScenario
     #: serving jobs' workloads and cost models, by job name
     serving: Mapping[str, ServingSetup] = field(default_factory=dict)
+    #: the jobs arriving over time (``workload:``), or None
+    workload: Any = None
 
     @property
     def spec(self) -> Scenario:

@@ -1,61 +1,47 @@
-"""Build a run from a loaded scenario, execute it on SimPy, and collect its results.
+"""Build a run from a prepared scenario, execute it on SimPy, and collect its results.
 
-The run's life cycle (as in desmod): build (fleet, failure clock, jobs), run (until every job
-finishes or the horizon), collect (summary, events, timeseries). Nothing here touches the file
-system: :mod:`fleetsim.report` writes outputs.
+The run's life cycle (as in desmod): build (fleet, failure clocks, scheduler, the submission
+of jobs), run (until every job has finished and no more will arrive, or the horizon),
+collect (summary, events, timeseries, jobs). Nothing here touches the file system:
+:mod:`fleetsim.report` writes outputs.
+
+Wiring, one way (each part knows only those below it)::
+
+    submissions (jobs: at their submit time; workload: arrivals, trace rows)
+        -> Scheduler (policy, placement, preemption)      fleetsim.scheduler
+            -> TrainingJob / ServingJob processes        fleetsim.training, fleetsim.serving
+                -> Fleet (GPUs, spares, repair), Fabric   fleetsim.cluster
+                    <- failure clocks                    fleetsim.faults
 """
 
 from __future__ import annotations
 
-import functools
-import math
-from dataclasses import dataclass
 from typing import Callable, Iterable
 
-import networkx as nx
-import pandas as pd
 import simpy
 
 from fleetsim.cluster import Fleet
 from fleetsim.cluster.storage import SharedStorage
 from fleetsim.engine import EventLog, RandomStreams
 from fleetsim.faults.clock import ExponentialFailureClock, Failure, RenewalFailureClock
-from fleetsim.faults.rates import FaultUnits, mtbf_s
-from fleetsim.hardware import NodeType
-from fleetsim.metrics.timeseries import (auto_resolution, busy_fraction, fleet_timeseries,
-                                         serving_timeseries)
+from fleetsim.faults.rates import FaultUnits
+from fleetsim.factory import JobFactory
 from fleetsim.prepare import PreparedScenario
-from fleetsim.scenario.models import TrainingJobSpec
-from fleetsim.scenario.serving import ServingJobSpec
+from fleetsim.results import RunResult, collect
+from fleetsim.scheduler import Scheduler
 from fleetsim.serving.job import ServingJob
-from fleetsim.topology import FabricSpec, build_cluster, gpu_name, place
-from fleetsim.topology.cluster import leaf_groups
-from fleetsim.training.checkpoint import checkpoint_interval_s
-from fleetsim.training.costs import JobCosts, job_costs
-from fleetsim.training.job import TrainingJob
+from fleetsim.topology.cluster import leaf_groups, node_localities
 
 #: progress(simulated_now_s, expected_end_s) is called between chunks of the run.
 ProgressCallback = Callable[[float, float], None]
 
 _CHUNKS = 200  # how often a run with a progress callback reports
 
-#: Without a horizon a run stops at the latest when this many times the jobs' summed
-#: failure-free time has passed, so a job that cannot finish (failures far more frequent than
-#: its checkpoints) ends the run instead of hanging; the summary says ``end: run_limit``.
+#: Without a horizon a run stops at the latest when this many times the jobs' failure-free
+#: time has passed (summed over the jobs of ``jobs:``; for a workload, its last arrival plus
+#: its GPU-time spread over the cluster), so a job that cannot finish (failures far more
+#: frequent than its checkpoints) ends the run instead of hanging; ``end: run_limit``.
 RUN_LIMIT_FACTOR = 100.0
-
-
-@dataclass
-class RunResult:
-    """A finished run: ``summary`` (as in summary.json), ``events`` and ``timeseries``."""
-
-    summary: dict
-    events: pd.DataFrame
-    timeseries: pd.DataFrame
-    scenario: PreparedScenario
-    phases: pd.DataFrame  # one row per job phase: job, phase, start_s, end_s
-    downtime: pd.DataFrame  # one row per node repair: node, start_s, end_s
-    requests: pd.DataFrame  # one row per serving request (empty without serving jobs)
 
 
 class Run:
@@ -68,13 +54,16 @@ class Run:
         self.streams = RandomStreams(spec.seed)
         self.log = EventLog()
         per_node = scenario.gpus_per_node
+        cluster = spec.cluster
         faults = spec.faults
         self.causes = faults.effective_causes()
-        self.fleet = Fleet(self.env, spec.cluster.nodes, per_node, spec.cluster.spares,
-                           faults.repair, self.log, rng=self.streams.stream("repair"),
-                           bad_nodes=faults.bad_nodes)
+        self.fleet = Fleet(self.env, cluster.nodes, per_node, cluster.spares, faults.repair,
+                           self.log, rng=self.streams.stream("repair"),
+                           bad_nodes=faults.bad_nodes,
+                           localities=node_localities(scenario.node, cluster.nodes,
+                                                      cluster.fabric))
         self.fleet.start_slow_nodes(spec.stragglers.slow_nodes, self.streams.stream("slow_nodes"))
-        self.units = FaultUnits(spec.cluster.nodes, per_node, self._leaf_groups())
+        self.units = FaultUnits(cluster.nodes, per_node, self._leaf_groups())
         clock_options = dict(detection_s=faults.detection, multiplier=self.fleet.multiplier,
                              max_multiplier=self.fleet.max_multiplier)
         self.clocks = [
@@ -85,40 +74,22 @@ class Run:
                                 self.streams.stream("faults.renewal"), self.fleet.fail,
                                 **clock_options),
         ]
-        storage = spec.cluster.storage
+        storage = cluster.storage
         self.storage = SharedStorage(self.env, storage.bandwidth) if storage else None
-        self._graph: nx.DiGraph | None = None
-        self._taken_gpus: set[str] = set()
-        self.jobs: list[TrainingJob | ServingJob] = []
-        for job_spec in spec.jobs:
-            if isinstance(job_spec, ServingJobSpec):
-                self.jobs.append(self._serving_job(job_spec))
-                continue
-            costs = self._job_costs(job_spec)
-            job_mtbf = mtbf_s(self.causes, self.units, job_spec.gpus // per_node,
-                              self._node_multiplier)
-            self.jobs.append(TrainingJob(
-                self.env, job_spec, self.fleet, self.log, costs=costs, gpus_per_node=per_node,
-                interval_s=checkpoint_interval_s(job_spec.checkpoint, job_mtbf, costs.save_s),
-                mtbf_s=job_mtbf, stragglers=spec.stragglers,
-                rng=self.streams.stream(f"stragglers.{job_spec.name}"), storage=self.storage))
-
-    @property
-    def _node_multiplier(self) -> float:
-        """A node's mean failure-rate multiplier from inherently bad nodes (a job may hold
-        any node, so the fleet's share applies; false repairs are not anticipated)."""
-        share = self.fleet.bad_node_count / self.fleet.nodes
-        return 1.0 + share * (self.fleet.bad_factor - 1.0)
-
-    def _serving_job(self, job_spec: ServingJobSpec) -> ServingJob:
-        stream = self.streams.stream
-        name = job_spec.name
-        return ServingJob(
-            self.env, job_spec, self.fleet, self.log, setup=self.scenario.serving[name],
-            accelerator=self.scenario.accelerator, gpus_per_node=self.scenario.gpus_per_node,
-            rng_arrivals=stream(f"arrivals.{name}"), rng_routing=stream(f"routing.{name}"),
-            rng_service=stream(f"service.{name}"), horizon_s=self.scenario.spec.horizon,
-            storage=self.storage)
+        self.scheduler = Scheduler(self.env, self.fleet, spec.scheduler,
+                                   rng=self.streams.stream("placement"), log=self.log)
+        self.factory = JobFactory(self.env, scenario, self.fleet, self.log, self.streams,
+                                  self.causes, self.units, self.storage)
+        #: every job created so far, in submission order
+        self.jobs: list = []
+        self._finished = 0
+        self._all_done = self.env.event()
+        self._arrivals_done = False
+        # jobs of ``jobs:`` exist from the start (their costs and limits are known up front)
+        # and are submitted at their submit time; workload jobs are created as they arrive
+        self._static = [self.factory.job(job_spec) for job_spec in spec.jobs]
+        self.workload = scenario.workload
+        self.env.process(self._submissions())
 
     def _leaf_groups(self) -> tuple[tuple[int, ...], ...]:
         """Nodes under each leaf switch, when a cause has leaf scope (checked at load)."""
@@ -127,33 +98,46 @@ class Run:
         cluster = self.scenario.spec.cluster
         return tuple(leaf_groups(self.scenario.node, cluster.nodes, cluster.fabric))
 
-    def _job_costs(self, job_spec: TrainingJobSpec) -> JobCosts:
-        """Step and checkpoint costs; a job with a model is placed on the fabric first."""
-        scenario = self.scenario
-        if job_spec.model is None:
-            return job_costs(job_spec, scenario.accelerator, scenario.node)
-        graph = self.graph
-        cluster = scenario.spec.cluster
-        free = [gpu_name(node, index) for node in range(cluster.nodes - cluster.spares)
-                for index in range(scenario.gpus_per_node)]
-        available = [gpu for gpu in free if gpu not in self._taken_gpus]
-        if len(available) < job_spec.gpus:  # jobs that will run one after another
-            available = free
-        ranks = place(graph, job_spec.gpus, job_spec.placement, available=available,
-                      rng=self.streams.stream("placement"))
-        self._taken_gpus.update(ranks)
-        storage = scenario.spec.cluster.storage
-        return job_costs(job_spec, scenario.accelerator, scenario.node, graph, ranks,
-                         storage.bandwidth if storage else None)
+    # -- submissions ------------------------------------------------------------------------------
+    def _submissions(self):
+        """Submit every job at its time: the jobs of ``jobs:`` and the workload's arrivals,
+        merged in time order (ties: ``jobs:`` first, then workload order)."""
+        env = self.env
+        static = sorted(self._static, key=lambda job: job.submit_s)
+        arrivals = iter(self.workload.arrivals()) if self.workload is not None else iter(())
+        upcoming = next(arrivals, None)
+        index = 0
+        while index < len(static) or upcoming is not None:
+            if index < len(static) and (upcoming is None
+                                        or static[index].submit_s <= upcoming.submit_s):
+                job, index = static[index], index + 1
+            else:
+                assert upcoming is not None
+                if upcoming.submit_s > env.now:
+                    yield env.timeout(upcoming.submit_s - env.now)
+                job = self.factory.job(upcoming.spec)
+                upcoming = next(arrivals, None)
+            if job.submit_s > env.now:
+                yield env.timeout(job.submit_s - env.now)
+            self._submit(job)
+        self._arrivals_done = True
+        self._check_done()
 
-    @property
-    def graph(self) -> nx.DiGraph:
-        """The cluster's topology graph (built on first use, shared within the process)."""
-        if self._graph is None:
-            cluster = self.scenario.spec.cluster
-            self._graph = cluster_graph(self.scenario.node, cluster.nodes, cluster.fabric)
-        return self._graph
+    def _submit(self, job) -> None:
+        self.jobs.append(job)
+        job.process.callbacks.append(self._job_ended)
+        self.scheduler.submit(job)
 
+    def _job_ended(self, _event) -> None:
+        self._finished += 1
+        self._check_done()
+
+    def _check_done(self) -> None:
+        if (self._arrivals_done and self._finished == len(self.jobs)
+                and not self._all_done.triggered):
+            self._all_done.succeed()
+
+    # -- running ----------------------------------------------------------------------------------
     def inject(self, failures: Iterable[Failure]) -> None:
         """Make these failures happen at their ``time_s`` too (teaching labs, exact tests)."""
         ordered = sorted(failures, key=lambda failure: failure.time_s)
@@ -166,28 +150,32 @@ class Run:
         self.env.process(process())
 
     def failure_free_s(self) -> list[float]:
-        """Each job's failure-free duration: its compute plus its checkpoint saves."""
-        durations = []
-        for job in self.jobs:
-            if isinstance(job, ServingJob):
-                durations.append(job.last_arrival_s)
-                continue
-            compute = job.total_steps * job.step_time.mean_s
-            saves = (job.segments - 1) * job.costs.save_s
-            durations.append(compute + saves)
-        return durations
+        """The failure-free duration of each job of ``jobs:`` (compute plus checkpoint saves;
+        a serving job's last arrival)."""
+        return [job.last_arrival_s if isinstance(job, ServingJob) else job.failure_free_s
+                for job in self._static]
+
+    def run_limit_s(self) -> float:
+        """When a run without a horizon stops at the latest (:data:`RUN_LIMIT_FACTOR`)."""
+        limit = sum(self.failure_free_s())
+        if self.workload is not None:
+            spread = self.workload.gpu_seconds / max(1, self.fleet.usable_gpus)
+            limit = max(limit, self.workload.last_submit_s + spread
+                        + self.workload.longest_s)
+        return RUN_LIMIT_FACTOR * limit
 
     def execute(self, progress: ProgressCallback | None = None) -> RunResult:
         """Run to the horizon (or until every job has finished) and collect the results."""
         env = self.env
-        all_done = env.all_of([job.process for job in self.jobs])
         horizon = self.scenario.spec.horizon
         if horizon is None:
-            horizon = RUN_LIMIT_FACTOR * sum(self.failure_free_s())
-        stop = env.any_of([all_done, env.timeout(horizon)])
+            horizon = self.run_limit_s()
+        stop = env.any_of([self._all_done, env.timeout(horizon)])
         # The same loop as env.run(until=stop), reporting progress between events: no extra
         # events are scheduled, so a run with a progress bar gives exactly the same results.
-        expected = min(max(self.failure_free_s()), horizon)
+        durations = self.failure_free_s()
+        expected = min(max(durations + [self.workload.last_submit_s if self.workload else 0.0]),
+                       horizon) or horizon
         report_every = expected / _CHUNKS
         next_report = report_every
         while not stop.processed:
@@ -199,90 +187,15 @@ class Run:
         end = env.now
         for job in self.jobs:
             job.close(end)
-        if all_done.triggered:
+        self.fleet.close()
+        if self._all_done.triggered:
             reason = "all_jobs_finished"
         else:
             reason = "horizon" if self.scenario.spec.horizon is not None else "run_limit"
-        return self._collect(end, reason)
-
-    def _collect(self, end_s: float, reason: str) -> RunResult:
-        spec = self.scenario.spec
-        per_node = self.scenario.gpus_per_node
-        fleet = self.fleet
-        training = [job for job in self.jobs if isinstance(job, TrainingJob)]
-        serving = [job for job in self.jobs if isinstance(job, ServingJob)]
-        summary = {
-            "scenario": spec.name,
-            "seed": spec.seed,
-            "sim_time_s": end_s,
-            "end": reason,
-            "jobs": {job.name: job.summary() for job in self.jobs},
-            "cluster": {
-                "node": self.scenario.node.name,
-                "nodes": spec.cluster.nodes,
-                "gpus": spec.cluster.nodes * per_node,
-                "spares": spec.cluster.spares,
-                "failures": fleet.failures,
-                "failures_by_cause": dict(sorted(fleet.failures_by_cause.items())),
-                "repairs": fleet.repairs,
-                "repairs_by_kind": dict(sorted(fleet.repairs_by_kind.items())),
-                "evictions": fleet.evictions,
-                "bad_nodes": int(fleet.bad_node_count),
-                "mtbf_s": _finite_or_none(mtbf_s(self.causes, self.units,
-                                                 node_multiplier=self._node_multiplier)),
-                "utilization": busy_fraction(fleet.state_log, spec.cluster.nodes, end_s),
-                "storage_busy_fraction": (self.storage.busy_s / end_s
-                                          if self.storage is not None and end_s > 0 else None),
-            },
-        }
-        resolution = spec.output.resolution or auto_resolution(end_s)
-        timeseries = fleet_timeseries(
-            fleet.state_log, per_node, spec.cluster.nodes * per_node,
-            {job.name: (job.started_s, job.accounting.productive_log) for job in training},
-            end_s, resolution)
-        requests = []
-        for job in serving:
-            table = job.request_table()
-            timeseries = serving_timeseries(timeseries, job.name, table, job.replica_log,
-                                            resolution, job.slo)
-            requests.append(pd.DataFrame({"job": job.name, **table}))
-        downtime = pd.DataFrame.from_records(fleet.downtime_until(end_s),
-                                             columns=["node", "start_s", "end_s"])
-        frames = [phase_frame(training, end_s)] + [job.phase_frame(end_s) for job in serving]
-        phases = pd.concat([frame for frame in frames if len(frame)] or frames[:1],
-                           ignore_index=True)
-        request_frame = (pd.concat(requests, ignore_index=True) if requests
-                         else pd.DataFrame(columns=["job"]))
-        return RunResult(summary, self.log.to_frame(), timeseries, self.scenario, phases,
-                         downtime, request_frame)
+        return collect(self, end, reason)
 
 
-PHASE_NAMES = {"running": "compute", "checkpoint_stall": "checkpoint", "detection": "detection",
-               "restart": "restart", "waiting_for_resources": "waiting"}
-
-
-def phase_frame(jobs: list[TrainingJob], end_s: float) -> pd.DataFrame:
-    """Every job's phases as intervals (``compute`` is kept or lost work alike)."""
-    rows = []
-    for job in jobs:
-        log = job.accounting.phase_log
-        for (start, phase), (end, _next) in zip(log, log[1:] + [(end_s, "done")]):
-            if phase != "done" and end > start:
-                rows.append((job.name, PHASE_NAMES.get(phase, phase), start, end))
-    return pd.DataFrame.from_records(rows, columns=["job", "phase", "start_s", "end_s"])
-
-
-@functools.lru_cache(maxsize=4)
-def cluster_graph(node: NodeType, nodes: int, fabric: FabricSpec) -> nx.DiGraph:
-    """The cluster graph, built once per process for each (node type, size, fabric) (the specs
-    are frozen, hence hashable): a sweep over failure rates reuses it and the collective plans
-    cached on it. Treat it as read-only.
-    """
-    return build_cluster(node, nodes, fabric)
-
-
-def _finite_or_none(value: float) -> float | None:
-    return value if math.isfinite(value) else None
+__all__ = ["RUN_LIMIT_FACTOR", "Run", "RunResult", "simulate"]
 
 
 def simulate(scenario: PreparedScenario, progress: ProgressCallback | None = None) -> RunResult:

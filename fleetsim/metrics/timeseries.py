@@ -37,13 +37,14 @@ def step_lookup(times: Sequence[float], values: np.ndarray, grid: np.ndarray) ->
     return values[np.clip(index, 0, None)]
 
 
-def fleet_timeseries(state_log: list[tuple[float, int, int, int, int]], gpus_per_node: int,
-                     total_gpus: int, jobs: dict[str, tuple[float | None, list]],
+def fleet_timeseries(state_log: list[tuple[float, int, int, int, int]], total_gpus: int,
+                     jobs: dict[str, tuple[float | None, list]],
                      end_s: float, resolution_s: float) -> pd.DataFrame:
-    """The timeseries table; ``jobs`` maps a name to (start time, productive log)."""
+    """The timeseries table from the fleet's GPU-state log; ``jobs`` maps a name to (start
+    time, productive log)."""
     grid = np.arange(0.0, end_s + resolution_s * 1e-9, resolution_s)
     log = np.asarray(state_log, dtype=np.float64)
-    states = step_lookup(log[:, 0], log[:, 1:] * gpus_per_node, grid)
+    states = step_lookup(log[:, 0], log[:, 1:], grid)
     frame = pd.DataFrame({
         "time_s": grid,
         "gpus_busy": states[:, 0].astype(np.int64),
@@ -67,15 +68,23 @@ def fleet_timeseries(state_log: list[tuple[float, int, int, int, int]], gpus_per
     return frame
 
 
-def busy_fraction(state_log: list[tuple[float, int, int, int, int]], nodes: int,
+def state_seconds(state_log: list[tuple[float, int, int, int, int]],
+                  end_s: float) -> dict[str, float]:
+    """GPU-seconds busy, down, spare and idle over [0, end_s] (exact: the log is a step
+    function)."""
+    log = np.asarray(state_log, dtype=np.float64)
+    log = log[log[:, 0] <= end_s]
+    durations = np.diff(np.append(log[:, 0], end_s))
+    totals = durations @ log[:, 1:]
+    return dict(zip(("busy", "down", "spare", "idle"), (float(value) for value in totals)))
+
+
+def busy_fraction(state_log: list[tuple[float, int, int, int, int]], total_gpus: int,
                   end_s: float) -> float:
-    """Time-average fraction of nodes held by jobs over [0, end_s]."""
+    """Time-average fraction of GPUs held by jobs over [0, end_s]."""
     if end_s <= 0:
         return 0.0
-    log = np.asarray(state_log, dtype=np.float64)
-    times = np.append(log[:, 0], end_s)
-    durations = np.diff(times)
-    return float(np.dot(durations, log[:, 1]) / (nodes * end_s))
+    return state_seconds(state_log, end_s)["busy"] / (total_gpus * end_s)
 
 
 def serving_timeseries(frame: pd.DataFrame, name: str, requests: dict[str, np.ndarray],

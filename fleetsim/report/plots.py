@@ -3,7 +3,8 @@
 Training jobs: ``goodput.png`` (goodput and GPU states over time, interruptions marked) and
 ``badput.png`` (where the wall time went). Serving jobs: ``serving.png`` (throughput, SLO
 goodput, p99 latency and replicas up over time, replica failures marked) and
-``latency_cdf.png`` (CDFs of TTFT, TPOT and end-to-end latency per job).
+``latency_cdf.png`` (CDFs of TTFT, TPOT and end-to-end latency per job). A fleet of several
+jobs: ``fleet.png`` (GPUs allocated and productive, and the queue, over time).
 
 Reads only finished results (the summary, the timeseries, events and requests tables), so
 ``fleetsim report DIR`` redraws them from the files a run wrote.
@@ -21,7 +22,7 @@ from fleetsim.metrics.accounting import BUCKETS
 DAY = 86400.0
 COLORS = {"productive": "#2ca02c", "checkpoint_stall": "#1f77b4", "lost_work": "#d62728",
           "detection": "#ff7f0e", "restart": "#9467bd", "waiting_for_resources": "#8c564b",
-          "straggler_delay": "#e377c2"}
+          "straggler_delay": "#e377c2", "queued": "#7f7f7f", "contention": "#bcbd22"}
 
 
 def _pyplot():
@@ -43,6 +44,8 @@ def plot_run(summary: dict, timeseries: pd.DataFrame, events: pd.DataFrame,
                 if job.get("type", "training") == "training"]
     serving = [name for name, job in summary["jobs"].items() if job.get("type") == "serving"]
     paths = []
+    if summary.get("fleet", {}).get("jobs", {}).get("submitted", 0) > 1:
+        paths.append(_fleet(summary, timeseries, out / "fleet.png"))
     if training:
         paths += [_goodput(summary, training, timeseries, events, out / "goodput.png"),
                   _badput(summary, training, out / "badput.png")]
@@ -58,8 +61,7 @@ def _serving(summary: dict, names: list[str], timeseries: pd.DataFrame, events: 
     plt = _pyplot()
     figure, (top, middle, bottom) = plt.subplots(3, 1, figsize=(9, 7.5), sharex=True,
                                                  height_ratios=(2, 1.3, 1))
-    end = float(timeseries["time_s"].max()) if len(timeseries) else 0.0
-    scale, unit = (3600.0, "h") if end > 3 * 3600 else (60.0, "min") if end > 180 else (1.0, "s")
+    scale, unit = _time_unit(timeseries)
     x = timeseries["time_s"] / scale
     for name in names:
         line, = top.plot(x, timeseries[f"throughput_rps.{name}"], label=f"{name} throughput")
@@ -87,6 +89,54 @@ def _serving(summary: dict, names: list[str], timeseries: pd.DataFrame, events: 
     bottom.set_xlabel(f"simulated time ({unit})")
     bottom.set_ylim(bottom=0)
     for axes in (top, middle, bottom):
+        axes.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110, metadata={"Software": None})
+    plt.close(figure)
+    return path
+
+
+def _time_unit(timeseries: pd.DataFrame) -> tuple[float, str]:
+    """Seconds per unit and the unit's name for the run's time axis."""
+    end = float(timeseries["time_s"].max()) if len(timeseries) else 0.0
+    if end > 3 * DAY:
+        return DAY, "days"
+    return (3600.0, "h") if end > 3 * 3600 else (60.0, "min") if end > 180 else (1.0, "s")
+
+
+def _fleet(summary: dict, timeseries: pd.DataFrame, path: Path) -> Path:
+    """GPUs allocated and productive, down, and the queue (jobs and GPUs waiting)."""
+    plt = _pyplot()
+    figure, (top, bottom) = plt.subplots(2, 1, figsize=(9, 6), sharex=True,
+                                         height_ratios=(1.6, 1))
+    scale, unit = _time_unit(timeseries)
+    x = timeseries["time_s"] / scale
+    gpus = summary["cluster"]["gpus"]
+    top.plot(x, timeseries["gpus_busy"] / gpus, label="allocated", color="#1f77b4")
+    if "gpus_productive" in timeseries:
+        top.plot(x, timeseries["gpus_productive"] / gpus, label="productive", color="#2ca02c")
+    top.plot(x, timeseries["gpus_down"] / gpus, label="down", color="#d62728", linewidth=0.8)
+    if "gpus_fragmented" in timeseries:
+        top.plot(x, timeseries["gpus_fragmented"] / gpus, label="fragmented (free, unusable)",
+                 color="#ff7f0e", linewidth=0.8)
+    fleet = summary["fleet"]
+    top.set_title(f"{summary['scenario']} (seed {summary['seed']}): {fleet['jobs']['submitted']}"
+                  f" jobs, {fleet['scheduler']['policy']} scheduling, "
+                  f"{fleet['scheduler']['placement']} placement")
+    top.set_ylabel("share of GPUs")
+    top.set_ylim(bottom=0)
+    top.legend(loc="lower right", fontsize="small", ncols=2)
+    bottom.step(x, timeseries["jobs_waiting"], where="post", color="#7f7f7f",
+                label="jobs waiting")
+    bottom.set_ylabel("jobs waiting")
+    twin = bottom.twinx()
+    twin.step(x, timeseries["gpus_waiting"], where="post", color="#9467bd", alpha=0.7,
+              label="GPUs they ask for")
+    twin.set_ylabel("GPUs waiting")
+    bottom.set_xlabel(f"simulated time ({unit})")
+    bottom.legend(loc="upper left", fontsize="small")
+    twin.legend(loc="upper right", fontsize="small")
+    for axes in (top, bottom):
         axes.grid(alpha=0.3)
     figure.tight_layout()
     figure.savefig(path, dpi=110, metadata={"Software": None})
@@ -161,7 +211,7 @@ def _badput(summary: dict, names: list[str], path: Path) -> Path:
         left = 0.0
         wall = job["wall_time_s"] or 1.0
         for bucket in BUCKETS:
-            share = job["buckets_s"][bucket] / wall
+            share = job["buckets_s"].get(bucket, 0.0) / wall
             axes.barh(row, share, left=left, color=COLORS[bucket],
                       label=bucket if row == 0 else None)
             left += share

@@ -1,5 +1,6 @@
 """Write a finished run's outputs: summary.json, events.csv, timeseries.csv and .parquet,
-phases.csv, trace.json (Chrome/Perfetto), plots/, and with serving jobs requests.csv.
+phases.csv, jobs.csv, trace.json (Chrome/Perfetto), plots/, and with serving jobs
+requests.csv.
 
 Outputs are deterministic (same scenario and seed, same bytes): keys keep their documented
 order, floats are written by Python's shortest round-trip repr, nothing records the wall clock.
@@ -16,7 +17,7 @@ from fleetsim.report.plots import plot_run
 from fleetsim.report.trace import chrome_trace
 
 OUTPUT_FILES = ("summary.json", "events.csv", "timeseries.csv", "timeseries.parquet",
-                "phases.csv", "trace.json", "plots", "requests.csv")
+                "phases.csv", "trace.json", "plots", "requests.csv", "jobs.csv")
 
 
 def check_writable(out_dir: str | Path, *, overwrite: bool) -> Path:
@@ -56,6 +57,7 @@ def write_run(result, out_dir: str | Path, *, overwrite: bool = False) -> Path:
     result.timeseries.to_csv(out / "timeseries.csv", index=False, lineterminator="\n")
     result.timeseries.to_parquet(out / "timeseries.parquet", index=False)
     result.phases.to_csv(out / "phases.csv", index=False, lineterminator="\n")
+    result.jobs.to_csv(out / "jobs.csv", index=False, lineterminator="\n")
     trace = chrome_trace(result.summary, result.phases, result.events, result.downtime)
     (out / "trace.json").write_text(json.dumps(trace, separators=(",", ":")) + "\n",
                                     encoding="utf-8")

@@ -15,6 +15,7 @@ from fleetsim.scenario.types import (Bandwidth, Batch, Count, Duration, Model, N
                                      PositiveDuration)
 from fleetsim.scenario.faults import FaultsSpec
 from fleetsim.scenario.serving import ServingJobSpec, known_preset
+from fleetsim.scenario.scheduling import SchedulerSpec, Scheduling
 from fleetsim.scenario.stragglers import StragglersSpec
 from fleetsim.scenario.fabric import FabricSpec
 from fleetsim.scenario.architecture import PRESETS, Architecture, Recompute
@@ -90,16 +91,10 @@ class ElasticSpec(Model):
     min_fraction: Annotated[float, Field(gt=0, le=1)] = 0.5  # of the job's nodes
 
 
-class TrainingJobSpec(Model):
-    """A synchronous training job of a fixed amount of work.
+class TrainingJobFields(Model):
+    """What a training job runs and how, apart from its name, size and amount of work (the
+    template a workload's jobs share)."""
 
-    Its step time is either given (``step_time``) or derived from ``model``, the batch, the
-    parallelism plan and the hardware (:mod:`fleetsim.training.stepmodel`).
-    """
-
-    name: Name
-    type: Literal["training"]
-    gpus: Annotated[Count, Field(gt=0)]
     step_time: PositiveDuration | None = None  # failure-free time of one training step
     model: str | Architecture | None = None  # a preset name or an architecture mapping
     global_batch: Batch | None = None  # sequences per step, or "16Mi tokens"
@@ -107,8 +102,6 @@ class TrainingJobSpec(Model):
     precision: Literal["bf16", "fp16", "fp8"] = "bf16"
     parallelism: ParallelismSpec = ParallelismSpec()
     data_loading: DataLoadingSpec | None = None
-    steps: Annotated[Count, Field(gt=0)] | None = None
-    work: PositiveDuration | None = None  # failure-free compute time, instead of steps
     restart: Duration = 0.0  # re-initialise after a failure, before the checkpoint load
     placement: Literal["packed", "random"] = "packed"  # how ranks map onto the job's GPUs
     elastic: ElasticSpec | None = None  # run on fewer nodes rather than wait for replacements
@@ -120,10 +113,7 @@ class TrainingJobSpec(Model):
         return known_preset(model)
 
     @model_validator(mode="after")
-    def _consistent(self) -> "TrainingJobSpec":
-        if (self.steps is None) == (self.work is None):
-            raise ValueError("give exactly one of steps (e.g. steps: 200000) or work "
-                             "(failure-free compute time, e.g. work: 500h)")
+    def _what_runs(self) -> "TrainingJobFields":
         if (self.step_time is None) == (self.model is None):
             raise ValueError("give exactly one of step_time (e.g. step_time: 6s) or model "
                              f"(a preset: {', '.join(PRESETS)}; or a mapping)")
@@ -133,6 +123,27 @@ class TrainingJobSpec(Model):
         if self.model is not None and self.global_batch is None:
             raise ValueError("a model needs a global_batch (sequences per step, e.g. 2048, or "
                              "tokens, e.g. '16Mi tokens')")
+        return self
+
+
+class TrainingJobSpec(Scheduling, TrainingJobFields):
+    """A synchronous training job of a fixed amount of work.
+
+    Its step time is either given (``step_time``) or derived from ``model``, the batch, the
+    parallelism plan and the hardware (:mod:`fleetsim.training.stepmodel`).
+    """
+
+    name: Name
+    type: Literal["training"]
+    gpus: Annotated[Count, Field(gt=0)]
+    steps: Annotated[Count, Field(gt=0)] | None = None
+    work: PositiveDuration | None = None  # failure-free compute time, instead of steps
+
+    @model_validator(mode="after")
+    def _amount(self) -> "TrainingJobSpec":
+        if (self.steps is None) == (self.work is None):
+            raise ValueError("give exactly one of steps (e.g. steps: 200000) or work "
+                             "(failure-free compute time, e.g. work: 500h)")
         return self
 
 
@@ -146,6 +157,9 @@ class OutputSpec(Model):
     resolution: PositiveDuration | None = None  # timeseries step; default: automatic
 
 
+from fleetsim.scenario.workload import WorkloadSpec  # noqa: E402  (it builds on the job fields)
+
+
 class Scenario(Model):
     """A whole scenario file."""
 
@@ -156,5 +170,13 @@ class Scenario(Model):
     cluster: ClusterSpec
     faults: FaultsSpec = FaultsSpec()
     stragglers: StragglersSpec = StragglersSpec()
-    jobs: tuple[JobSpec, ...] = Field(min_length=1)
+    scheduler: SchedulerSpec = SchedulerSpec()
+    jobs: tuple[JobSpec, ...] = ()
+    workload: WorkloadSpec | None = None  # jobs arriving over time (a trace or classes)
     output: OutputSpec = OutputSpec()
+
+    @model_validator(mode="after")
+    def _some_jobs(self) -> "Scenario":
+        if not self.jobs and self.workload is None:
+            raise ValueError("a scenario needs jobs (a list) or a workload")
+        return self

@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from fleetsim import units
+from fleetsim.scenario.scheduling import Scheduling
 from fleetsim.scenario.types import Bandwidth, Count, Duration, Model, Name, PositiveDuration
 from fleetsim.scenario.architecture import PRESETS, Architecture
 
@@ -123,7 +124,31 @@ class SloSpec(Model):
     tpot: PositiveDuration | None = None  # time per output token after the first
 
 
-class ServingJobSpec(Model):
+class AutoscaleSpec(Model):
+    """Scale a serving job's replicas between ``min`` and ``max`` on load: every ``interval``
+    the load per replica (outstanding requests for ``queue``, busy fraction for
+    ``utilization``) is compared with ``target`` and the replica count set to
+    ceil(replicas x load / target); after a change, nothing changes for ``cooldown``. A new
+    replica pays the model load (cold start); a removed one drains its requests first and
+    then returns its nodes to the fleet."""
+
+    min: Annotated[int, Field(ge=1)] = 1
+    max: Annotated[int, Field(ge=1)]
+    metric: Literal["queue", "utilization"] = "queue"
+    target: Annotated[float, Field(gt=0)]  # outstanding requests, or busy fraction (<= 1)
+    interval: PositiveDuration = 30.0
+    cooldown: Duration = 300.0
+
+    @model_validator(mode="after")
+    def _bounds(self) -> "AutoscaleSpec":
+        if self.max < self.min:
+            raise ValueError(f"max ({self.max}) must not be below min ({self.min})")
+        if self.metric == "utilization" and self.target > 1:
+            raise ValueError(f"a utilization target is a fraction (0, 1], got {self.target}")
+        return self
+
+
+class ServingJobSpec(Scheduling):
     """An inference service: ``replicas`` copies of a model behind a router."""
 
     name: Name
@@ -150,6 +175,7 @@ class ServingJobSpec(Model):
     warmup: Duration = 0.0  # requests arriving earlier are left out of the latency metrics
     cpu_overhead: Duration = 3e-3  # per model iteration (scheduling, sampling)
     memory_reserve: Annotated[float, Field(ge=0, lt=1)] = 0.1  # HBM kept out of the KV cache
+    autoscale: AutoscaleSpec | None = None  # scale replicas on load (replicas: the start)
 
     @field_validator("model")
     @classmethod
@@ -171,6 +197,10 @@ class ServingJobSpec(Model):
                                          or self.batching != BatchingSpec()):
             raise ValueError("batching and speculative decoding need a model (service "
                              "mode is one request per server)")
+        if self.autoscale is not None and not (
+                self.autoscale.min <= self.replicas <= self.autoscale.max):
+            raise ValueError(f"replicas ({self.replicas}) must lie between autoscale.min "
+                             f"({self.autoscale.min}) and autoscale.max ({self.autoscale.max})")
         if self.speculative is not None and self.batching.policy not in (
                 "continuous", "chunked-prefill"):
             raise ValueError("speculative decoding needs an iteration-level batching policy "

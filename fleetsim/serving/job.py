@@ -59,7 +59,8 @@ class ServingJob:
                  log: EventLog, *, setup: ServingSetup, accelerator: Accelerator,
                  gpus_per_node: int, rng_arrivals: np.random.Generator,
                  rng_routing: np.random.Generator, rng_service: np.random.Generator,
-                 horizon_s: float | None, storage: SharedStorage | None = None) -> None:
+                 horizon_s: float | None, storage: SharedStorage | None = None,
+                 submit_s: float | None = None) -> None:
         self.env = env
         self.spec = spec
         self.name = spec.name
@@ -71,6 +72,17 @@ class ServingJob:
         self.rng_service = rng_service
         self.gpus_per_node = gpus_per_node
         self.nodes_required = math.ceil(spec.gpus / gpus_per_node)
+        self.gpus_per_node_required = gpus_per_node  # replicas tile whole nodes
+        self.submit_s = env.now if submit_s is None else submit_s
+        self.gpus = self.nodes_required * gpus_per_node
+        self.priority = spec.priority
+        self.team = spec.team
+        self.preemptible = False  # a service is scaled, not preempted
+        self.estimate_s = self.remaining_estimate_s = math.inf
+        self.expected_end_s = math.inf
+        self.last_start_s: float | None = None
+        self.listener = None
+        self._started = env.event()
         per_replica = spec.gpus_per_replica
         if per_replica <= gpus_per_node:
             share = gpus_per_node // per_replica
@@ -115,9 +127,26 @@ class ServingJob:
         self.process = env.process(self._run())
 
     # -- the job's process ------------------------------------------------------------------
+    # -- called by the scheduler and the fleet -------------------------------------------------
+    def start(self) -> None:
+        """The scheduler has allocated the job's nodes: bring the replicas up."""
+        self.last_start_s = self.env.now
+        self._started.succeed()
+
+    def preempt(self, mode: str = "checkpoint", reason: str = "") -> bool:
+        """A service is not preempted (it scales down instead)."""
+        return False
+
+    def on_allocation_changed(self, gpus: int) -> None:
+        """The fleet integrates the service's GPU-seconds itself."""
+
+    @property
+    def attained_gpu_s(self) -> float:
+        return self.fleet.gpu_seconds.get(self.name, 0.0)
+
     def _run(self):
         env = self.env
-        yield self.fleet.request(self, initial=True)
+        yield self._started
         self.started_s = env.now
         self.slots = list(self.fleet.held(self))
         self.log.record(env.now, "job_start", job=self.name)
@@ -137,6 +166,8 @@ class ServingJob:
         self.completed = True
         self.fleet.release(self)
         self.log.record(env.now, "job_complete", job=self.name)
+        if self.listener is not None:
+            self.listener.on_finished(self)
 
     def _route(self, request: Request) -> None:
         if self.shared is not None:
@@ -289,7 +320,7 @@ class ServingJob:
     def _request_nodes(self) -> None:
         if self._node_request is not None and not self._node_request.triggered:
             return
-        self._node_request = self.fleet.request(self, initial=False)
+        self._node_request = self.fleet.request_replacements(self)
         self._node_request.callbacks.append(lambda _event: self._replaced())
 
     def _replaced(self) -> None:

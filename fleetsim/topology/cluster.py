@@ -21,7 +21,9 @@ from fleetsim.topology.graph import TopologyError
 from fleetsim.topology.node import build_node_graph
 from fleetsim.scenario.fabric import FabricSpec
 from fleetsim.topology.trees import (build_fat_tree, build_rail_fat_tree, build_single_switch,
-                                     fat_tree_plan, rail_fat_tree_plan, scalable_unit_size)
+                                     fat_tree_localities, fat_tree_plan,
+                                     rail_fat_tree_localities, rail_fat_tree_plan,
+                                     scalable_unit_size)
 
 Builder = Callable[[NodeType, int, FabricSpec], nx.DiGraph]
 
@@ -56,6 +58,22 @@ def check_fabric(node_type: NodeType, nodes: int, fabric: FabricSpec | Mapping[s
         fat_tree_plan(node_type, nodes, spec)
     elif spec.type in ("torus", "ring"):
         torus_shape(node_type, nodes, spec)
+
+
+def node_localities(node_type: NodeType, nodes: int,
+                    fabric: FabricSpec | Mapping[str, Any] | None) -> list[tuple]:
+    """Every node's network domain, as the graph's ``locality`` attribute has it (without
+    building the graph): ``(pod, su)`` on a rail fat tree, ``(pod, leaf)`` on a fat tree,
+    ``()`` on fabrics without a hierarchy. Placement keeps a job inside the smallest domain
+    that holds it."""
+    spec = fabric_spec(fabric)
+    if nodes == 1 and node_type.nics is None:
+        return [()]
+    if spec.type == "rail-fat-tree":
+        return rail_fat_tree_localities(node_type, nodes, spec)
+    if spec.type == "fat-tree":
+        return fat_tree_localities(node_type, nodes, spec)
+    return [()] * nodes
 
 
 def leaf_groups(node_type: NodeType, nodes: int,

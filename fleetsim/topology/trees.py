@@ -125,11 +125,28 @@ def fat_tree_plan(node_type: NodeType, nodes: int, spec: FabricSpec) -> tuple[in
                                spec.fixed_tiers)
 
 
+def rail_fat_tree_localities(node_type: NodeType, nodes: int,
+                             spec: FabricSpec) -> list[tuple[int, int]]:
+    """``(pod, su)`` of every node of a rail fat tree (node n sits in SU n // su_size)."""
+    _sus, plan = rail_fat_tree_plan(node_type, nodes, spec)
+    su_size = scalable_unit_size(node_type, spec)
+    rails = rails_of(node_type)
+    return [((node // su_size) * rails // plan.leaves_per_pod, node // su_size)
+            for node in range(nodes)]
+
+
+def fat_tree_localities(node_type: NodeType, nodes: int, spec: FabricSpec) -> list[tuple[int, int]]:
+    """``(pod, leaf)`` of every node of a fat tree (``per_leaf`` consecutive nodes a leaf)."""
+    per_leaf, plan = fat_tree_plan(node_type, nodes, spec)
+    return [((node // per_leaf) // plan.leaves_per_pod, node // per_leaf)
+            for node in range(nodes)]
+
+
 def build_rail_fat_tree(node_type: NodeType, nodes: int, spec: FabricSpec) -> nx.DiGraph:
     """A rail-optimised fat tree of ``nodes`` nodes (module docstring)."""
     sus, plan = rail_fat_tree_plan(node_type, nodes, spec)
-    su_size = scalable_unit_size(node_type, spec)
     rails = rails_of(node_type)
+    localities = rail_fat_tree_localities(node_type, nodes, spec)
     graph = new_cluster_graph(node_type, nodes, spec.type, "up-down", tiers=plan.tiers,
                               scalable_units=sus)
     leaves = []
@@ -141,9 +158,8 @@ def build_rail_fat_tree(node_type: NodeType, nodes: int, spec: FabricSpec) -> nx
             leaves.append(name)
     efficiency = network_efficiency(node_type, spec.efficiency)
     for node in range(nodes):
-        su = node // su_size
-        pod = su * rails // plan.leaves_per_pod
-        add_node_fabric(graph, node_type, node, locality=(pod, su))
+        su = localities[node][1]
+        add_node_fabric(graph, node_type, node, locality=localities[node])
         attach_nics(graph, node_type, node, lambda rail, su=su: f"leaf.su{su}.r{rail}",
                     spec.link_latency, efficiency)
     _add_upper_tiers(graph, leaves, plan, node_type, spec, efficiency)
@@ -158,9 +174,10 @@ def build_fat_tree(node_type: NodeType, nodes: int, spec: FabricSpec) -> nx.DiGr
     for index, name in enumerate(leaves):
         add_vertex(graph, name, "leaf", pod=index // plan.leaves_per_pod)
     efficiency = network_efficiency(node_type, spec.efficiency)
+    localities = fat_tree_localities(node_type, nodes, spec)
     for node in range(nodes):
-        leaf = node // per_leaf
-        add_node_fabric(graph, node_type, node, locality=(leaf // plan.leaves_per_pod, leaf))
+        leaf = localities[node][1]
+        add_node_fabric(graph, node_type, node, locality=localities[node])
         attach_nics(graph, node_type, node, lambda rail, leaf=leaf: f"leaf{leaf}",
                     spec.link_latency, efficiency)
     _add_upper_tiers(graph, leaves, plan, node_type, spec, efficiency)

@@ -1,6 +1,6 @@
-"""Training jobs: the job process (job.py), step-time models (steptime.py, stepmodel.py),
-architectures (architecture.py), memory (memory.py) and checkpoint policies (checkpoint.py).
+"""Training jobs: the job process (job.py), its segment timeline (timeline.py), step-time
+models (steptime.py, stepmodel.py), the parallel plan and memory (plan.py), costs (costs.py),
+checkpoint policies (checkpoint.py) and modes (checkpointing.py).
 
-Import the submodules directly; this package imports nothing so that the scenario schema can
-use :mod:`fleetsim.scenario.architecture` without an import cycle.
+Import the submodules directly.
 """

@@ -54,6 +54,7 @@ class Checkpointer:
         self._memory_checkpoints = 0
         self.fallbacks = 0  # in-memory restores that had to use remote storage
         self._transfers: list = []  # shared-storage transfers in flight (cancelled on failure)
+        self._relocated = False  # the job moved to other nodes since its last checkpoint
 
     # -- storage ------------------------------------------------------------------------------
     def _write(self):
@@ -87,9 +88,7 @@ class Checkpointer:
             if self._persisting is not None and not self._persisting.processed:
                 yield self._persisting  # the previous persist must finish first
             yield env.timeout(self.snapshot_s)
-            books = job.accounting
-            held = (books.pending_s, books.pending_delay_s, books.pending_elastic_s,
-                    job.steps_done)
+            held = (job.accounting.snapshot(), job.steps_done)
             generation = self._generation
             self._persisting = self._write()
             self._persisting.callbacks.append(lambda _event: self._persisted(generation, held))
@@ -128,11 +127,11 @@ class Checkpointer:
                                        buckets["straggler_delay"]))
         job.log.record(job.env.now, "checkpoint", job=job.name)
 
-    def _persisted(self, generation: int, held: tuple[float, float, float, int]) -> None:
+    def _persisted(self, generation: int, held: tuple) -> None:
         if generation != self._generation or self.job.completed:
             return
-        pending_s, delay_s, elastic_s, steps = held
-        self.job.accounting.commit_part(self.job.env.now, pending_s, delay_s, elastic_s)
+        snapshot, steps = held
+        self.job.accounting.commit_part(self.job.env.now, snapshot)
         self.job.steps_committed = steps
         self._count()
 
@@ -157,6 +156,13 @@ class Checkpointer:
         self._transfers = []
         self._persisting = None  # a cancelled persist never completes: nothing to wait for
 
+    def moved(self) -> None:
+        """The job leaves its nodes (preempted): transfers in flight are lost, and so are the
+        copies in peer memory; the next restore reads remote storage (a fallback only if the
+        remote checkpoint is older than the last one kept)."""
+        self.on_failure(())
+        self._relocated = True
+
     def restore(self):
         """Before a restart: decide where to restart from; returns the load (an event)."""
         job = self.job
@@ -165,7 +171,12 @@ class Checkpointer:
             return self._read() if job.has_checkpoint else nothing
         if not job.has_checkpoint:
             return nothing
-        if self._memory_survives():
+        relocated, self._relocated = self._relocated, False
+        if relocated and self._remote is not None and self._remote.steps == job.steps_committed:
+            self._ring = []
+            self._lost_nodes.clear()
+            return self._read()
+        if not relocated and self._memory_survives():
             return job.env.timeout(self.memory_load_s)
         self.fallbacks += 1
         remote = self._remote or _Durable(0, 0.0, 0.0)

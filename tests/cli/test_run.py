@@ -23,7 +23,7 @@ def test_run_writes_the_documented_outputs(tmp_path, root, capsys):
     table = capsys.readouterr().out
     assert "goodput" in table and "pretrain" in table
     summary = json.loads((out / "summary.json").read_text())
-    assert set(summary) == {"scenario", "seed", "sim_time_s", "end", "jobs", "cluster"}
+    assert set(summary) == {"scenario", "seed", "sim_time_s", "end", "jobs", "cluster", "fleet"}
     assert SUMMARY_JOB_KEYS <= set(summary["jobs"]["pretrain"])
     assert {"gpus", "failures", "failures_by_cause", "utilization"} <= set(summary["cluster"])
     events = pd.read_csv(out / "events.csv")
@@ -35,6 +35,8 @@ def test_run_writes_the_documented_outputs(tmp_path, root, capsys):
         series.columns)
     assert (series[["gpus_busy", "gpus_down", "gpus_spare", "gpus_idle"]].sum(axis=1)
             == summary["cluster"]["gpus"]).all()
+    jobs = pd.read_csv(out / "jobs.csv")
+    assert jobs["job"].tolist() == ["pretrain"] and jobs["outcome"].tolist() == ["completed"]
 
 
 def test_json_prints_the_summary_and_nothing_else(root, capsys):
@@ -132,7 +134,8 @@ def test_same_seed_gives_byte_identical_outputs(tmp_path, root, name):
         assert main(["run", path, "--quiet", "--out", str(tmp_path / out)]) == 0
     files = sorted(path.relative_to(tmp_path / "a")
                    for path in (tmp_path / "a").rglob("*") if path.is_file())
-    assert len(files) == 8  # summary, events, timeseries (csv, parquet), phases, trace, 2 plots
+    assert len(files) == 9  # summary, events, timeseries (csv, parquet), phases, jobs, trace,
+    #                         2 plots
     for file in files:
         assert (tmp_path / "a" / file).read_bytes() == (tmp_path / "b" / file).read_bytes(), file
     main(["run", path, "--quiet", "--seed", "99", "--out", str(tmp_path / "c")])

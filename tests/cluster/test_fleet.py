@@ -94,8 +94,8 @@ def test_spares_are_not_used_for_a_first_allocation(make_scenario):
     data["jobs"].append(second)
     result = _run_with_failures(data, [])
     first_wall = result.summary["jobs"]["train"]["wall_time_s"]
-    waiting = result.summary["jobs"]["second"]["buckets_s"]["waiting_for_resources"]
-    assert waiting == pytest.approx(first_wall)
+    queued = result.summary["jobs"]["second"]["buckets_s"]["queued"]
+    assert queued == pytest.approx(first_wall)
     assert result.timeseries["gpus_spare"].min() == 16
 
 

@@ -1,0 +1,206 @@
+"""Fleet-level results: one row per job (``jobs.csv``), the ``fleet`` summary, queue columns.
+
+Read from finished jobs (duck-typed: any object with the attributes below) and the fleet's
+and scheduler's logs:
+
+* a job's *queue wait* is from its submission to its first start, its *JCT* (job completion
+  time) from its submission to its completion;
+* *makespan*: from the first submission to the last completion (``None`` while a job has not
+  finished);
+* *GPU utilization*: allocated = GPU-seconds held by jobs / (GPUs x wall time); productive =
+  GPU-seconds of kept training work (the ``productive`` bucket, GPU-weighted) / the same;
+* *fragmentation*: free GPUs that no waiting job can use (a partly free node too small for
+  every waiting small job, whole nodes too few for every waiting multi-node job; zero when
+  nothing waits), time-averaged;
+* the fleet's GPU-seconds by bucket: every training job's GPU-weighted buckets, serving jobs'
+  held GPU-seconds (``serving``), and the idle, spare and down GPUs; they add up to
+  GPUs x wall time (``gpu_seconds.total``), the conservation law a test checks.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from fleetsim.metrics.accounting import BUCKETS
+from fleetsim.metrics.timeseries import state_seconds, step_lookup
+
+#: jobs.csv columns, in order (docs/guides/outputs.md)
+JOB_COLUMNS = ("job", "type", "class", "team", "priority", "gpus", "submit_s", "start_s",
+               "end_s", "queue_wait_s", "jct_s", "outcome", "preemptions", "interruptions",
+               "goodput", "productive_s", "lost_work_s", "gpu_seconds")
+
+
+def _outcome(job: Any) -> str:
+    """``completed``; ``waiting`` (never started); ``preempted`` (back in the queue at the
+    end); ``running``."""
+    if job.completed:
+        return "completed"
+    if getattr(job, "last_start_s", None) is None:
+        return "waiting"
+    return "preempted" if getattr(job, "final_phase", None) == "queued" else "running"
+
+
+def jobs_table(jobs: Sequence[Any], end_s: float,
+               workload_class: Callable[[str], str] | None = None) -> pd.DataFrame:
+    """One row per job (columns :data:`JOB_COLUMNS`)."""
+    rows = []
+    for job in jobs:
+        accounting = getattr(job, "accounting", None)
+        start = job.started_s
+        end = getattr(job, "ended_s", None)
+        if end is None and job.completed:
+            end = end_s
+        buckets = accounting.buckets if accounting is not None else {}
+        wall = accounting.wall_s if accounting is not None else math.nan
+        rows.append((
+            job.name, job.type, workload_class(job.name) if workload_class else "",
+            job.team or "", job.priority, job.gpus, job.submit_s,
+            _nan(start), _nan(end),
+            start - job.submit_s if start is not None else math.nan,
+            end - job.submit_s if end is not None else math.nan,
+            _outcome(job), getattr(job, "preemptions", 0),
+            sum(job.interruptions.values()) if hasattr(job, "interruptions")
+            else getattr(job, "replica_failures", 0),
+            buckets.get("productive", math.nan) / wall if wall and wall > 0 else math.nan,
+            buckets.get("productive", math.nan), buckets.get("lost_work", math.nan),
+            _held_gpu_seconds(job),
+        ))
+    return pd.DataFrame.from_records(rows, columns=list(JOB_COLUMNS))
+
+
+def _nan(value: float | None) -> float:
+    return math.nan if value is None else float(value)
+
+
+def _held_gpu_seconds(job: Any) -> float:
+    accounting = getattr(job, "accounting", None)
+    if accounting is not None:
+        return float(sum(accounting.gpu_buckets.values()) + accounting.pending_gpu["total"])
+    return float(job.attained_gpu_s)
+
+
+def _stats(values: np.ndarray) -> dict[str, float | None]:
+    if values.size == 0:
+        return {"mean": None, "p50": None, "p90": None, "p99": None}
+    return {"mean": float(values.mean()), "p50": float(np.percentile(values, 50)),
+            "p90": float(np.percentile(values, 90)), "p99": float(np.percentile(values, 99))}
+
+
+def gpu_seconds(jobs: Iterable[Any], fleet: Any, end_s: float) -> dict[str, float]:
+    """The fleet's GPU-seconds by bucket (module docstring); ``total`` is GPUs x wall."""
+    totals = dict.fromkeys(BUCKETS, 0.0)
+    totals["serving"] = 0.0
+    for job in jobs:
+        accounting = getattr(job, "accounting", None)
+        if accounting is None:
+            totals["serving"] += fleet.gpu_seconds.get(job.name, 0.0)
+            continue
+        for bucket, value in accounting.gpu_buckets.items():
+            totals[bucket] += value
+    states = state_seconds(fleet.state_log, end_s)
+    totals.update(idle=states["idle"], spare=states["spare"], down=states["down"])
+    totals["total"] = fleet.total_gpus * end_s
+    return totals
+
+
+def fleet_summary(jobs: Sequence[Any], table: pd.DataFrame, fleet: Any, scheduler: Any,
+                  end_s: float) -> dict:
+    """The ``fleet`` section of summary.json (docs/guides/outputs.md)."""
+    outcomes = table["outcome"].value_counts()
+    completed = table[table["outcome"] == "completed"]
+    started = table[~np.isnan(table["start_s"].to_numpy())]
+    buckets = gpu_seconds(jobs, fleet, end_s)
+    total = buckets["total"]
+    held = sum(value for key, value in buckets.items()
+               if key not in ("idle", "spare", "down", "total"))
+    queue = np.asarray(scheduler.queue_log, dtype=np.float64)
+    all_done = len(completed) == len(table) and len(table) > 0
+    return {
+        "scheduler": {"policy": scheduler.spec.policy, "placement": scheduler.spec.placement,
+                      "backfill": bool(scheduler.backfill)},
+        "jobs": {"submitted": int(len(table)),
+                 "completed": int(outcomes.get("completed", 0)),
+                 "running": int(outcomes.get("running", 0)),
+                 "waiting": int(outcomes.get("waiting", 0) + outcomes.get("preempted", 0))},
+        "jct_s": _stats(completed["jct_s"].to_numpy()),
+        "queue_wait_s": _stats(started["queue_wait_s"].to_numpy()),
+        "makespan_s": (float(completed["end_s"].max() - table["submit_s"].min())
+                       if all_done else None),
+        "preemptions": int(table["preemptions"].sum()),
+        "gpu_utilization": {"allocated": held / total if total > 0 else 0.0,
+                            "productive": buckets["productive"] / total if total > 0 else 0.0},
+        "gpu_seconds": buckets,
+        "fragmented_gpus_mean": _time_average(queue, 4, end_s),
+        "fragmentation": (_time_average(queue, 4, end_s) / fleet.usable_gpus
+                          if fleet.usable_gpus else 0.0),
+        "queue_length": {"mean": _time_average(queue, 1, end_s),
+                         "max": int(queue[:, 1].max()) if len(queue) else 0},
+        "teams": _teams(table),
+    }
+
+
+def _time_average(log: np.ndarray, column: int, end_s: float) -> float:
+    """Time average over [0, end_s] of a step function logged as (time, ...) rows."""
+    if end_s <= 0 or len(log) == 0:
+        return 0.0
+    rows = log[log[:, 0] <= end_s]
+    durations = np.diff(np.append(rows[:, 0], end_s))
+    return float(durations @ rows[:, column] / end_s)
+
+
+def _teams(table: pd.DataFrame) -> dict[str, dict]:
+    """Per team: jobs, GPU-seconds held and their share of all held, mean JCT."""
+    teams = table[table["team"] != ""]
+    if teams.empty:
+        return {}
+    held = float(table["gpu_seconds"].sum())
+    result = {}
+    for team, rows in teams.groupby("team", sort=True):
+        done = rows[rows["outcome"] == "completed"]["jct_s"].to_numpy()
+        result[str(team)] = {
+            "jobs": int(len(rows)),
+            "gpu_seconds": float(rows["gpu_seconds"].sum()),
+            "share": float(rows["gpu_seconds"].sum()) / held if held > 0 else 0.0,
+            "jct_mean_s": float(done.mean()) if done.size else None,
+        }
+    return result
+
+
+def productive_column(frame: pd.DataFrame, jobs: Iterable[Any]) -> pd.DataFrame:
+    """Add ``gpus_productive``: per window ending at each grid time, the GPU-seconds of
+    training work made permanent in it (at checkpoints and completions) over its length."""
+    grid = frame["time_s"].to_numpy()
+    times, amounts = [], []
+    for job in jobs:
+        log = getattr(getattr(job, "accounting", None), "productive_log", None)
+        if log is None or len(log) < 2:
+            continue
+        values = np.asarray(log, dtype=np.float64)
+        times.append(values[1:, 0])
+        amounts.append(np.diff(values[:, 1]) * job.gpus)
+    column = np.zeros(len(grid))
+    if times and len(grid) > 1:
+        when, amount = np.concatenate(times), np.concatenate(amounts)
+        window = np.searchsorted(grid, when, side="left")
+        inside = window < len(grid)
+        np.add.at(column, window[inside], amount[inside])
+        column /= grid[1] - grid[0]
+    column[0] = np.nan
+    return frame.assign(gpus_productive=column)
+
+
+def queue_columns(frame: pd.DataFrame, queue_log: list[tuple]) -> pd.DataFrame:
+    """Add the scheduler's state at each grid time: jobs and GPUs waiting, jobs running, free
+    GPUs no waiting job can use."""
+    grid = frame["time_s"].to_numpy()
+    log = np.asarray(queue_log, dtype=np.float64)
+    values = step_lookup(log[:, 0], log[:, 1:], grid)
+    columns = {"jobs_waiting": values[:, 0], "gpus_waiting": values[:, 1],
+               "jobs_running": values[:, 2], "gpus_fragmented": values[:, 3]}
+    return pd.concat([frame, pd.DataFrame({key: value.astype(np.int64)
+                                           for key, value in columns.items()},
+                                          index=frame.index)], axis=1)

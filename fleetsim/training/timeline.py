@@ -1,0 +1,97 @@
+"""One segment's timeline: its steps' base times, stretched piecewise by slow-downs that can
+change while it runs (pure; no SimPy).
+
+A segment's steps are drawn once, at its start, as *base* cumulative times: the job's isolated
+step time with straggler jitter (:mod:`fleetsim.training.steptime`). Two factors stretch the
+base timeline into wall time:
+
+* ``elastic`` (>= 1): an elastic job running on fewer nodes takes nodes_required / held times
+  longer per step (fixed for a segment);
+* ``contention`` (>= 1): other jobs' traffic on the job's network links makes its step
+  ``contention`` times the isolated one (:mod:`fleetsim.cluster.fabric`); it changes when the
+  set of jobs sharing its links changes, which may happen mid-segment.
+
+Wall time is piecewise linear in base time: within a piece of factor f = elastic x contention,
+``base = base_at + (wall - wall_at) / f``. :meth:`Timeline.retime` closes the current piece
+and opens one with the new factor, so the steps still to run take the new pace exactly while
+the steps already run keep theirs. The wall excess over base time is split into its elastic
+part ``(w / f)(e - 1)`` and its contention part ``(w / f) e (c - 1)`` (they sum to
+``w - w / f``), credited to ``waiting_for_resources`` and ``contention`` when the work is
+kept; the straggler delay is measured on the base timeline.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fleetsim.training.steptime import steps_completed, straggler_delay
+
+
+class Timeline:
+    """The wall-time course of one segment (module docstring)."""
+
+    def __init__(self, base: np.ndarray, step_s: float, start_s: float, elastic: float = 1.0,
+                 contention: float = 1.0) -> None:
+        self.base = base  # cumulative base completion times of the segment's steps
+        self.step_s = step_s  # the straggler-free step the base timeline is drawn around
+        self.start_s = start_s
+        self.elastic, self.contention = elastic, contention
+        #: closed pieces: (wall start, base start, wall length, elastic, contention)
+        self._pieces: list[tuple[float, float, float, float, float]] = []
+        self._wall_at, self._base_at = start_s, 0.0
+
+    @property
+    def factor(self) -> float:
+        return self.elastic * self.contention
+
+    @property
+    def steps(self) -> int:
+        return len(self.base)
+
+    def base_at(self, now: float) -> float:
+        """Base time reached at wall time ``now``."""
+        return self._base_at + (now - self._wall_at) / self.factor
+
+    def end_s(self) -> float:
+        """Wall time at which the last step completes at the current pace."""
+        return self._wall_at + (float(self.base[-1]) - self._base_at) * self.factor
+
+    def retime(self, now: float, contention: float) -> None:
+        """From ``now`` on the contention factor is ``contention``."""
+        self._pieces.append((self._wall_at, self._base_at, now - self._wall_at, self.elastic,
+                             self.contention))
+        self._base_at = self.base_at(now)
+        self._wall_at = now
+        self.contention = contention
+
+    def steps_done(self, now: float) -> int:
+        """Steps completed by wall time ``now``."""
+        return steps_completed(self.base, self.base_at(now) * (1 + 1e-12))
+
+    def wall_of_step(self, count: int) -> float:
+        """Wall time at which the ``count``-th step completed (the start for 0)."""
+        if count <= 0:
+            return self.start_s
+        target = float(self.base[count - 1])
+        for wall, base, length, elastic, contention in self._pieces:
+            factor = elastic * contention
+            if target <= base + length / factor:
+                return wall + (target - base) * factor
+        return self._wall_at + (target - self._base_at) * self.factor
+
+    def excess(self, now: float) -> dict[str, float]:
+        """The parts of the wall time from the start to ``now`` beyond the productive steps:
+        ``straggler_delay`` (on the base timeline), ``waiting_for_resources`` (elastic) and
+        ``contention``."""
+        elastic_s = contention_s = 0.0
+        pieces = self._pieces + [(self._wall_at, self._base_at, now - self._wall_at,
+                                  self.elastic, self.contention)]
+        for _wall, _base, length, elastic, contention in pieces:
+            if length <= 0:
+                continue
+            base = length / (elastic * contention)
+            elastic_s += base * (elastic - 1.0)
+            contention_s += base * elastic * (contention - 1.0)
+        delay = straggler_delay(self.base, self.step_s, self.base_at(now))
+        return {"straggler_delay": delay, "waiting_for_resources": elastic_s,
+                "contention": contention_s}
