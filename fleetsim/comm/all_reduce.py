@@ -228,7 +228,11 @@ def _check_nvls(layout: GroupLayout, what: str) -> list[list[int]]:
     if layout.scale_up != "nvswitch" or not layout.in_network_reduction:
         raise CommError(f"{what} needs NVSwitch nodes whose switches reduce in the network "
                         "(scale_up.in_network_reduction in the node type)")
-    return same_ranks_per_node(layout, what)
+    nodes = same_ranks_per_node(layout, what)
+    if len(nodes[0]) < 2:
+        raise CommError(f"{what} needs at least 2 ranks per node (one GPU per node has "
+                        "nothing to reduce in its switch)")
+    return nodes
 
 
 def _through_switch(ranks: list[int]) -> list[Flow]:

@@ -194,6 +194,7 @@ class CommModel:
         profile = str(graph.graph.get("collectives", "") or "")
         self.tuner: TunerProfile | None = tuner(profile) if profile else None
         self._plans: dict[tuple[str, str, tuple[str, ...]], CollectivePlan] = {}
+        self._refused: dict[tuple[str, str, tuple[str, ...]], str] = {}
         self._paths: dict[Path, PathInfo] = {}
         self._capacity: dict[Edge, float] = {}
 
@@ -204,10 +205,17 @@ class CommModel:
         key = (op, chosen.name, members)
         plan = self._plans.get(key)
         if plan is None:
+            refused = self._refused.get(key)
+            if refused is not None:  # auto asks again at every size: answer from the memo
+                raise CommError(refused)
             if len(set(members)) != len(members):
                 raise CommError("a group lists the same GPU twice")
             layout = GroupLayout.of(members, self.graph)
-            phases = chosen.phases(layout) if layout.size >= 2 else []
+            try:
+                phases = chosen.phases(layout) if layout.size >= 2 else []
+            except CommError as error:
+                self._refused[key] = str(error)
+                raise
             costed: dict[Phase, PhaseCost] = {}  # halving-doubling reuses its phases
             for phase in phases:
                 if phase not in costed:
