@@ -1,7 +1,7 @@
 """Speed of ``fleetsim collective``'s costing on a fleet-scale graph (issue 3, item 7).
 
 1,024 DGX H100 nodes on a rail-optimised fat tree (8,192 GPUs, 3 switch tiers). All-reduce with
-ring, tree and ``auto`` (every algorithm and protocol, as the command's default), on two groups:
+ring, tree and ``auto`` (what NCCL runs, every protocol, as the command's default), on two groups:
 all 8,192 GPUs packed, and 1,024 ranks with one GPU per node (``n{i}.g0``, a data-parallel
 group across nodes). Sizes 8 B .. 8 GiB, x2 (31 sizes), as ``fleetsim collective`` sweeps them.
 
@@ -12,7 +12,7 @@ Reported:
   ``CommModel`` (cold caches; best of --repeat). For ``auto`` it is the first ``best()`` call,
   which routes every all-reduce algorithm;
 * per size: evaluating the routed plan at one size, mean over the 31 sizes, microseconds.
-  For ``auto`` it is a ``best()`` call (every algorithm x protocol), which also looks each
+  For ``auto`` it is a ``best()`` call (NCCL's algorithms x protocols), which also looks each
   plan up by its group: hashing an 8,192-name tuple five times is most of its cost;
 * sweep: ``fleetsim.commands.collective.sweep`` over the 31 sizes from a cold model, i.e. the
   command's costing without graph build, imports and printing;
@@ -140,8 +140,8 @@ def main() -> None:
                 f"`python benchmarks/bench_collective.py --record` on {today}, {machine}. "
                 f"All-reduce, sizes 8 B .. 8 GiB x2; first costing is the best of "
                 f"{args.repeat} cold runs, per-size times the mean over {args.repeat} x 31 "
-                f"evaluations (ring and tree at protocol simple, auto over every algorithm and "
-                f"protocol).\n\n{report}")
+                f"evaluations (ring and tree at protocol simple, auto over the algorithms and "
+                f"protocols NCCL runs, costed by its tuner profile).\n\n{report}")
         (ROOT / "benchmarks" / "COLLECTIVE_RESULTS.md").write_text(text)
 
 

@@ -7,6 +7,10 @@ Public API (formulas and sources in each module's docstring)::
     CommModel(graph).plan(op, algorithm, group) -> CollectivePlan   # .time(size, protocol)
     algbw(size_bytes, time_s), busbw(op, size_bytes, time_s, ranks)  # nccl-tests definitions
     ALGORITHMS[op][name], register, PROTOCOLS[name]
+    TUNERS[name]  # vendor library tuner profiles (nccl-hopper, rccl-cdna3, ...), tuner.py
+
+On a graph whose node type names a tuner profile, ``auto`` chooses among what that library
+runs and costs it with NCCL's tuner model (tuner.py); elsewhere every algorithm competes.
 
 Operations: all-reduce, all-gather, reduce-scatter, all-to-all, broadcast, send-recv.
 """
@@ -21,10 +25,11 @@ from fleetsim.comm.nccl_tests import algbw, bus_factor, busbw
 from fleetsim.comm.protocols import PROTOCOLS, Protocol, get_protocol, zero_latency
 from fleetsim.comm.registry import ALGORITHMS, OPS, Algorithm, algorithm, algorithm_names, register
 from fleetsim.comm.schedule import CommError, GroupLayout, Phase
+from fleetsim.comm.tuner import TUNERS, TunerProfile, tuner
 
 __all__ = [
     "ALGORITHMS", "Algorithm", "Choice", "CollectivePlan", "CommError", "CommModel", "GroupLayout",
-    "OPS", "PROTOCOLS", "Phase", "PhaseCost", "Protocol", "algbw", "algorithm", "algorithm_names",
-    "best_collective", "bus_factor", "busbw", "collective_time", "comm_model", "flow_rates",
-    "get_protocol", "register", "zero_latency",
+    "OPS", "PROTOCOLS", "Phase", "PhaseCost", "Protocol", "TUNERS", "TunerProfile", "algbw",
+    "algorithm", "algorithm_names", "best_collective", "bus_factor", "busbw", "collective_time",
+    "comm_model", "flow_rates", "get_protocol", "register", "tuner", "zero_latency",
 ]

@@ -10,8 +10,26 @@ halving-doubling (Rabenseifner)    2 lg p·α + 2(p-1)/p·n·β                (
 recursive doubling                 lg p·α + lg p·n·β                      (p a power of 2)
 hierarchical (k per node, m nodes) 2(k-1)α₁ + 2(k-1)/k·nβ₁
                                    + 2(m-1)α₂ + 2(m-1)/m·(n/k)β₂
+hierarchical, pipelined            2(k-1)α₁ + 2(m-1)α₂
+                                   + max(2(k-1)/k·nβ₁, 2(m-1)/m·(n/k)β₂)
 tree (NCCL, pipelined)             2((k-1)α₁ + ⌈lg m⌉α₂) + 2·n·β_bottleneck
+NVLS (NVLink SHARP, one node)      α + (1 + 1/k)·n·β₁ / e_nvls
+NVLS-tree (several nodes)          α + 2⌊lg m⌋α₂ + max((1 + 1/k)·n·β₁ / e_nvls, tree of n/k)
 =================================  ======================================================
+
+The hierarchical phases are pipelined (chunks stream from the intra-node reduce-scatter into
+the inter-node rings and on into the all-gather, as NCCL pipelines its own algorithms): every
+step latency is paid, but the bandwidth term is the busiest link's bytes over all phases.
+
+NVLS (NCCL ≥ 2.17 on NVSwitch systems with NVLink SHARP): each GPU pushes its whole buffer into
+the switch, which reduces it (``multimem.ld_reduce``), reads back its reduced 1/k shard, then
+writes the shard once and the switch multicasts it to all k GPUs (``multimem.st``). Per GPU and
+direction that is n + n/k bytes on its NVLink port, the flow of a rank to itself through the
+switch (cost.py). ``e_nvls`` = :data:`NVLS_EFFICIENCY`, the switch's reduction throughput
+relative to plain NVLink transfers, calibrated: 8x H100 NVLS busbw ~480 GB/s (nccl-tests #212,
+#290 [V]) and 430 GB/s (NVIDIA/nccl #1221) against 2(k-1)/(k+1) x 450 x 0.80 = 560 GB/s
+without it; 0.82 puts it at 459 GB/s. NVLS-tree runs NVLS inside each node and, pipelined with
+it, one double binary tree per local rank across nodes on that rank's 1/k shard and NIC.
 
 For p not a power of two, halving-doubling and recursive doubling first fold the
 ``r = p - 2^⌊lg p⌋`` extra ranks into partners (one step of n bytes) and unfold them at the
@@ -20,9 +38,17 @@ end (one more), the standard MPICH treatment: 2 extra steps of α + nβ.
 
 from __future__ import annotations
 
+import math
+
 from fleetsim.comm.registry import Algorithm, register
 from fleetsim.comm.schedule import (CommError, Flow, GroupLayout, Phase, channel_rings, channels,
-                                   ring_flows, ring_strides)
+                                   ring_flows, ring_orders)
+
+
+#: NVLS reduction throughput relative to plain NVLink transfers (module docstring; calibrated).
+NVLS_EFFICIENCY = 0.82
+
+NCCL_AND_RCCL = frozenset({"nccl", "rccl"})
 
 
 @register
@@ -31,6 +57,7 @@ class RingAllReduce(Algorithm):
     channels across nodes (schedule.channel_rings)."""
 
     op, name = "all-reduce", "ring"
+    libraries, nccl_model = NCCL_AND_RCCL, True
 
     def phases(self, layout: GroupLayout) -> list[Phase]:
         p = layout.size
@@ -98,18 +125,18 @@ def same_ranks_per_node(layout: GroupLayout, what: str) -> list[list[int]]:
 class HierarchicalAllReduce(Algorithm):
     """Ring reduce-scatter inside each node, ring all-reduce of each n/k shard across nodes
     (k concurrent rings, one per local rank, each on its own rail), ring all-gather inside each
-    node. The three phases run one after the other (no pipelining between them)."""
+    node; the three phases pipelined (module docstring). MPI-style: selectable by name."""
 
-    op, name = "all-reduce", "hierarchical"
+    op, name, pipelined = "all-reduce", "hierarchical", True
 
     def phases(self, layout: GroupLayout) -> list[Phase]:
         nodes = same_ranks_per_node(layout, "hierarchical all-reduce")
         m, k = len(nodes), len(nodes[0])
         phases: list[Phase] = []
-        strides = ring_strides(k, layout.scale_up)  # several rings over a full mesh
-        intra = tuple(flow for ranks in nodes for stride in strides
-                      for flow in ring_flows([ranks[(j * stride) % k] for j in range(k)],
-                                             1 / (k * len(strides))))
+        orders = ring_orders(k, layout.scale_up)  # several rings over a full mesh
+        intra = tuple(flow for ranks in nodes for order in orders
+                      for flow in ring_flows([ranks[index] for index in order],
+                                             1 / (k * len(orders))))
         if k > 1:
             phases.append(Phase(intra, k - 1, k - 1, "mean"))
         if m > 1:
@@ -167,6 +194,7 @@ class TreeAllReduce(Algorithm):
     """
 
     op, name, family = "all-reduce", "tree", "tree"
+    libraries, nccl_model = NCCL_AND_RCCL, True
 
     def phases(self, layout: GroupLayout) -> list[Phase]:
         all_channels = channels(layout)
@@ -193,3 +221,61 @@ class TreeAllReduce(Algorithm):
             tree = tuple((heads[c], heads[p], 0.0) for c, p in _binary_tree_up(len(heads), False))
             phases.append(Phase(tree, 2 * depth, 0))
         return phases
+
+
+def _check_nvls(layout: GroupLayout, what: str) -> list[list[int]]:
+    """Ranks by node; :class:`CommError` unless the group can run NVLink SHARP."""
+    if layout.scale_up != "nvswitch" or not layout.in_network_reduction:
+        raise CommError(f"{what} needs NVSwitch nodes whose switches reduce in the network "
+                        "(scale_up.in_network_reduction in the node type)")
+    nodes = same_ranks_per_node(layout, what)
+    if len(nodes[0]) < 2:
+        raise CommError(f"{what} needs at least 2 ranks per node (one GPU per node has "
+                        "nothing to reduce in its switch)")
+    return nodes
+
+
+def _through_switch(ranks: list[int]) -> list[Flow]:
+    """Each rank's NVLS traffic: n (1 + 1/k) up to its switch and back (module docstring)."""
+    k = len(ranks)
+    return [(rank, rank, (1 + 1 / k) / NVLS_EFFICIENCY) for rank in ranks]
+
+
+@register
+class NvlsAllReduce(Algorithm):
+    """NVLink SHARP inside one NVSwitch node (module docstring); Simple protocol only."""
+
+    op, name, family = "all-reduce", "nvls", "nvls"
+    libraries, nccl_model, protocols = frozenset({"nccl"}), True, ("simple",)
+
+    def phases(self, layout: GroupLayout) -> list[Phase]:
+        nodes = _check_nvls(layout, "nvls all-reduce")
+        if len(nodes) > 1:
+            raise CommError("nvls all-reduce runs inside one node (nvls-tree spans nodes)")
+        return [Phase(tuple(_through_switch(nodes[0])))]
+
+
+@register
+class NvlsTreeAllReduce(Algorithm):
+    """NVLS inside each node, pipelined with one double binary tree per local rank across
+    nodes on its 1/k shard (module docstring); Simple protocol only."""
+
+    op, name, family = "all-reduce", "nvls-tree", "nvls-tree"
+    libraries, nccl_model, protocols = frozenset({"nccl"}), True, ("simple",)
+    pipelined = True
+
+    def phases(self, layout: GroupLayout) -> list[Phase]:
+        nodes = _check_nvls(layout, "nvls-tree all-reduce")
+        if len(nodes) < 2:
+            raise CommError("nvls-tree all-reduce needs several nodes (nvls runs in one)")
+        m, k = len(nodes), len(nodes[0])
+        intra = [flow for ranks in nodes for flow in _through_switch(ranks)]
+        up: list[Flow] = []
+        for local in range(k):
+            heads = [ranks[local] for ranks in nodes]
+            for mirrored in (False, True):
+                up += [(heads[child], heads[parent], 1 / (2 * k))
+                       for child, parent in _binary_tree_up(m, mirrored)]
+        down = [(dst, src, fraction) for src, dst, fraction in up]
+        depth = int(math.log2(m))
+        return [Phase(tuple(intra)), Phase(tuple(up), depth, 1), Phase(tuple(down), depth, 1)]

@@ -17,6 +17,19 @@ For each phase of the algorithm's schedule (schedule.py), every flow is routed o
 
 Total: ``protocol.base(family) + Σ_phases steps·alpha + transfers·beta_time``; 0 for one rank.
 
+**Pipelined** algorithms (registry.py ``Algorithm.pipelined``: hierarchical, NVLS-tree, direct
+all-to-all) stream chunks through all their phases at once: the bandwidth term is instead
+``size_bytes · max_e (Σ_flows on e transfers·fraction) / capacity_e`` — the busiest directed
+link's bytes over the whole collective — while every step latency is still paid.
+
+A flow from a rank to itself (NVLS, all_reduce.py) goes up to the rank's NVSwitch and back.
+
+**Vendor tuners.** When the graph names a tuner profile (tuner.py; ``collectives`` in the node
+type), ``auto`` considers only the algorithms that library implements, and the algorithms NCCL
+models (``Algorithm.nccl_model``) are costed with NCCL's latency formulas and per-protocol
+bandwidth caps applied to the graph's Simple bandwidth; the others keep the alpha-beta latency
+above, plus the profile's per-call overheads.
+
 Routing and link loads depend on the group and algorithm but not on the message size or the
 protocol, so each (op, algorithm, group) is routed once into a :class:`CollectivePlan` and
 cached by the graph's :class:`CommModel`; evaluating a plan is O(phases). The module-level
@@ -37,6 +50,8 @@ import networkx as nx
 from fleetsim.comm.protocols import PROTOCOLS, Protocol, get_protocol
 from fleetsim.comm.registry import ALGORITHMS, algorithm, algorithm_names
 from fleetsim.comm.schedule import CommError, Flow, GroupLayout, Phase
+from fleetsim.comm.tuner import (Shape, TunerProfile, ring_ratio, tuned_bandwidth, tuned_latency,
+                                 tuner)
 from fleetsim.topology.graph import SCALE_UP, effective_bandwidth
 from fleetsim.topology.routing import Path, Router, path_edges
 
@@ -71,33 +86,70 @@ class PhaseCost:
 
 @dataclass(frozen=True)
 class CollectivePlan:
-    """One (op, algorithm, group) routed on one graph; evaluate for any size and protocol."""
+    """One (op, algorithm, group) routed on one graph; evaluate for any size and protocol.
+
+    ``pipelined_per_byte`` is the busiest link's seconds per byte of a pipelined algorithm
+    (module docstring), ``None`` otherwise. With a ``tuner`` (tuner.py) the plan is costed as
+    the vendor library's tuner would, from ``shape``.
+    """
 
     op: str
     algorithm: str
     family: str
     ranks: int
     phases: tuple[PhaseCost, ...]
+    pipelined_per_byte: float | None = None
+    protocols: tuple[str, ...] | None = None
+    shape: Shape | None = None
+    tuner: TunerProfile | None = None
 
-    def latency(self, protocol: str | Protocol = "simple") -> float:
-        """The size-independent part: base + Σ steps·alpha (seconds)."""
+    def _allowed(self, protocol: str | Protocol) -> Protocol:
+        chosen = get_protocol(protocol)
+        if self.protocols is not None and chosen.name not in self.protocols:
+            raise CommError(f"{self.op} {self.algorithm} runs only the "
+                            f"{', '.join(self.protocols)} protocol, not {chosen.name!r}")
+        return chosen
+
+    def graph_seconds_per_byte(self) -> float:
+        """Seconds per byte at Simple on the graph: summed over phases, or the busiest link's."""
+        if self.pipelined_per_byte is not None:
+            return self.pipelined_per_byte
+        return sum(phase.transfers * phase.seconds_per_byte for phase in self.phases)
+
+    def plain_latency(self, protocol: str | Protocol = "simple") -> float:
+        """The alpha-beta latency: base + Σ steps·alpha (seconds), no tuner."""
         if self.ranks < 2:
             return 0.0
         chosen = get_protocol(protocol)
         return chosen.base(self.family) + sum(phase.steps * phase.alpha(chosen, self.family)
                                               for phase in self.phases)
 
+    def latency(self, protocol: str | Protocol = "simple", size_bytes: float = 0.0) -> float:
+        """The size-independent part (seconds; the tuner's ring plateau needs the size)."""
+        if self.ranks < 2:
+            return 0.0
+        chosen = self._allowed(protocol)
+        plain = self.plain_latency(chosen)
+        if self.tuner is None or self.shape is None:
+            return plain
+        return tuned_latency(self.tuner, self.shape, chosen.name, size_bytes, plain)
+
     def bandwidth_time(self, size_bytes: float, protocol: str | Protocol = "simple") -> float:
-        """The size-proportional part: Σ transfers·size·seconds_per_byte / factor (seconds)."""
-        chosen = get_protocol(protocol)
-        per_byte = sum(phase.transfers * phase.seconds_per_byte for phase in self.phases)
-        return size_bytes * per_byte / chosen.bandwidth_factor
+        """The size-dependent part (seconds): size x seconds per byte / protocol factor, or
+        under a tuner size / the tuned bandwidth (tuner.py)."""
+        chosen = self._allowed(protocol)
+        per_byte = self.graph_seconds_per_byte()
+        if self.tuner is None or self.shape is None or per_byte == 0 or size_bytes == 0:
+            return size_bytes * per_byte / chosen.bandwidth_factor
+        bandwidth = tuned_bandwidth(self.tuner, self.shape, chosen.name, 1 / per_byte,
+                                    size_bytes)
+        return size_bytes / bandwidth
 
     def time(self, size_bytes: float, protocol: str | Protocol = "simple") -> float:
         """Seconds for one collective of ``size_bytes`` (nccl-tests size convention)."""
         if self.ranks < 2:
             return 0.0
-        return self.latency(protocol) + self.bandwidth_time(size_bytes, protocol)
+        return self.latency(protocol, size_bytes) + self.bandwidth_time(size_bytes, protocol)
 
 
 @dataclass(frozen=True)
@@ -139,7 +191,10 @@ class CommModel:
     def __init__(self, graph: nx.DiGraph) -> None:
         self.graph = graph
         self.router = Router(graph)
+        profile = str(graph.graph.get("collectives", "") or "")
+        self.tuner: TunerProfile | None = tuner(profile) if profile else None
         self._plans: dict[tuple[str, str, tuple[str, ...]], CollectivePlan] = {}
+        self._refused: dict[tuple[str, str, tuple[str, ...]], str] = {}
         self._paths: dict[Path, PathInfo] = {}
         self._capacity: dict[Edge, float] = {}
 
@@ -150,26 +205,64 @@ class CommModel:
         key = (op, chosen.name, members)
         plan = self._plans.get(key)
         if plan is None:
+            refused = self._refused.get(key)
+            if refused is not None:  # auto asks again at every size: answer from the memo
+                raise CommError(refused)
             if len(set(members)) != len(members):
                 raise CommError("a group lists the same GPU twice")
             layout = GroupLayout.of(members, self.graph)
-            phases = chosen.phases(layout) if layout.size >= 2 else []
+            try:
+                phases = chosen.phases(layout) if layout.size >= 2 else []
+            except CommError as error:
+                self._refused[key] = str(error)
+                raise
             costed: dict[Phase, PhaseCost] = {}  # halving-doubling reuses its phases
             for phase in phases:
                 if phase not in costed:
                     costed[phase] = self._cost_phase(phase, members)
+            pipelined = self._busiest_link(phases, members) if chosen.pipelined else None
+            network = max((cost.max_path_latency.get("network", 0.0)
+                           for cost in costed.values()), default=0.0)
+            family = chosen.family if chosen.nccl_model else "other"
+            bus_cap = math.inf
+            if self.tuner is not None and family == "tree" and layout.size >= 2:
+                ring = self.plan(op, "ring", members)
+                bus_cap = 1 / ring.graph_seconds_per_byte() / ring_ratio(op, layout.size)
+            shape = Shape(op, family, layout.size, len(layout.by_node()) if members else 0,
+                          network, bus_cap)
             plan = CollectivePlan(op, chosen.name, chosen.family, layout.size,
-                                  tuple(costed[phase] for phase in phases))
+                                  tuple(costed[phase] for phase in phases), pipelined,
+                                  chosen.protocols, shape, self.tuner)
             self._plans[key] = plan
         return plan
+
+    def _busiest_link(self, phases: Sequence[Phase], group: Sequence[str]) -> float:
+        """Seconds per byte of the most loaded directed link over all phases (pipelined)."""
+        load: Counter[Edge] = Counter()
+        for phase in phases:
+            for flow in phase.flows:
+                if flow[2] > 0:
+                    for edge in self._path_info(self.flow_path(group, flow)).edges:
+                        load[edge] += phase.transfers * flow[2]
+        return max((bytes_ / self._capacity[edge] for edge, bytes_ in load.items()),
+                   default=0.0)
 
     def flow_path(self, group: Sequence[str], flow: Flow) -> Path:
         """The vertices a flow ``(src, dst, fraction[, via])`` between ``group`` ranks crosses."""
         path = self.router.path
+        if flow[0] == flow[1]:
+            return self._through_switch(group[flow[0]])
         if len(flow) > 3:
             via = group[flow[3]]  # type: ignore[misc]
             return path(group[flow[0]], via) + path(via, group[flow[1]])[1:]
         return path(group[flow[0]], group[flow[1]])
+
+    def _through_switch(self, gpu: str) -> Path:
+        """``gpu`` up to its NVSwitch and back (a rank's flow to itself, NVLS)."""
+        for neighbour in self.graph.succ[gpu]:
+            if self.graph.nodes[neighbour].get("kind") == "nvswitch":
+                return (gpu, neighbour, gpu)
+        raise CommError(f"{gpu} has no NVSwitch to reduce through")
 
     def _path_info(self, path: Path) -> PathInfo:
         info = self._paths.get(path)
@@ -219,8 +312,7 @@ class CommModel:
         Algorithms that cannot run on the group (e.g. hierarchical with uneven nodes) are
         skipped unless named explicitly.
         """
-        names = list(algorithms) if algorithms is not None else algorithm_names(op)
-        chosen_protocols = list(protocols) if protocols is not None else list(PROTOCOLS)
+        names = list(algorithms) if algorithms is not None else self.auto_names(op)
         best: Choice | None = None
         for name in names:
             try:
@@ -229,7 +321,7 @@ class CommModel:
                 if algorithms is not None:
                     raise
                 continue
-            for protocol in chosen_protocols:
+            for protocol in self._protocols(plan, protocols):
                 seconds = plan.time(size_bytes, protocol)
                 if best is None or seconds < best.time:
                     best = Choice(seconds, plan.algorithm, get_protocol(protocol).name)
@@ -237,6 +329,26 @@ class CommModel:
             raise CommError(f"no {op} algorithm can run on this group "
                             f"(known: {', '.join(algorithm_names(op))})")
         return best
+
+    def auto_names(self, op: str) -> list[str]:
+        """The algorithms ``auto`` considers for ``op``: the tuner's library's, else all."""
+        names = algorithm_names(op)
+        if self.tuner is None:
+            return names
+        return [name for name in names
+                if self.tuner.library in ALGORITHMS[op][name].libraries]
+
+    def _protocols(self, plan: CollectivePlan,
+                   protocols: Iterable[str | Protocol] | None) -> list[str | Protocol]:
+        """Protocols to try: those asked for (an explicit one the algorithm cannot run is an
+        error), else every protocol both the algorithm and the tuner profile run."""
+        if protocols is not None:
+            return list(protocols)
+        names = [name for name in PROTOCOLS
+                 if plan.protocols is None or name in plan.protocols]
+        if self.tuner is not None:
+            names = [name for name in names if name in self.tuner.protocols] or names
+        return list(names)
 
 
 _MODELS: "weakref.WeakKeyDictionary[nx.DiGraph, CommModel]" = weakref.WeakKeyDictionary()

@@ -1,8 +1,9 @@
 """The registry of collective algorithms by operation and name (``all-reduce`` / ``ring``).
 
 An algorithm is a small class: its ``op``, its ``name`` (plus ``aliases``), the NCCL latency
-``family`` its steps are charged at (``ring`` or ``tree``, see protocols.py) and a
-``phases(layout)`` method returning its size-independent schedule (schedule.py). Adding one is
+``family`` its steps are charged at (``ring``, ``tree``, ``nvls``, ``nvls-tree``; protocols.py,
+tuner.py), the vendor ``libraries`` that run it (tuner.py), and a ``phases(layout)`` method
+returning its size-independent schedule (schedule.py). Adding one is
 that class with ``@register`` and a test; nothing else changes::
 
     @register
@@ -38,6 +39,16 @@ class Algorithm(ABC):
     name: ClassVar[str]
     aliases: ClassVar[tuple[str, ...]] = ()
     family: ClassVar[str] = "ring"
+    #: vendor libraries that implement it (tuner.py profiles' ``library``): on a graph with a
+    #: profile, ``auto`` chooses only among these; empty = MPI-style, selectable by name only
+    libraries: ClassVar[frozenset[str]] = frozenset()
+    #: costed with NCCL's own latency and protocol model under a profile (tuner.py)
+    nccl_model: ClassVar[bool] = False
+    #: protocols it runs (None: all)
+    protocols: ClassVar[tuple[str, ...] | None] = None
+    #: phases overlap (chunks stream through them): the bandwidth term is the busiest link's
+    #: bytes over all phases, not the sum of the phases' times (cost.py)
+    pipelined: ClassVar[bool] = False
 
     @abstractmethod
     def phases(self, layout: GroupLayout) -> list[Phase]:

@@ -28,15 +28,18 @@ its data over NVLink to local rank c first (NCCL's PXN; ``NCCL_CROSS_NIC=0`` kee
 one rail). Every NIC then carries one channel and every NVLink port one flow per channel, the
 way NCCL reaches ~k x NIC bandwidth across nodes. A single node, one rank per node or uneven
 nodes get one ring in rank order. On a full-mesh node (xGMI) one ring would use one of a GPU's
-k-1 links, so channels there step through the node with the strides s < k coprime to k (RCCL
-likewise builds several rings over the mesh): with k = 8, strides 1, 3, 5, 7 use 4 of the 7
-links of every GPU.
+k-1 links, so channels there follow k-1 rings that together use every directed link exactly once
+(:func:`ring_orders`: a decomposition of the complete directed graph into Hamiltonian cycles,
+which exists for every k except 4 and 6, Tillson 1980): RCCL likewise drives all seven xGMI links
+of an MI300X. Where no decomposition is found (k = 4, 6) the rings step by the strides coprime
+to k.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal, Sequence
 
 import networkx as nx
@@ -67,6 +70,7 @@ class GroupLayout:
 
     nodes: tuple[int | str, ...]
     scale_up: str = ""
+    in_network_reduction: bool = False
 
     @property
     def size(self) -> int:
@@ -80,7 +84,8 @@ class GroupLayout:
                 raise CommError(f"group member {gpu!r} is not a vertex of the topology")
             node = graph.nodes[gpu].get("node")
             nodes.append(gpu if node is None else node)
-        return cls(tuple(nodes), str(graph.graph.get("scale_up", "")))
+        return cls(tuple(nodes), str(graph.graph.get("scale_up", "")),
+                   bool(graph.graph.get("in_network_reduction", False)))
 
     def by_node(self) -> list[list[int]]:
         """Ranks grouped by node, nodes in order of first appearance, ranks in group order."""
@@ -105,6 +110,59 @@ def ring_strides(k: int, scale_up: str) -> list[int]:
     return [stride for stride in range(1, k) if math.gcd(stride, k) == 1]
 
 
+@lru_cache(maxsize=None)
+def hamiltonian_decomposition(k: int, budget: int = 200_000) -> tuple[tuple[int, ...], ...]:
+    """k-1 directed Hamiltonian cycles of the complete directed graph on ``k`` vertices that
+    together use each of its k(k-1) arcs once (each cycle listed from vertex 0), or ``()`` when
+    depth-first search finds none within ``budget`` extensions (none exists for k = 4, 6)."""
+    if k < 3:
+        return ()
+    used = [[False] * k for _ in range(k)]
+    cycles: list[list[int]] = []
+    steps = 0
+
+    def extend(path: list[int], seen: int) -> bool:
+        nonlocal steps
+        steps += 1
+        if steps > budget:
+            return False
+        last = path[-1]
+        if len(path) == k:
+            if used[last][0]:
+                return False
+            used[last][0] = True
+            cycles.append(list(path))
+            if len(cycles) == k - 1 or extend([0], 1):
+                return True
+            cycles.pop()
+            used[last][0] = False
+            return False
+        for following in range(1, k):
+            if not seen >> following & 1 and not used[last][following]:
+                used[last][following] = True
+                path.append(following)
+                if extend(path, seen | 1 << following):
+                    return True
+                path.pop()
+                used[last][following] = False
+        return False
+
+    if not extend([0], 1):
+        return ()
+    return tuple(tuple(cycle) for cycle in cycles)
+
+
+def ring_orders(k: int, scale_up: str) -> list[tuple[int, ...]]:
+    """Local-index orders of a node's channel rings (module docstring): one ring ``0..k-1``, or
+    on a full mesh the Hamiltonian decomposition (else the coprime strides)."""
+    if scale_up != "full-mesh" or k < 3:
+        return [tuple(range(k))]
+    cycles = hamiltonian_decomposition(k)
+    if cycles:
+        return list(cycles)
+    return [tuple((j * stride) % k for j in range(k)) for stride in ring_strides(k, scale_up)]
+
+
 def channels(layout: GroupLayout) -> list[list[list[int]]]:
     """Per channel, per node, the node's ranks in the order that channel visits them.
 
@@ -114,15 +172,21 @@ def channels(layout: GroupLayout) -> list[list[list[int]]]:
     """
     nodes = layout.by_node()
     k = len(nodes[0])
-    strides = ring_strides(k, layout.scale_up)
+    orders = ring_orders(k, layout.scale_up)
     if len(nodes) == 1:
-        return [[[nodes[0][(j * stride) % k] for j in range(k)]] for stride in strides]
+        return [[[nodes[0][index] for index in order]] for order in orders]
     if k == 1:
         return [nodes]
     if any(len(ranks) != k for ranks in nodes):
         return [[list(range(layout.size))]]
-    return [[[ranks[(c + j * strides[c % len(strides)]) % k] for j in range(k)]
+    return [[[ranks[index] for index in _starting_at(orders[c % len(orders)], c)]
              for ranks in nodes] for c in range(k)]
+
+
+def _starting_at(order: tuple[int, ...], first: int) -> tuple[int, ...]:
+    """The cyclic ``order`` rotated to begin at local index ``first`` (same ring links)."""
+    start = order.index(first)
+    return order[start:] + order[:start]
 
 
 def channel_rings(layout: GroupLayout, fraction: float) -> tuple[Flow, ...]:

@@ -102,6 +102,11 @@ class ScaleUpFabric(Spec):
     latency: Seconds = 0.0  # per hop
     switches: int = Field(default=0, ge=0)
     dims: tuple[int, ...] = ()  # torus/ring shape, product = accelerators
+    #: fraction of the line rate a large collective reaches on these links, where measured
+    #: (absent: topology.graph.SCALE_UP_EFFICIENCY)
+    efficiency: Fraction | None = None
+    #: the switches reduce in the network (NVLink SHARP, "NVLS" in NCCL)
+    in_network_reduction: bool = False
 
 
 class NodeType(Spec):
@@ -115,6 +120,9 @@ class NodeType(Spec):
     accelerators: int = Field(gt=0)
     scale_up: ScaleUpFabric
     nics: Nic | None = None
+    #: the collective library's tuner profile (fleetsim.comm.tuner, e.g. ``nccl-hopper``);
+    #: absent: every registered algorithm competes (MPI-style, no vendor library)
+    collectives: str | None = None
     power: Power  # whole node, accelerators included
     sources: tuple[str, ...] = Field(min_length=1)
 

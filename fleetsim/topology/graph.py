@@ -28,7 +28,8 @@ domains, e.g. ``(pod, su)``, used by packed placement).
 
 Graph attributes (``graph.graph``): ``routing`` (``up-down``, ``torus`` or ``shortest``),
 ``scale_up`` (the node's intra-node topology), ``scale_up_dims``, ``torus_dims``, ``fabric``,
-``node_type``, ``nodes``, ``gpus_per_node``. Graphs are treated as immutable once built: the
+``node_type``, ``nodes``, ``gpus_per_node``, ``collectives`` (the node's collective-library
+tuner profile, ``""`` for none) and ``in_network_reduction`` (NVLink SHARP switches). Graphs are treated as immutable once built: the
 routing and costing caches in :mod:`fleetsim.topology.routing` and :mod:`fleetsim.comm` assume so.
 """
 

@@ -19,7 +19,10 @@ Modelling choices, by ``NodeType.scale_up.topology``:
 ``ring``       a torus of one dimension ``(k,)`` (``dims`` may be omitted).
 ``none``       no internal links: GPUs talk only through their NICs.
 
-Links inside a node carry ``efficiency = SCALE_UP_EFFICIENCY`` (see graph.py for the source).
+Links inside a node carry the fabric's measured ``efficiency`` when the catalogue gives one, else
+``SCALE_UP_EFFICIENCY`` (see graph.py for the source). The graph records the node type's
+``collectives`` tuner profile and whether its switches reduce in the network
+(``in_network_reduction``, NVLink SHARP) for comm/.
 """
 
 from __future__ import annotations
@@ -75,23 +78,24 @@ def add_node_fabric(graph: nx.DiGraph, node_type: NodeType, node: int,
         add_vertex(graph, name, "gpu", node=node, index=index, rail=index, locality=locality,
                    **extra)
     bandwidth, latency = fabric.bandwidth_per_accelerator, fabric.latency
+    efficiency = fabric.efficiency or SCALE_UP_EFFICIENCY
     if fabric.topology == "nvswitch":
         switch = f"n{node}.nvswitch"
         add_vertex(graph, switch, "nvswitch", node=node, switches=max(fabric.switches, 1))
         for name in names:
             add_link(graph, name, switch, bandwidth, latency / 2, layer=SCALE_UP,
-                     efficiency=SCALE_UP_EFFICIENCY)
+                     efficiency=efficiency)
     elif fabric.topology == "full-mesh" and count > 1:
         for a, b in itertools.combinations(names, 2):
             add_link(graph, a, b, bandwidth / (count - 1), latency, layer=SCALE_UP,
-                     efficiency=SCALE_UP_EFFICIENCY)
+                     efficiency=efficiency)
     elif fabric.topology in ("torus", "ring"):
-        _add_torus_links(graph, names, dims, bandwidth, latency)
+        _add_torus_links(graph, names, dims, bandwidth, latency, efficiency)
     return names
 
 
 def _add_torus_links(graph: nx.DiGraph, names: list[str], dims: tuple[int, ...],
-                     bandwidth: float, latency: float) -> None:
+                     bandwidth: float, latency: float, efficiency: float) -> None:
     ports = 2 * sum(1 for size in dims if size > 1)
     if ports == 0:
         return
@@ -106,7 +110,7 @@ def _add_torus_links(graph: nx.DiGraph, names: list[str], dims: tuple[int, ...],
             forward = list(coords)
             forward[axis] = (coords[axis] + 1) % size
             add_link(graph, name, names[index_of(tuple(forward), dims)], per_port, latency,
-                     layer=SCALE_UP, efficiency=SCALE_UP_EFFICIENCY)
+                     layer=SCALE_UP, efficiency=efficiency)
 
 
 def new_cluster_graph(node_type: NodeType, nodes: int, fabric: str, routing: str,
@@ -114,7 +118,10 @@ def new_cluster_graph(node_type: NodeType, nodes: int, fabric: str, routing: str
     """An empty graph carrying the graph attributes every builder records (see graph.py)."""
     return nx.DiGraph(routing=routing, fabric=fabric, node_type=node_type.name, nodes=nodes,
                       gpus_per_node=node_type.accelerators, scale_up=node_type.scale_up.topology,
-                      scale_up_dims=scale_up_dims(node_type), **attributes)
+                      scale_up_dims=scale_up_dims(node_type),
+                      collectives=node_type.collectives or "",
+                      in_network_reduction=node_type.scale_up.in_network_reduction,
+                      **attributes)
 
 
 def build_node_graph(node_type: NodeType) -> nx.DiGraph:
