@@ -9,7 +9,11 @@ and key, exit code 2):
   against its :class:`~fleetsim.registry.Registry`;
 * the fabric can be planned where it is needed (jobs with a model, leaf-scoped failures);
 * training jobs with a model: the parallel plan divides and the model fits in memory;
-* serving jobs: their workload files, cost model and memory fit (:mod:`fleetsim.serving.setup`).
+* serving jobs: their workload files, cost model and memory fit (:mod:`fleetsim.serving.setup`);
+* the scheduler's policy and placement, and that the policy reads every key given;
+* the workload: its trace rows (:mod:`fleetsim.workload.trace`), its classes' sizes (that
+  they fit the cluster; with a model, that each size has a plan that fits in memory) and
+  job templates, and that its arrivals end (a horizon, ``until`` or a job limit).
 
 The layers below raise :class:`~fleetsim.errors.LocatedError` with a key path relative to
 what they were given; :func:`located` turns it into the file's line.
@@ -27,8 +31,10 @@ from fleetsim.faults.stragglers import jitter_from
 from fleetsim.hardware import Accelerator, Catalogue, NodeType
 from fleetsim.registry import UnknownName
 from fleetsim.scenario import LoadedScenario, Scenario, load_scenario
-from fleetsim.scenario.models import TrainingJobSpec
+from fleetsim.scenario.models import TrainingJobFields, TrainingJobSpec
 from fleetsim.scenario.serving import ServingJobSpec
+from fleetsim.scheduler import COMMON_KEYS, PLACEMENTS
+from fleetsim.scheduler import POLICIES as SCHEDULING_POLICIES
 from fleetsim.serving.batching import POLICIES as BATCHING_POLICIES
 from fleetsim.serving.router import ROUTERS
 from fleetsim.serving.setup import ServingSetup, build_setup
@@ -36,6 +42,8 @@ from fleetsim.topology import TopologyError
 from fleetsim.topology.cluster import check_fabric, leaf_groups
 from fleetsim.training.checkpoint import POLICIES as CHECKPOINT_POLICIES
 from fleetsim.training.plan import check_memory, make_plan
+from fleetsim.workload import Workload, prepare_workload
+from fleetsim.workload.distributions import possible_sizes
 from fleetsim.yamlsource import Document
 
 
@@ -47,7 +55,7 @@ class PreparedScenario:
     #: serving jobs' workloads and cost models, by job name
     serving: Mapping[str, ServingSetup] = field(default_factory=dict)
     #: the jobs arriving over time (``workload:``), or None
-    workload: Any = None
+    workload: Workload | None = None
 
     @property
     def spec(self) -> Scenario:
@@ -91,6 +99,8 @@ def prepare(loaded: LoadedScenario) -> PreparedScenario:
         except ValueError as exc:
             raise LocatedError(str(exc)) from None
     _check_fabric(loaded)
+    _check_scheduler(loaded)
+    workload = _workload(loaded) if spec.workload is not None else None
     serving: dict[str, ServingSetup] = {}
     for index, job in enumerate(spec.jobs):
         with located(document, ("jobs", index)):
@@ -98,7 +108,7 @@ def prepare(loaded: LoadedScenario) -> PreparedScenario:
                 _check_training(job, loaded)
             elif isinstance(job, ServingJobSpec):
                 serving[job.name] = _serving_setup(job, loaded)
-    return PreparedScenario(loaded, serving)
+    return PreparedScenario(loaded, serving, workload)
 
 
 @contextmanager
@@ -133,21 +143,85 @@ def _check_fabric(loaded: LoadedScenario) -> None:
         except TopologyError as exc:
             raise document.error(("faults",), f"cause {leaf_causes[0].name!r} has scope leaf: "
                                               f"{exc}") from None
-    if any(isinstance(job, TrainingJobSpec) and job.model is not None for job in spec.jobs):
+    templates = [job for job in spec.jobs if isinstance(job, TrainingJobSpec)]
+    if spec.workload is not None:
+        templates += [spec.workload.defaults] + [c.job for c in spec.workload.classes]
+    if any(job.model is not None for job in templates):
         try:
             check_fabric(node, cluster.nodes, cluster.fabric)
         except TopologyError as exc:
             raise document.error(("cluster", "fabric"), str(exc)) from None
 
 
-def _check_training(job: TrainingJobSpec, loaded: LoadedScenario) -> None:
+def _check_training(job: TrainingJobFields, loaded: LoadedScenario,
+                    sizes: Iterable[int] = ()) -> None:
+    """A job (or a workload's job template, for each of ``sizes``): its checkpoint policy,
+    and with a model its plan and memory."""
     registered(CHECKPOINT_POLICIES, job.checkpoint.policy, ("checkpoint", "policy"))
     try:
         CHECKPOINT_POLICIES.get(job.checkpoint.policy).check(job.checkpoint)
     except LocatedError as exc:
         raise LocatedError(str(exc), ("checkpoint",) + exc.location) from None
-    if job.model is not None:
-        check_memory(make_plan(job), loaded.accelerator)
+    if job.model is None:
+        return
+    specs = [job] if isinstance(job, TrainingJobSpec) else [
+        TrainingJobSpec.model_construct(**dict(job), name="job", type="training", gpus=gpus,
+                                        steps=1) for gpus in sizes]
+    for spec in specs:
+        try:
+            check_memory(make_plan(spec), loaded.accelerator)
+        except LocatedError as exc:
+            if isinstance(job, TrainingJobSpec):
+                raise
+            raise LocatedError(f"with {spec.gpus} GPUs: {exc}", exc.location) from None
+
+
+def _check_scheduler(loaded: LoadedScenario) -> None:
+    spec = loaded.spec.scheduler
+    with located(loaded.document, ("scheduler",)):
+        registered(SCHEDULING_POLICIES, spec.policy, ("policy",))
+        registered(PLACEMENTS, spec.placement, ("placement",))
+        policy = SCHEDULING_POLICIES.get(spec.policy)
+        allowed = COMMON_KEYS + policy.keys
+        for key in sorted(spec.model_fields_set - set(allowed)):
+            raise LocatedError(f"key {key!r} does not apply to policy {spec.policy!r} "
+                               f"(allowed: {', '.join(allowed)})", (key,))
+
+
+def _workload(loaded: LoadedScenario) -> Workload:
+    spec, document = loaded.spec, loaded.document
+    workload = spec.workload
+    assert workload is not None
+    per_node = loaded.gpus_per_node
+    usable = (spec.cluster.nodes - spec.cluster.spares) * per_node
+    until = workload.until if workload.until is not None else spec.horizon
+    for index, job_class in enumerate(workload.classes):
+        where = ("workload", "classes", index)
+        if (job_class.arrivals is not None and until is None and job_class.jobs is None
+                and workload.jobs is None):
+            raise document.error(where, "arrivals need an end: a scenario horizon, "
+                                 "workload.until, or a job limit (jobs: N)")
+        sizes = job_class.gpus
+        raw = [sizes.value] if sizes.distribution == "fixed" else list(sizes.values or ())
+        for size in raw:
+            if size > usable:
+                raise document.error(where + ("gpus",), f"{size} GPUs do not fit the cluster "
+                                     f"({usable} usable GPUs)")
+        possible = possible_sizes(sizes, per_node, usable)
+        if job_class.job.model is not None and possible is None:
+            raise document.error(where + ("gpus",), "a class with a model needs fixed or "
+                                 "empirical sizes (each gets a parallel plan)")
+        with located(document, where + ("job",)):
+            _check_training(job_class.job, loaded, possible or ())
+    try:
+        prepared = prepare_workload(workload, scenario_file=loaded.file, gpus_per_node=per_node,
+                                    usable_gpus=usable, horizon_s=spec.horizon)
+    except UnknownName as exc:  # pragma: no cover (names are checked above)
+        raise document.error(("workload",), str(exc)) from None
+    with located(document, ("workload", "defaults")):
+        sizes = (sorted(set(prepared.trace["gpus"])) if prepared.trace is not None else [])
+        _check_training(workload.defaults, loaded, sizes)
+    return prepared
 
 
 def _serving_setup(job: ServingJobSpec, loaded: LoadedScenario) -> ServingSetup:

@@ -88,7 +88,8 @@ class Run:
         # jobs of ``jobs:`` exist from the start (their costs and limits are known up front)
         # and are submitted at their submit time; workload jobs are created as they arrive
         self._static = [self.factory.job(job_spec) for job_spec in spec.jobs]
-        self.workload = scenario.workload
+        self.workload = (scenario.workload.draw(self.streams)
+                         if scenario.workload is not None else None)
         self.env.process(self._submissions())
 
     def _leaf_groups(self) -> tuple[tuple[int, ...], ...]:

@@ -31,8 +31,9 @@ def progress_bar(console: Console, label: str) -> Iterator:
 
 
 def summary_tables(summary: dict) -> list[Table]:
-    """The training table (if any training job) and the serving table (if any serving job);
-    the last one carries the cluster caption."""
+    """The training table (if any training job of ``jobs:``), the serving table (if any
+    serving job) and the fleet table (for a workload or several jobs); the last one carries
+    the cluster caption."""
     title = (f"fleetsim · {summary['scenario']} · seed {summary['seed']} · "
              f"{format_duration(summary['sim_time_s'])} simulated")
     training = {name: job for name, job in summary["jobs"].items()
@@ -44,6 +45,9 @@ def summary_tables(summary: dict) -> list[Table]:
         tables.append(training_table(title, training))
     if serving:
         tables.append(serving_table(title if not training else "serving", serving))
+    fleet = summary.get("fleet")
+    if fleet is not None and (fleet["jobs"]["submitted"] > 1 or not tables):
+        tables.append(fleet_table(title if not tables else "fleet", fleet))
     cluster = summary["cluster"]
     tables[-1].caption = (f"cluster: {cluster['gpus']} GPUs ({cluster['nodes']} x "
                           f"{cluster['node']}, {cluster['spares']} spares), "
@@ -89,6 +93,43 @@ def serving_table(title: str, jobs: dict) -> Table:
     return table
 
 
+def fleet_table(title: str, fleet: dict) -> Table:
+    """The fleet's scheduling results: jobs, completion time and wait, utilization, queue."""
+    table = Table(title=title)
+    table.add_column("")
+    table.add_column("fleet", justify="right")
+
+    def seconds(value) -> str:
+        return "-" if value is None else format_duration(value)
+
+    jobs = fleet["jobs"]
+    scheduler = fleet["scheduler"]
+    backfill = " + backfill" if scheduler["backfill"] and scheduler["policy"] != "backfill" else ""
+    rows = [
+        ("scheduler", f"{scheduler['policy']}{backfill}, {scheduler['placement']} placement"),
+        ("jobs", f"{jobs['completed']:,} of {jobs['submitted']:,} completed"
+                 + (f", {jobs['running']:,} running" if jobs["running"] else "")
+                 + (f", {jobs['waiting']:,} waiting" if jobs["waiting"] else "")),
+        ("JCT mean / p50 / p99", " / ".join(seconds(fleet["jct_s"][key])
+                                            for key in ("mean", "p50", "p99"))),
+        ("queue wait mean / p99", " / ".join(seconds(fleet["queue_wait_s"][key])
+                                             for key in ("mean", "p99"))),
+        ("makespan", seconds(fleet["makespan_s"])),
+        ("GPUs allocated", f"[bold]{fleet['gpu_utilization']['allocated']:.1%}[/bold]"),
+        ("GPUs productive", f"{fleet['gpu_utilization']['productive']:.1%}"),
+        ("fragmentation", f"{fleet['fragmentation']:.1%} of usable GPUs"),
+        ("queue length mean / max", f"{fleet['queue_length']['mean']:.3g} / "
+                                    f"{fleet['queue_length']['max']:,}"),
+        ("preemptions", f"{fleet['preemptions']:,}"),
+    ]
+    for team, values in fleet["teams"].items():
+        rows.append((f"  team {team}", f"{values['share']:.1%} of GPU time, "
+                                       f"{values['jobs']:,} jobs"))
+    for label, value in rows:
+        table.add_row(label, value)
+    return table
+
+
 def training_table(title: str, jobs: dict) -> Table:
     """One column per job: goodput, wall time, each bucket's share, interruptions, checkpoints."""
     table, row = _job_columns(title, jobs)
@@ -96,9 +137,14 @@ def training_table(title: str, jobs: dict) -> Table:
     row("goodput", lambda job: f"[bold]{job['goodput']:.2%}[/bold]")
     row("wall time", lambda job: format_duration(job["wall_time_s"]))
     for bucket in BUCKETS:
+        if bucket in OPTIONAL_BUCKETS and not any(job["buckets_s"].get(bucket)
+                                                  for job in jobs.values()):
+            continue  # a bucket only fleets have, empty here
         row(f"  {bucket}", lambda job, bucket=bucket: _share(job, bucket))
     row("interruptions", lambda job: f"{job['interruptions']} "
         f"({job['interruptions_unexpected']} unexpected)")
+    if any(job.get("preemptions") for job in jobs.values()):
+        row("preemptions", lambda job: str(job.get("preemptions", 0)))
     row("checkpoints", lambda job: str(job["checkpoints"]))
     row("steps", lambda job: f"{job['steps_completed']:,} / {job['steps_total']:,}")
     row("step time", lambda job: format_duration(job["step_time_s"]))
@@ -120,8 +166,12 @@ def _job_columns(title: str, jobs: dict) -> tuple[Table, Callable[[str, Callable
     return table, row
 
 
+#: buckets shown only when some job has time in them
+OPTIONAL_BUCKETS = ("queued", "contention")
+
+
 def _share(job: dict, bucket: str) -> str:
-    seconds = job["buckets_s"][bucket]
+    seconds = job["buckets_s"].get(bucket, 0.0)
     wall = job["wall_time_s"]
     share = seconds / wall if wall else 0.0
     return f"{format_duration(seconds)} ({share:.1%})"

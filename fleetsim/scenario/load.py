@@ -122,10 +122,11 @@ def _check(spec: Scenario, node: NodeType, document: Document) -> None:
                                      "a serving job needs requests (e.g. requests: 100000) "
                                      "or a scenario horizon, to know when arrivals stop")
             continue
-        if job.gpus % per_node:
+        if job.gpus > per_node and job.gpus % per_node:
             raise document.error(("jobs", index, "gpus"),
                                  f"{job.gpus} GPUs is not a multiple of the node size "
-                                 f"({node.name} has {per_node} per node)")
+                                 f"({node.name} has {per_node} per node; a job smaller "
+                                 "than a node is allowed)")
         if job.gpus > usable:
             raise document.error(("jobs", index, "gpus"),
                                  f"{job.gpus} GPUs do not fit the cluster ({usable} GPUs in "

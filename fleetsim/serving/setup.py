@@ -24,7 +24,7 @@ import pandas as pd
 
 from fleetsim.errors import FleetsimError, LocatedError
 from fleetsim.hardware import Accelerator, NodeType
-from fleetsim.scenario.serving import LengthSpec, ServingJobSpec
+from fleetsim.scenario.serving import ArrivalSpec, LengthSpec, ServingJobSpec
 from fleetsim.serving.arrivals import (ArrivalError, ArrivalProcess, LengthDistribution,
                                        generate_requests, make_arrival, make_length)
 from fleetsim.serving.batching import make_policy
@@ -150,17 +150,25 @@ def tp_allreduce(node: NodeType, tp: int) -> Callable[[float], float] | None:
     return time
 
 
+def arrival_process(a: ArrivalSpec) -> ArrivalProcess:
+    """The poisson, gamma or diurnal process of an ``arrivals`` mapping (``ArrivalError`` for
+    bad parameters; trace files are read by the caller)."""
+    if a.process == "poisson":
+        return make_arrival("poisson", rate=a.rate)
+    if a.process == "gamma":
+        return make_arrival("gamma", rate=a.rate, cv=a.cv)
+    if a.process == "diurnal":
+        return make_arrival("diurnal", mean_rate=a.mean_rate,
+                            peak_to_trough=a.peak_to_trough, period_s=a.period,
+                            phase_s=a.phase)
+    raise ArrivalError(f"process {a.process!r} is not a generated arrival process")
+
+
 def _arrival(spec: ServingJobSpec, base_dir: Path) -> ArrivalProcess:
     a = spec.arrivals
     try:
-        if a.process == "poisson":
-            return make_arrival("poisson", rate=a.rate)
-        if a.process == "gamma":
-            return make_arrival("gamma", rate=a.rate, cv=a.cv)
-        if a.process == "diurnal":
-            return make_arrival("diurnal", mean_rate=a.mean_rate,
-                                peak_to_trough=a.peak_to_trough, period_s=a.period,
-                                phase_s=a.phase)
+        if a.process != "trace":
+            return arrival_process(a)
         frame = _csv(base_dir, a.file, ("arrivals", "file"))
         columns = ["time_s", "prompt_tokens", "output_tokens"]
         missing = [column for column in columns if column not in frame.columns]
