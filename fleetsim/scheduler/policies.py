@@ -92,6 +92,8 @@ class WaitingJobs:
 
     def first(self, count: int) -> list[Any]:
         """The first ``count`` jobs."""
+        if count == 1:
+            return [self._jobs[self._sorted[0][-1]]] if self._sorted else []
         return [self._jobs[entry[-1]] for entry in self._sorted.islice(0, count)]
 
 

@@ -33,6 +33,7 @@ stretches its steps (``contention``), re-timing a segment in flight.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import Counter
 from typing import Callable, Protocol
@@ -44,17 +45,23 @@ from fleetsim.cluster import Fleet
 from fleetsim.cluster.storage import SharedStorage
 from fleetsim.engine import EventLog
 from fleetsim.faults.clock import Failure
-from fleetsim.faults.stragglers import NoJitter, jitter_from
+from fleetsim.faults.stragglers import Jitter, NoJitter, jitter_from
 from fleetsim.metrics import JobAccounting
 from fleetsim.metrics.accounting import QUEUED, RUNNING
 from fleetsim.scenario.models import TrainingJobSpec
-from fleetsim.scenario.stragglers import StragglersSpec
+from fleetsim.scenario.stragglers import JitterSpec, StragglersSpec
 from fleetsim.training.checkpointing import Checkpointer
 from fleetsim.training.costs import JobCosts
 from fleetsim.training.steptime import ConstantStepTime, StragglerStepTime
 from fleetsim.training.timeline import Timeline
 
 DONE, PREEMPTED = "done", "preempted"
+
+
+@functools.lru_cache(maxsize=64)
+def _jitter(spec: JitterSpec) -> Jitter:
+    """The jitter law of a spec (immutable; shared by every job of a run)."""
+    return jitter_from(spec.distribution, **spec.params())
 
 
 class JobListener(Protocol):
@@ -163,7 +170,7 @@ class TrainingJob:
         self.process = env.process(self._run())
 
     def _step_model(self, step_s: float) -> ConstantStepTime | StragglerStepTime:
-        jitter = jitter_from(self.stragglers.jitter.distribution, **self.stragglers.jitter.params())
+        jitter = _jitter(self.stragglers.jitter)
         if isinstance(jitter, NoJitter) and not self._slow_nodes_possible():
             return ConstantStepTime(step_s)
         assert self._rng is not None, "stragglers need a random stream"

@@ -143,9 +143,12 @@ class DrawnWorkload:
         self.workload = workload
         self._class_by_name = dict(zip(table["name"], table["class"]))
         templates = {name: workload.template(name) for name in set(table["class"])}
-        self._templates = {name: ({key: getattr(template, key) for key in _TEMPLATE_KEYS},
-                                  preemptible)
-                           for name, (template, preemptible) in templates.items()}
+        # one spec per class built without validation; each job is a cheap copy of it
+        self._templates = {
+            name: TrainingJobSpec.model_construct(
+                **{key: getattr(template, key) for key in _TEMPLATE_KEYS}, name=name or "job",
+                type="training", gpus=1, steps=1, preemptible=preemptible)
+            for name, (template, preemptible) in templates.items()}
         work = table["duration_s"].to_numpy()
         self.gpu_seconds = float(np.nansum(work * table["gpus"].to_numpy()))
         self.last_submit_s = float(table["submit_s"].max()) if len(table) else 0.0
@@ -164,14 +167,12 @@ class DrawnWorkload:
                    "team", "estimate_s")
         data = [self.table[column].tolist() for column in columns]
         for submit, name, kind, gpus, duration, steps, priority, team, estimate in zip(*data):
-            fields, preemptible = self._templates[kind]
-            spec = TrainingJobSpec.model_construct(
-                **fields, name=name, type="training", gpus=int(gpus),
-                work=None if math.isnan(duration) else float(duration),
-                steps=None if math.isnan(steps) else int(steps),
-                submit=float(submit), priority=int(priority), team=team or None,
-                estimate=None if math.isnan(estimate) else float(estimate),
-                preemptible=preemptible)
+            spec = self._templates[kind].model_copy(update={
+                "name": name, "gpus": int(gpus),
+                "work": None if math.isnan(duration) else float(duration),
+                "steps": None if math.isnan(steps) else int(steps),
+                "submit": float(submit), "priority": int(priority), "team": team or None,
+                "estimate": None if math.isnan(estimate) else float(estimate)})
             yield Arrival(float(submit), spec)
 
 
