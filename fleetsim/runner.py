@@ -166,11 +166,13 @@ class Run:
         self.env.process(process())
 
     def failure_free_s(self) -> list[float]:
-        """Each job's failure-free duration: its compute plus its checkpoint saves."""
+        """Each job's failure-free duration: a training job's compute plus its checkpoint
+        saves; a serving job's own estimate (arrivals plus the work of serving them,
+        :meth:`ServingJob.failure_free_s`)."""
         durations = []
         for job in self.jobs:
             if isinstance(job, ServingJob):
-                durations.append(job.last_arrival_s)
+                durations.append(job.failure_free_s())
                 continue
             compute = job.total_steps * job.step_time.mean_s
             saves = (job.segments - 1) * job.costs.save_s
