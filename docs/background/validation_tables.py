@@ -37,7 +37,9 @@ import numpy as np
 from scipy import stats
 from scipy.optimize import minimize_scalar
 
-import fleetsim
+# the tables are this checkout's: import its fleetsim, not whichever one is installed
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+import fleetsim  # noqa: E402
 from fleetsim.comm import PROTOCOLS, busbw, collective_time
 from fleetsim.scenario.fault_presets import LLAMA3_PLANNED, LLAMA3_TABLE5
 from fleetsim.faults.stragglers import (
