@@ -6,7 +6,7 @@ lengths (prompt mean 500, output mean 200, sigma 0.8), round-robin over 16 repli
 
 (a) capacity: the same replicas overloaded (``--overload`` req/s for ``--capacity-s`` s);
     capacity = completions per second after the first quarter (queues never empty then).
-(b) 1,000,000 requests, continuous batching, at ``--rate`` (default 555 req/s, ~90% of the
+(b) 1,000,000 requests, continuous batching, at ``--rate`` (default 133 req/s, ~90% of the
     capacity (a) measures), run to completion.
 (c) 100,000 requests, chunked prefill (Sarathi-Serve, 512-token budget), at
     ``--chunked-rate`` (~90% of its own capacity, measured likewise).
@@ -143,9 +143,9 @@ def row(c: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=1_000_000)
-    parser.add_argument("--rate", type=float, default=555.0)
+    parser.add_argument("--rate", type=float, default=133.0)
     parser.add_argument("--chunked-requests", type=int, default=100_000)
-    parser.add_argument("--chunked-rate", type=float, default=725.0)
+    parser.add_argument("--chunked-rate", type=float, default=133.0)
     parser.add_argument("--reference", type=int, default=20_000)
     parser.add_argument("--overload", type=float, default=1000.0)
     parser.add_argument("--capacity-s", type=float, default=200.0)

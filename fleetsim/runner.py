@@ -151,9 +151,10 @@ class Run:
         self.env.process(process())
 
     def failure_free_s(self) -> list[float]:
-        """The failure-free duration of each job of ``jobs:`` (compute plus checkpoint saves;
-        a serving job's last arrival)."""
-        return [job.last_arrival_s if isinstance(job, ServingJob) else job.failure_free_s
+        """The failure-free duration of each job of ``jobs:``: a training job's compute plus
+        its checkpoint saves; a serving job's own estimate (arrivals plus the work of serving
+        them, :meth:`ServingJob.failure_free_s`)."""
+        return [job.failure_free_s() if isinstance(job, ServingJob) else job.failure_free_s
                 for job in self._static]
 
     def run_limit_s(self) -> float:

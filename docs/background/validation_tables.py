@@ -37,9 +37,11 @@ import numpy as np
 from scipy import stats
 from scipy.optimize import minimize_scalar
 
-import fleetsim
-from fleetsim.comm import PROTOCOLS, best_collective, busbw, collective_time
-from fleetsim.comm import published
+# the tables are this checkout's: import its fleetsim, not whichever one is installed
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+import fleetsim  # noqa: E402
+from fleetsim.comm import PROTOCOLS, best_collective, busbw, collective_time  # noqa: E402
+from fleetsim.comm import published  # noqa: E402
 from fleetsim.scenario.fault_presets import LLAMA3_PLANNED, LLAMA3_TABLE5
 from fleetsim.faults.stragglers import (
     ExponentialJitter,
@@ -657,7 +659,46 @@ def serving_tables() -> list[Table]:
         "(vLLM vs HF Transformers), 36.9x (Orca vs FasterTransformer) "
         "(`tests/serving/test_serving_scenarios.py`).",
         ["policy", "throughput", "vs static", "published", "within"], batch_rows, "lrrrr"))
+    tables.append(trtllm_table())
     return tables
+
+
+def trtllm_table() -> Table:
+    """tests/serving/test_serving_validation.py's replays of TensorRT-LLM v0.5.0's tables."""
+    sys.path.insert(0, str(ROOT / "tests" / "serving"))
+    try:
+        from test_serving_validation import FIRST_TOKEN, THROUGHPUT, trtllm_replay
+    finally:
+        sys.path.pop(0)
+    chips = {"dgx-a100": "A100 FP16", "dgx-h100": "H100 FP8"}
+    rows = []
+    for (node, precision, (prompt, output)), (published, role) in THROUGHPUT.items():
+        value = trtllm_replay(node, precision, prompt, output)["output_tokens_per_s"]
+        error = value / published - 1
+        rows.append([f"{chips[node]}, {prompt}/{output}, batch 64: output tokens/s",
+                     f"{published:,}", f"{value:,.0f}", signed_percent(error, 1), "±10%",
+                     role, yes(abs(error) <= 0.10)])
+    for (node, precision, prompt), (published, role) in FIRST_TOKEN.items():
+        value = trtllm_replay(node, precision, prompt, 1, batch=1)["latency_s"]["ttft"]["p50"]
+        error = value / published - 1
+        if (node, prompt) == ("dgx-h100", 128):  # the test's recorded miss: -40% to 0
+            tolerance, ok = "known miss: −40% to 0", -0.40 < error < 0
+        else:
+            tolerance, ok = "±15%", abs(error) <= 0.15
+        rows.append([f"{chips[node]}, {prompt} tokens, batch 1: first-token latency",
+                     f"{published * 1e3:.0f} ms", f"{value * 1e3:.1f} ms",
+                     signed_percent(error, 1), tolerance, role, yes(ok)])
+    return Table(
+        "Llama-2-70B on 4 GPUs (TP4) against TensorRT-LLM v0.5.0's published tables "
+        "(NVIDIA/TensorRT-LLM docs/source/performance.md, release 0.5.0): one static batch "
+        "replayed as a closed loop, no horizon. The kernel efficiencies were fitted on the "
+        "rows marked *calibrated*; the *held out* rows were not used. H100's first token "
+        "at 128 tokens is a known miss (fleetsim 16 ms against 26 ms: the published figure "
+        "holds fixed costs of that benchmark's call that no iteration term covers); the "
+        "test records it "
+        "(`tests/serving/test_serving_validation.py`).",
+        ["setup", "published", "fleetsim", "error", "tolerance", "points", "within"], rows,
+        "lrrrrlr")
 
 
 def _opt13b():

@@ -26,7 +26,7 @@ Precision = Literal["fp16", "bf16", "fp8", "int8"]
 class ArrivalSpec(Model):
     """When requests arrive. ``trace`` replays a CSV file (which also gives their lengths)."""
 
-    process: Literal["poisson", "gamma", "diurnal", "trace"]
+    process: Literal["poisson", "gamma", "diurnal", "trace", "closed"]
     rate: Rate | None = None  # poisson, gamma: mean requests per second
     cv: Annotated[float, Field(gt=0)] = 1.0  # gamma: coefficient of variation of the gaps
     mean_rate: Rate | None = None  # diurnal: the rate averaged over a period
@@ -34,10 +34,13 @@ class ArrivalSpec(Model):
     period: PositiveDuration = units.DAY  # diurnal
     phase: Duration = 0.0  # diurnal: time of the mean rate on the way up
     file: str | None = None  # trace: CSV with columns time_s, prompt_tokens, output_tokens
+    concurrency: Annotated[int, Field(ge=1)] | None = None  # closed: clients, one request each
+    think: Duration = 0.0  # closed: a client's pause between a response and its next request
 
     @model_validator(mode="after")
     def _parameters(self) -> "ArrivalSpec":
-        needs = {"poisson": "rate", "gamma": "rate", "diurnal": "mean_rate", "trace": "file"}
+        needs = {"poisson": "rate", "gamma": "rate", "diurnal": "mean_rate", "trace": "file",
+                 "closed": "concurrency"}
         key = needs[self.process]
         if getattr(self, key) is None:
             raise ValueError(f"process {self.process!r} needs {key}")
@@ -85,12 +88,14 @@ class BatchingSpec(Model):
     max_queue_delay: Duration | None = None  # dynamic: the oldest request's longest wait
     token_budget: Annotated[int, Field(ge=1)] | None = None  # tokens per iteration
     watermark: Annotated[float, Field(ge=0, lt=1)] | None = None  # KV blocks kept free
+    reserve_tokens: Annotated[int, Field(ge=1)] | None = None  # request-level: KV per request
 
     def params(self) -> dict[str, float | int]:
         """Keyword arguments of the policy class (SI units)."""
         names = {"batch_size": "batch_size", "timeout": "timeout_s",
                  "max_batch_size": "max_batch_size", "max_queue_delay": "max_queue_delay_s",
-                 "token_budget": "token_budget", "watermark": "watermark_fraction"}
+                 "token_budget": "token_budget", "watermark": "watermark_fraction",
+                 "reserve_tokens": "reserve_tokens"}
         return {argument: getattr(self, key) for key, argument in names.items()
                 if getattr(self, key) is not None}
 
@@ -174,6 +179,7 @@ class ServingJobSpec(Scheduling):
     load_bandwidth: Bandwidth | None = None  # per replica, to derive model_load
     warmup: Duration = 0.0  # requests arriving earlier are left out of the latency metrics
     cpu_overhead: Duration = 3e-3  # per model iteration (scheduling, sampling)
+    cpu_overhead_per_sequence: Duration = 2e-4  # per sequence in the iteration, added
     memory_reserve: Annotated[float, Field(ge=0, lt=1)] = 0.1  # HBM kept out of the KV cache
     autoscale: AutoscaleSpec | None = None  # scale replicas on load (replicas: the start)
 
@@ -201,6 +207,9 @@ class ServingJobSpec(Scheduling):
                 self.autoscale.min <= self.replicas <= self.autoscale.max):
             raise ValueError(f"replicas ({self.replicas}) must lie between autoscale.min "
                              f"({self.autoscale.min}) and autoscale.max ({self.autoscale.max})")
+        if self.arrivals.process == "closed" and self.requests is None:
+            raise ValueError("closed-loop arrivals need requests (how many the clients send "
+                             "in all), e.g. requests: 1000")
         if self.speculative is not None and self.batching.policy not in (
                 "continuous", "chunked-prefill"):
             raise ValueError("speculative decoding needs an iteration-level batching policy "

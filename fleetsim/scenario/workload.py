@@ -119,7 +119,7 @@ class JobClass(Model):
     @model_validator(mode="after")
     def _arrivals(self) -> "JobClass":
         if self.arrivals is not None:
-            if self.arrivals.process == "trace":
+            if self.arrivals.process in ("trace", "closed"):
                 raise ValueError("a job class's arrivals are poisson, gamma or diurnal (a "
                                  "trace of jobs is workload.trace)")
             if self.duration is None:

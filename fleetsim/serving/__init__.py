@@ -4,12 +4,16 @@ Public API (formulas and sources in each module's docstring)::
 
     arrivals:  make_arrival(name, **params).times(rng, horizon_s); make_length(name, **params)
                .sample(rng, n); generate_requests(arrival, prompt, output, rng, horizon_s)
-               ARRIVALS, LENGTHS (registries by YAML name)
+               ARRIVALS, LENGTHS (registries by YAML name; ``closed`` is a closed loop of
+               clients whose arrivals the serving job issues as responses return)
     cost:      ServingCost(model, accelerator, dtype, kv_dtype, tp, pp, cpu_overhead_s,
-               reserve_fraction, allreduce_time) -> .prefill_time(prompts),
-               .decode_time(contexts), .iteration_time(...), .roofline(...),
+               reserve_fraction, allreduce_time, cpu_overhead_per_sequence_s, efficiency,
+               activation_dtype) -> .prefill_time(prompts), .decode_time(contexts),
+               .iteration_time(...), .device_time(...), .roofline(...),
                .kv_capacity_tokens/blocks; kv_bytes_per_token(arch, bytes),
                speculative_expected_tokens(alpha, k), speculative_iteration_time(...)
+    efficiency: serving_efficiency(accelerator) -> ServingEfficiency (kernel fractions of
+               peak, calibrated on TensorRT-LLM's published Llama-2-70B figures)
     replica:   Replica(env, cost, policy="continuous", name, *, waiting=None, draft_cost=None,
                on_finish=None, **params) -> .submit(r), .wake(), .stop(), .outstanding,
                .kv_load, .busy_s; QueueingReplica(env, rng, mean_service_s, distribution,

@@ -6,7 +6,8 @@ distribution has ``sample(rng, n) -> np.ndarray`` of integer token counts (>= 1)
 analytic ``mean``. The YAML names are the registry keys::
 
     ARRIVALS: poisson(rate), gamma(rate, cv), diurnal(mean_rate, peak_to_trough, period_s,
-              phase_s), trace(records=[(time_s, prompt_tokens, output_tokens), ...])
+              phase_s), trace(records=[(time_s, prompt_tokens, output_tokens), ...]),
+              closed(concurrency, think_s)
     LENGTHS:  fixed(value), uniform(low, high), lognormal(mean, sigma), empirical(values)
 
 Draws come from the generator the caller passes (the run's ``"arrivals"`` stream of
@@ -224,6 +225,37 @@ class Trace(ArrivalProcess):
         """Prompt and output token counts of the requests arriving before ``horizon_s``."""
         within = self._within(horizon_s)
         return within[:, 1].astype(np.int64), within[:, 2].astype(np.int64)
+
+
+@register_arrival
+@dataclass(frozen=True)
+class ClosedLoop(ArrivalProcess):
+    """A closed-loop client population: ``concurrency`` clients each send a request, wait for
+    its response (or its drop), pause ``think_s`` and send the next, so at most
+    ``concurrency`` requests are in the system. Benchmarks driven by concurrency (a static
+    batch of N, ``--max-concurrency N``, trtllm-bench's offline mode) replay this way.
+
+    Arrival times depend on the responses, so they are not drawn here: the serving job issues
+    requests as they complete (:meth:`times` gives the initial ``concurrency`` at time 0).
+    With zero think time the throughput is ``concurrency / mean response time`` (Little's law
+    on the closed system, the interactive response time law of Denning & Buzen 1978)."""
+
+    concurrency: int
+    think_s: float = 0.0
+    name = "closed"
+
+    def __post_init__(self) -> None:
+        if self.concurrency < 1:
+            raise ArrivalError(f"concurrency must be >= 1, got {self.concurrency}")
+        if self.think_s < 0:
+            raise ArrivalError(f"think time must be >= 0, got {self.think_s}")
+
+    @property
+    def mean_rate(self) -> float:
+        return math.nan  # set by the responses
+
+    def times(self, rng: np.random.Generator | None, horizon_s: float) -> np.ndarray:
+        return np.zeros(self.concurrency if horizon_s > 0 else 0)
 
 
 # ------------------------------------------------------------------------------ lengths

@@ -73,15 +73,36 @@ class BatchingPolicy(ABC):
 
 
 class RequestLevel(BatchingPolicy):
-    """Batches formed from the queue and run to completion as one timeout."""
+    """Batches formed from the queue and run to completion as one timeout.
 
-    def __init__(self, max_batch_size: int = 1, max_queue_delay_s: float = 0.0) -> None:
+    KV reservation: a request-level system does not know how long an answer will be, so it
+    reserves contiguous KV for the maximum sequence length when the request starts (vLLM
+    paper §2.3 and §3: "reserved" and "internal fragmentation" waste): each request holds
+    ``ceil(max(prompt + output, reserve_tokens) / block)`` blocks, ``reserve_tokens``
+    defaulting to the model's context length (``seq_len``), capped at the whole cache. The
+    cache therefore admits far fewer concurrent requests than paged, iteration-level
+    policies, which hold only the blocks a sequence has filled.
+    """
+
+    def __init__(self, max_batch_size: int = 1, max_queue_delay_s: float = 0.0,
+                 reserve_tokens: int | None = None) -> None:
         if max_batch_size < 1:
             raise ServingError(f"batch size must be >= 1, got {max_batch_size}")
         if max_queue_delay_s < 0:
             raise ServingError(f"max_queue_delay_s must be >= 0, got {max_queue_delay_s}")
+        if reserve_tokens is not None and reserve_tokens < 1:
+            raise ServingError(f"reserve_tokens must be >= 1, got {reserve_tokens}")
         self.max_batch_size = int(max_batch_size)
         self.max_queue_delay_s = float(max_queue_delay_s)
+        self.reserve_tokens = reserve_tokens
+
+    def reservation(self, replica: "Replica", request: Request) -> int:
+        """KV blocks ``request`` holds while it runs (class docstring)."""
+        cost = replica.cost
+        reserve = self.reserve_tokens if self.reserve_tokens is not None else cost.arch.seq_len
+        tokens = max(request.prompt_tokens + request.output_tokens, reserve)
+        return min(-(-tokens // cost.block_tokens), max(replica.total_blocks, -(
+            -(request.prompt_tokens + request.output_tokens) // cost.block_tokens)))
 
     def schedule(self, replica: "Replica") -> Work | float | None:
         waiting = replica.waiting
@@ -94,9 +115,8 @@ class RequestLevel(BatchingPolicy):
                 return deadline if math.isfinite(deadline) else None
         batch: list[Request] = []
         blocks = 0
-        size = replica.cost.block_tokens
         while waiting and len(batch) < self.max_batch_size:
-            need = -(-(waiting[0].prompt_tokens + waiting[0].output_tokens) // size)
+            need = self.reservation(replica, waiting[0])
             if batch and blocks + need > replica.total_blocks:
                 break
             request = replica.dequeue()
@@ -143,8 +163,8 @@ class NoBatching(RequestLevel):
 
     name = "none"
 
-    def __init__(self) -> None:
-        super().__init__(1, 0.0)
+    def __init__(self, reserve_tokens: int | None = None) -> None:
+        super().__init__(1, 0.0, reserve_tokens)
 
 
 @register_policy
@@ -153,8 +173,9 @@ class StaticBatching(RequestLevel):
 
     name = "static"
 
-    def __init__(self, batch_size: int = 8, timeout_s: float = math.inf) -> None:
-        super().__init__(batch_size, timeout_s)
+    def __init__(self, batch_size: int = 8, timeout_s: float = math.inf,
+                 reserve_tokens: int | None = None) -> None:
+        super().__init__(batch_size, timeout_s, reserve_tokens)
 
 
 @register_policy
@@ -163,8 +184,9 @@ class DynamicBatching(RequestLevel):
 
     name = "dynamic"
 
-    def __init__(self, max_batch_size: int = 8, max_queue_delay_s: float = 0.01) -> None:
-        super().__init__(max_batch_size, max_queue_delay_s)
+    def __init__(self, max_batch_size: int = 8, max_queue_delay_s: float = 0.01,
+                 reserve_tokens: int | None = None) -> None:
+        super().__init__(max_batch_size, max_queue_delay_s, reserve_tokens)
 
 
 class IterationLevel(BatchingPolicy):

@@ -17,15 +17,28 @@ Formulas (SI units: seconds, bytes, FLOP):
 * Bytes read by one iteration = weight bytes (all parameters: at serving batch sizes every
   expert of an MoE is touched) + ``kv_bytes_per_token * kv_tokens_read`` (the cached context
   of every sequence in the batch).
-* Iteration time (roofline, Williams et al. 2009) =
-  ``max(FLOPs / (tp * peak * flops_fraction), bytes / (tp * hbm_bw * memory_bandwidth_fraction))``
-  ``+ 2 * layers * allreduce(new_tokens * hidden * dtype_bytes)`` (Megatron tensor parallelism:
-  one all-reduce after attention, one after the MLP, per layer; Shoeybi et al. 2019)
-  ``+ cpu_overhead_s``.
-  The fixed per-iteration CPU overhead (scheduling, input preparation, sampling, detokenising)
-  is an ASSUMPTION, default 3 ms: Vidur (Agrawal et al., MLSys'24; github microsoft/vidur,
-  execution_time_predictor) profiles these operations separately and shows a pure roofline
-  underestimates small-batch decode.
+* Iteration time: the kernels of an iteration run one after another, so the linear layers
+  and the attention are two rooflines (Williams et al. 2009) that add up, as Vidur (Agrawal
+  et al., MLSys'24) sums its profiled operators::
+
+      linear    = max(linear FLOPs / (tp * peak * gemm), weight bytes / (tp * HBM * weight_bw))
+      attention = max(4 * layers * hidden * attended_pairs / (tp * peak * gemm),
+                      KV bytes read / (tp * HBM * kv_bw))
+      time      = linear + attention
+                + 2 * layers * allreduce(new_tokens * hidden * activation_bytes)
+                + cpu_overhead_s + cpu_overhead_per_sequence_s * sequences
+
+  ``linear FLOPs`` are the matrix products and the logits; the fractions ``gemm`` (per
+  precision: an 8-bit peak is reached at a lower fraction than a 16-bit one),
+  ``weight_bw`` and ``kv_bw`` come from :mod:`fleetsim.serving.efficiency` (calibrated on
+  TensorRT-LLM's published Llama-2-70B tables). The all-reduce is Megatron tensor
+  parallelism (one after attention, one after the MLP, per layer; Shoeybi et al. 2019) of
+  the activations, which stay 16-bit when weights are 8-bit (``activation_dtype``).
+  The CPU overhead (scheduling, input preparation, sampling, output processing) grows with
+  the batch: Vidur's profile of vLLM on A100 (github microsoft/vidur,
+  data/profiling/a100/cpu_overheads.csv [V]) sums to about 1.7 ms + 0.18 ms per sequence for
+  Llama-2-7B at TP1 and 4.1 ms + 0.41 ms per sequence for CodeLlama-34B at TP2; fleetsim's
+  defaults are 3 ms + 0.2 ms per sequence (an engine property: set both per scenario).
 * Pipeline parallelism: ``pp`` stages of ``tp`` GPUs each hold 1/pp of the layers, so the
   KV capacity counts ``tp * pp`` GPUs' memory; an iteration passes through the stages one
   after another (no interleaving of micro-batches across iterations), so its time is that of
@@ -38,7 +51,9 @@ Formulas (SI units: seconds, bytes, FLOP):
 * Speculative decoding (Leviathan et al., ICML 2023, eq. 1): with acceptance rate alpha and k
   draft tokens, the expected tokens per target pass is ``(1 - alpha**(k+1)) / (1 - alpha)``
   (``k + 1`` at alpha = 1, ``1`` at alpha = 0); the walltime improvement with draft/target
-  cost ratio c is that divided by ``k*c + 1`` (their Theorem 3.8).
+  cost ratio c is that divided by ``k*c + 1`` (their Theorem 3.8). The k draft steps run
+  inside the target's engine iteration: they pay their device time only, not a second CPU
+  overhead each (scheduling, sampling and output processing happen once per iteration).
 """
 
 from __future__ import annotations
@@ -52,6 +67,7 @@ import numpy as np
 from fleetsim.errors import FleetsimError
 from fleetsim.hardware.models import Accelerator
 from fleetsim.scenario.architecture import Architecture, architecture
+from fleetsim.serving.efficiency import ServingEfficiency, serving_efficiency
 
 #: Bytes per element of each dtype name.
 DTYPE_BYTES: dict[str, float] = {"fp64": 8, "fp32": 4, "tf32": 4, "bf16": 2, "fp16": 2,
@@ -120,8 +136,8 @@ def verification_sums(draft_tokens: int, sequences: int,
 def verification_time(target: "ServingCost", draft_tokens: int, sequences: int,
                       context_tokens: float) -> float:
     """Seconds of the target's verification pass alone (:func:`verification_sums`)."""
-    return float(target.iteration_time(*verification_sums(draft_tokens, sequences,
-                                                          context_tokens)))
+    return float(target.roofline(*verification_sums(draft_tokens, sequences, context_tokens),
+                                 requests=sequences).total_s)
 
 
 def speculative_iteration_time(target: "ServingCost", draft: "ServingCost", draft_tokens: int,
@@ -134,18 +150,21 @@ def speculative_iteration_time(target: "ServingCost", draft: "ServingCost", draf
 
     Draft: ``k`` decode iterations, iteration ``j`` (from 0) at contexts ``c + j``; the
     first also runs the prompt chunks (the draft needs their KV; with no decodes that is
-    its only iteration). Target: the prompt chunks plus :func:`verification_sums`. The two
-    models run one after the other on the replica's accelerators.
+    its only iteration); each pays its device time only (:meth:`ServingCost.device_time`:
+    the engine's CPU overhead is paid once, by the target pass). Target: the prompt chunks
+    plus :func:`verification_sums`. The two models run one after the other on the
+    replica's accelerators.
     """
     new, attended, logits, read = prefill
     total = 0.0
     for j in range(draft_tokens if sequences else int(new > 0)):
         context = context_tokens + j * sequences
-        total += float(draft.iteration_time(sequences + new, context + sequences + attended,
-                                            sequences + logits, context + read))
+        total += float(draft.device_time(sequences + new, context + sequences + attended,
+                                         sequences + logits, context + read))
         new = attended = logits = read = 0  # the chunks ride on the first draft iteration
     verify = verification_sums(draft_tokens, sequences, context_tokens)
-    total += float(target.iteration_time(*(v + p for v, p in zip(verify, prefill, strict=True))))
+    work = [v + p for v, p in zip(verify, prefill, strict=True)]
+    total += float(target.roofline(*work, requests=sequences + prefill[2]).total_s)
     return total
 
 
@@ -184,21 +203,47 @@ def ring_all_reduce(bandwidth: float, latency_s: float = 0.0,
 
 @dataclass(frozen=True)
 class Roofline:
-    """The parts of one iteration's time (seconds); ``total_s`` is what the replica waits."""
+    """The parts of one iteration's time (seconds); ``total_s`` is what the replica waits.
 
-    compute_s: float
-    memory_s: float
+    Two rooflines in sequence: the linear layers (``linear_compute_s`` vs ``weights_s``) and
+    the attention (``attention_compute_s`` vs ``kv_s``), then communication and CPU overhead.
+    """
+
+    linear_compute_s: float
+    weights_s: float
+    attention_compute_s: float
+    kv_s: float
     communication_s: float
     overhead_s: float
 
     @property
-    def total_s(self) -> float:
-        return np.maximum(self.compute_s, self.memory_s) + self.communication_s + self.overhead_s
+    def compute_s(self) -> float:
+        """Seconds of FLOPs at the achievable rate (linear layers and attention)."""
+        return self.linear_compute_s + self.attention_compute_s
+
+    @property
+    def memory_s(self) -> float:
+        """Seconds of HBM reads at the achievable rates (weights and KV cache)."""
+        return self.weights_s + self.kv_s
+
+    @property
+    def device_s(self):
+        """Seconds on the accelerators: both rooflines and the communication."""
+        return (np.maximum(self.linear_compute_s, self.weights_s)
+                + np.maximum(self.attention_compute_s, self.kv_s) + self.communication_s)
+
+    @property
+    def total_s(self):
+        return self.device_s + self.overhead_s
 
     @property
     def bound(self) -> str:
-        """``"compute"`` or ``"memory"``: which roofline side dominates."""
-        return "compute" if self.compute_s >= self.memory_s else "memory"
+        """``"compute"`` or ``"memory"``: which side dominates the device time."""
+        compute = (np.maximum(self.linear_compute_s - self.weights_s, 0)
+                   + np.maximum(self.attention_compute_s - self.kv_s, 0))
+        memory = (np.maximum(self.weights_s - self.linear_compute_s, 0)
+                  + np.maximum(self.kv_s - self.attention_compute_s, 0))
+        return "compute" if compute >= memory else "memory"
 
 
 @dataclass(frozen=True)
@@ -207,7 +252,10 @@ class ServingCost:
 
     ``allreduce_time(size_bytes) -> seconds`` prices one TP all-reduce; when omitted and
     ``tp > 1`` a ring over the accelerator's scale-up bandwidth is assumed
-    (:func:`ring_all_reduce`, no latency term).
+    (:func:`ring_all_reduce`, no latency term). ``efficiency``: the kernels' fractions of peak
+    (default: :func:`~fleetsim.serving.efficiency.serving_efficiency` of the accelerator).
+    ``activation_dtype``: of the all-reduced activations (default: ``dtype`` if it is 16-bit
+    or wider, else ``bf16``: 8-bit weights still exchange 16-bit activations).
     """
 
     model: Architecture | str
@@ -220,10 +268,20 @@ class ServingCost:
     reserve_fraction: float = 0.1
     block_tokens: int = BLOCK_TOKENS
     allreduce_time: Callable[[float], float] | None = None
+    cpu_overhead_per_sequence_s: float = 2e-4
+    efficiency: ServingEfficiency | None = None
+    activation_dtype: str | None = None
     arch: Architecture = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "arch", architecture(self.model))
+        if self.efficiency is None:
+            object.__setattr__(self, "efficiency", serving_efficiency(self.accelerator))
+        if self.activation_dtype is None:
+            object.__setattr__(self, "activation_dtype",
+                               self.dtype if dtype_bytes(self.dtype) >= 2 else "bf16")
+        if self.cpu_overhead_s < 0 or self.cpu_overhead_per_sequence_s < 0:
+            raise ServingCostError("CPU overheads must be >= 0")
         if self.tp < 1 or self.pp < 1:
             raise ServingCostError(f"tp and pp must be >= 1, got {self.tp}, {self.pp}")
         if self.dtype not in self.accelerator.peak_flops:
@@ -232,6 +290,7 @@ class ServingCost:
                 f"(has: {', '.join(self.accelerator.peak_flops)})")
         dtype_bytes(self.dtype)
         dtype_bytes(self.kv_dtype or self.dtype)
+        dtype_bytes(self.activation_dtype)
         if self.allreduce_time is None and self.tp > 1:
             links = self.accelerator.scale_up
             if links is None:
@@ -273,40 +332,54 @@ class ServingCost:
         return max(0, math.floor(free / (self.kv_bytes_per_token * self.block_tokens)))
 
     # times --------------------------------------------------------------------------------
-    def roofline(self, new_tokens, attended_pairs, sequences, kv_tokens_read) -> Roofline:
+    def roofline(self, new_tokens, attended_pairs, sequences, kv_tokens_read,
+                 requests=None) -> Roofline:
         """The roofline parts of one iteration (arguments may be numpy arrays: vectorised).
 
         ``new_tokens``: tokens whose activations are computed (prompt chunk + one per decode);
         ``attended_pairs``: sum over those tokens of the positions each attends to;
         ``sequences``: sequences producing a logit; ``kv_tokens_read``: cached context tokens
-        read from HBM (sum over the batch).
+        read from HBM (sum over the batch); ``requests``: requests in the batch, for the
+        per-sequence CPU overhead (default ``sequences``; a speculative verification pass
+        has ``k + 1`` logits per request).
         """
         arch = self.arch
-        flops = (2.0 * arch.layers * arch.active_layer_params * np.asarray(new_tokens, float)
-                 + 4.0 * arch.layers * arch.hidden * np.asarray(attended_pairs, float)
-                 + 2.0 * arch.vocab * arch.hidden * np.asarray(sequences, float))
-        bytes_read = self.weight_bytes + self.kv_bytes_per_token * np.asarray(kv_tokens_read,
-                                                                               float)
-        achievable = self.accelerator.achievable
-        compute = flops / (self.tp * self.accelerator.peak_flops[self.dtype]
-                           * achievable.flops_fraction)
-        memory = bytes_read / (self.tp * self.accelerator.memory_bandwidth
-                               * achievable.memory_bandwidth_fraction)
+        new = np.asarray(new_tokens, float)
+        sequences = np.asarray(sequences, float)
+        linear_flops = (2.0 * arch.layers * arch.active_layer_params * new
+                        + 2.0 * arch.vocab * arch.hidden * sequences)
+        attention_flops = 4.0 * arch.layers * arch.hidden * np.asarray(attended_pairs, float)
+        kv_bytes = self.kv_bytes_per_token * np.asarray(kv_tokens_read, float)
+        efficiency = self.efficiency
+        flops_rate = (self.tp * self.accelerator.peak_flops[self.dtype]
+                      * efficiency.gemm_fraction(dtype_bytes(self.dtype)))
+        bandwidth = self.tp * self.accelerator.memory_bandwidth
+        linear = linear_flops / flops_rate
+        attention = attention_flops / flops_rate
+        weights = self.weight_bytes / (bandwidth * efficiency.weight_bandwidth_fraction)
+        kv = kv_bytes / (bandwidth * efficiency.kv_bandwidth_fraction)
         communication = 0.0
         if self.tp > 1:
-            size = np.asarray(new_tokens, float) * arch.hidden * dtype_bytes(self.dtype)
+            size = new * arch.hidden * dtype_bytes(self.activation_dtype)
             allreduce = self.allreduce_time
             if np.ndim(size) == 0:
                 communication = 2 * arch.layers * allreduce(float(size))
             else:
                 communication = 2 * arch.layers * np.vectorize(allreduce, otypes=[float])(size)
-        if np.ndim(compute) == 0 and np.ndim(memory) == 0:
-            compute, memory = float(compute), float(memory)
-        return Roofline(compute, memory, communication, self.cpu_overhead_s)
+        overhead = self.cpu_overhead_s + self.cpu_overhead_per_sequence_s * (
+            sequences if requests is None else np.asarray(requests, float))
+        if np.ndim(linear) == 0 and np.ndim(attention) == 0 and np.ndim(kv) == 0:
+            linear, attention, kv, overhead = (float(linear), float(attention), float(kv),
+                                               float(overhead))
+        return Roofline(linear, weights, attention, kv, communication, overhead)
 
     def iteration_time(self, new_tokens, attended_pairs, sequences, kv_tokens_read):
         """Seconds of one iteration (scalar or numpy array, as the arguments)."""
         return self.roofline(new_tokens, attended_pairs, sequences, kv_tokens_read).total_s
+
+    def device_time(self, new_tokens, attended_pairs, sequences, kv_tokens_read):
+        """Seconds of one iteration on the accelerators, without the CPU overhead."""
+        return self.roofline(new_tokens, attended_pairs, sequences, kv_tokens_read).device_s
 
     def prefill_roofline(self, prompt_tokens) -> Roofline:
         """Roofline of one iteration prefilling whole prompts (lengths) from an empty cache."""

@@ -49,12 +49,13 @@ if TYPE_CHECKING:
 class IterationClock:
     """The cost model's iteration time as plain-float arithmetic, for the fused path.
 
-    :meth:`ServingCost.roofline` is affine in each token count (``cost.py``): compute =
-    ``token_s * new + pair_s * attended + logit_s * sequences``, memory = ``weights_s +
-    kv_s * kv_tokens_read``; the iteration adds communication (a function of ``new``, zero at
-    tp = 1) and the CPU overhead. The coefficients are read off the cost model once, by
-    evaluating it at ``PROBE`` units of one count (a large probe, so the weight term's digits
-    do not swamp the KV slope), so the formula stays in one place. :meth:`time` agrees with
+    :meth:`ServingCost.roofline` is affine in each token count (``cost.py``): linear compute =
+    ``token_s * new + logit_s * sequences`` against the constant ``weights_s``; attention
+    compute = ``pair_s * attended`` against ``kv_s * kv_tokens_read``; the iteration adds
+    communication (a function of ``new``, zero at tp = 1) and the CPU overhead
+    ``overhead_s + sequence_s * sequences``. The coefficients are read off the cost model
+    once, by evaluating it at ``PROBE`` units of one count (a large probe, so rounding does
+    not swamp the slopes), so the formula stays in one place. :meth:`time` agrees with
     :meth:`ServingCost.iteration_time` to rounding (a test checks 1e-12).
     """
 
@@ -63,13 +64,14 @@ class IterationClock:
     def __init__(self, cost: ServingCost) -> None:
         probe = self.PROBE
         base = cost.roofline(0.0, 0.0, 0.0, 0.0)
-        self.token_s = cost.roofline(probe, 0.0, 0.0, 0.0).compute_s / probe
-        self.pair_s = cost.roofline(0.0, probe, 0.0, 0.0).compute_s / probe
-        self.logit_s = cost.roofline(0.0, 0.0, probe, 0.0).compute_s / probe
-        self.weights_s = float(base.memory_s)
-        self.kv_s = (cost.roofline(0.0, 0.0, 0.0, probe).memory_s - base.memory_s) / probe
+        self.token_s = cost.roofline(probe, 0.0, 0.0, 0.0).linear_compute_s / probe
+        self.pair_s = cost.roofline(0.0, probe, 0.0, 0.0).attention_compute_s / probe
+        per_sequence = cost.roofline(0.0, 0.0, probe, 0.0)
+        self.logit_s = per_sequence.linear_compute_s / probe
+        self.sequence_s = (per_sequence.overhead_s - base.overhead_s) / probe
+        self.weights_s = float(base.weights_s)
+        self.kv_s = cost.roofline(0.0, 0.0, 0.0, probe).kv_s / probe
         self.overhead_s = float(base.overhead_s)
-        self.decode_s = self.token_s + self.pair_s + self.logit_s  # per decoding sequence
         self._cost = cost
         self._communication: dict[int, float] = {}
 
@@ -83,35 +85,42 @@ class IterationClock:
             self._communication[new_tokens] = seconds
         return seconds
 
+    def linear(self, new_tokens: float, sequences: float) -> float:
+        """Seconds of the linear layers: the larger of their FLOPs and the weight stream."""
+        compute = self.token_s * new_tokens + self.logit_s * sequences
+        return compute if compute > self.weights_s else self.weights_s
+
     def time(self, new_tokens: int, attended_pairs: int, sequences: int,
              kv_tokens_read: int) -> float:
         """Seconds of one iteration (the arguments of :meth:`ServingCost.roofline`)."""
-        compute = (self.token_s * new_tokens + self.pair_s * attended_pairs
-                   + self.logit_s * sequences)
-        memory = self.weights_s + self.kv_s * kv_tokens_read
-        return ((compute if compute > memory else memory) + self.communication(new_tokens)
-                + self.overhead_s)
+        compute = self.pair_s * attended_pairs
+        memory = self.kv_s * kv_tokens_read
+        return (self.linear(new_tokens, sequences) + (compute if compute > memory else memory)
+                + self.communication(new_tokens) + self.overhead_s
+                + self.sequence_s * sequences)
 
 
 class DecodeRun:
     """Times of consecutive decode iterations of ``batch`` sequences whose summed context is
     ``context`` at the first iteration and grows by ``batch`` per iteration.
 
-    Iteration ``i`` (from 0) takes ``t_i = max(c0 + c1 i, m0 + m1 i) + fixed``: compute
-    ``c0 = (token_s + pair_s + logit_s) B + pair_s C``, ``c1 = pair_s B``; memory
-    ``m0 = weights_s + kv_s C``, ``m1 = kv_s B``; ``fixed`` = communication + overhead. Two
-    affine functions cross at most once, so the iterations split into a leading run where one
-    side dominates and a trailing run where the other does; the time of the first ``n``
-    iterations is a sum of two arithmetic series, and the iteration in progress at a given
-    elapsed time is the root of a quadratic (:meth:`count`).
+    Iteration ``i`` (from 0) takes ``t_i = max(c0 + c1 i, m0 + m1 i) + fixed``: attention
+    compute ``c0 = pair_s (C + B)``, ``c1 = pair_s B``; KV reads ``m0 = kv_s C``,
+    ``m1 = kv_s B``; ``fixed`` = the linear layers of B tokens (constant while the batch is)
+    + communication + CPU overhead. Two affine functions cross at most once, so the
+    iterations split into a leading run where one side dominates and a trailing run where
+    the other does; the time of the first ``n`` iterations is a sum of two arithmetic series,
+    and the iteration in progress at a given elapsed time is the root of a quadratic
+    (:meth:`count`).
     """
 
     __slots__ = ("first", "first_slope", "second", "second_slope", "split", "fixed")
 
     def __init__(self, clock: IterationClock, batch: int, context: int) -> None:
-        self.fixed = clock.communication(batch) + clock.overhead_s
-        compute = (clock.decode_s * batch + clock.pair_s * context, clock.pair_s * batch)
-        memory = clock.weights_s + clock.kv_s * context, clock.kv_s * batch
+        self.fixed = (clock.linear(batch, batch) + clock.communication(batch)
+                      + clock.overhead_s + clock.sequence_s * batch)
+        compute = clock.pair_s * (context + batch), clock.pair_s * batch
+        memory = clock.kv_s * context, clock.kv_s * batch
         # "first" dominates iteration 0; "second" overtakes it from iteration "split" on
         # (the first i with second(i) > first(i)), or never
         (self.first, self.first_slope), (self.second, self.second_slope) = (

@@ -38,6 +38,7 @@ from fleetsim.engine import EventLog
 from fleetsim.faults.clock import Failure
 from fleetsim.hardware import Accelerator
 from fleetsim.scenario.serving import ServingJobSpec
+from fleetsim.serving.arrivals import ClosedLoop
 from fleetsim.serving.metrics import request_table, summarize_table
 from fleetsim.serving.queueing import QueueingReplica
 from fleetsim.serving.records import Request, make_requests
@@ -96,8 +97,12 @@ class ServingJob:
         times, prompts, outputs = setup.requests(rng_arrivals, horizon_s, spec.requests)
         self.requests = make_requests(times, prompts, outputs)
         count = len(self.requests)
-        #: when the last request arrives, counted from the job's start
+        #: when the last request arrives, counted from the job's start (closed loop: unknown
+        #: before the run, 0 here)
         self.last_arrival_s = float(times[-1]) if count else 0.0
+        self.closed = setup.arrival if isinstance(setup.arrival, ClosedLoop) else None
+        self._issued = 0  # closed loop: requests sent by the clients so far
+        self._thinking = 0  # closed loop: clients between a response and their next request
         self.retries = np.zeros(count, dtype=np.int64)
         self.dropped = np.zeros(count, dtype=bool)
         self.slots: list[int | None] = []
@@ -153,6 +158,15 @@ class ServingJob:
         for index in range(self.spec.replicas):
             self._start_replica(index)
         origin = env.now
+        if self.closed is not None:
+            for _ in range(min(self.closed.concurrency, len(self.requests))):
+                self._issue()
+            self._check_drained()
+            yield self._drained
+            self.completed = True
+            self.fleet.release(self)
+            self.log.record(env.now, "job_complete", job=self.name)
+            return
         for request in self.requests:  # arrival times count from the job's start
             request.arrival_s += origin
             delay = request.arrival_s - env.now
@@ -169,12 +183,38 @@ class ServingJob:
         if self.listener is not None:
             self.listener.on_finished(self)
 
+    def _issue(self) -> None:
+        """Closed loop: a client sends the next request now."""
+        request = self.requests[self._issued]
+        self._issued += 1
+        request.arrival_s = self.env.now
+        self.last_arrival_s = self.env.now - (self.started_s or 0.0)
+        self._in_system += 1
+        if self._issued == len(self.requests):
+            self._arrivals_done = True
+        self._route(request)
+
+    def _left(self) -> None:
+        """A request left the system (finished, dropped or rejected): in a closed loop its
+        client sends the next one after its think time (an event, so never from inside a
+        replica's bookkeeping)."""
+        self._in_system -= 1
+        closed = self.closed
+        if closed is not None and self._issued + self._thinking < len(self.requests):
+            self._thinking += 1
+            self.env.timeout(closed.think_s).callbacks.append(self._think_over)
+        self._check_drained()
+
+    def _think_over(self, _event) -> None:
+        self._thinking -= 1
+        if not self.completed:
+            self._issue()
+
     def _route(self, request: Request) -> None:
         if self.shared is not None:
             if not self._incarnations[0].fits(request):  # replicas are alike
                 request.rejected = True
-                self._in_system -= 1
-                self._check_drained()
+                self._left()
                 return
             self.shared.append(request)
             for index, replica in enumerate(self.replicas):
@@ -191,13 +231,11 @@ class ServingJob:
             return
         target.submit(request)
         if request.rejected:
-            self._in_system -= 1
-            self._check_drained()
+            self._left()
 
     def _finished(self, request: Request) -> None:
         """A replica finished ``request``."""
-        self._in_system -= 1
-        self._check_drained()
+        self._left()
 
     def _check_drained(self) -> None:
         if self._arrivals_done and self._in_system == 0 and not self._drained.triggered:
@@ -311,8 +349,7 @@ class ServingJob:
         self.retries[request.id] += 1
         if self.retries[request.id] > self.spec.retries:
             self.dropped[request.id] = True
-            self._in_system -= 1
-            self._check_drained()
+            self._left()
             return
         request.start_s = request.first_token_s = math.nan
         self._route(request)
@@ -358,6 +395,34 @@ class ServingJob:
                             unit=f"replica{index}")
         event.callbacks.append(loaded)
 
+    def failure_free_s(self) -> float:
+        """An upper estimate of the job's failure-free duration, for the run limit: the last
+        arrival (0 for a closed loop, whose arrivals follow the responses) plus every
+        request served alone, one after another, spread over the replicas (batching only
+        shortens that), plus the closed-loop clients' think times. Each request alone costs
+        its prefill plus ``output - 1`` decode iterations at its mean context
+        (:meth:`ServingCost.iteration_time`, vectorised); abstract mode: the mean service
+        time per request over ``replicas x servers``."""
+        spec, cost = self.spec, self.setup.cost
+        count = len(self.requests)
+        if count == 0:
+            return self.last_arrival_s
+        if cost is None:
+            assert spec.service is not None
+            work = count * spec.service.mean / spec.servers
+        else:
+            prompts = np.array([r.prompt_tokens for r in self.requests], float)
+            outputs = np.array([r.output_tokens for r in self.requests], float)
+            prefill = cost.iteration_time(prompts, prompts * (prompts + 1) / 2, 1.0, 0.0)
+            context = prompts + outputs / 2
+            decode = cost.iteration_time(1.0, context + 1, 1.0, context)
+            work = float(np.sum(prefill + (outputs - 1) * decode))
+            if self.setup.draft_cost is not None:  # a speculative draft runs alongside
+                work *= 2
+        think = (count * self.closed.think_s / self.closed.concurrency
+                 if self.closed is not None else 0.0)
+        return self.last_arrival_s + work / spec.replicas + think
+
     # -- results ------------------------------------------------------------------------------
     def close(self, now: float) -> None:
         """End of run at ``now``: account for the replicas still up."""
@@ -398,6 +463,9 @@ class ServingJob:
 
     def request_table(self) -> dict[str, np.ndarray]:
         """Per-request records (columns of :func:`fleetsim.serving.metrics.request_table`)."""
+        if self.closed is not None:  # the requests the clients have sent
+            n = self._issued
+            return request_table(self.requests[:n], self.dropped[:n], self.retries[:n])
         return request_table(self.requests, self.dropped, self.retries)
 
     def iteration_logs(self) -> list:

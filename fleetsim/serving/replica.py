@@ -45,8 +45,9 @@ O(arrivals + finishes + iterations with prefill work + block shortages), not O(i
 The iterations with prefill work and those short of blocks (preemption) are stepped one at a
 time, exactly.
 
-Request-level policies reserve KV for ``prompt + output`` tokens per request up to the cache
-capacity (pre-vLLM systems reserve the maximum length, vLLM §2.3). A request whose prompt +
+Request-level policies reserve KV for the maximum length per request (the model's context,
+or ``reserve_tokens``; at least prompt + output, at most the cache), as pre-vLLM systems do
+(vLLM §2.3). A request whose prompt +
 output can never fit the cache is rejected at submission (``rejected = True``).
 
 A queue may be shared by several replicas (``waiting=``; requests wait in one FIFO and go to

@@ -25,7 +25,8 @@ import pandas as pd
 from fleetsim.errors import FleetsimError, LocatedError
 from fleetsim.hardware import Accelerator, NodeType
 from fleetsim.scenario.serving import ArrivalSpec, LengthSpec, ServingJobSpec
-from fleetsim.serving.arrivals import (ArrivalError, ArrivalProcess, LengthDistribution,
+from fleetsim.serving.arrivals import (ArrivalError, ArrivalProcess, ClosedLoop,
+                                       LengthDistribution,
                                        generate_requests, make_arrival, make_length)
 from fleetsim.serving.batching import make_policy
 from fleetsim.serving.cost import ServingCost, weight_bytes, dtype_bytes
@@ -58,7 +59,11 @@ class ServingSetup:
                  limit: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Arrival times and lengths: those before ``horizon_s``, at most ``limit`` of them
         (without a horizon, the window is doubled until ``limit`` arrivals are drawn)."""
-        if horizon_s is None:
+        if isinstance(self.arrival, ClosedLoop):
+            # the clients issue them as responses come back (the job sets the times)
+            assert limit is not None, "closed-loop arrivals need a request count"
+            times, prompts, outputs = self._draw(rng, 0.0, limit)
+        elif horizon_s is None:
             assert limit is not None, "a serving job needs a horizon or a request limit"
             rate = self.arrival.mean_rate or 1.0
             span = 1.1 * limit / rate + 10.0 / rate
@@ -73,7 +78,15 @@ class ServingSetup:
             times, prompts, outputs = times[:limit], prompts[:limit], outputs[:limit]
         return times, prompts, outputs
 
-    def _draw(self, rng: np.random.Generator, span: float):
+    def _draw(self, rng: np.random.Generator, span: float, count: int | None = None):
+        if count is not None:  # closed loop: lengths of count requests, times set later
+            times = np.zeros(count)
+            if self.cost is None:
+                ones = np.ones(count, dtype=np.int64)
+                return times, ones, ones
+            if self.prompt is None or self.output is None:
+                raise ArrivalError("prompt and output length distributions are required")
+            return times, self.prompt.sample(rng, count), self.output.sample(rng, count)
         if self.cost is None:  # abstract mode: a response is one unit
             times = self.arrival.times(rng, span)
             ones = np.ones(times.size, dtype=np.int64)
@@ -122,6 +135,7 @@ def _cost(spec: ServingJobSpec, model, node: NodeType, accelerator: Accelerator,
     try:
         cost = ServingCost(model, accelerator, dtype=spec.precision, kv_dtype=spec.kv_precision,
                            tp=spec.tp, pp=spec.pp, cpu_overhead_s=spec.cpu_overhead,
+                           cpu_overhead_per_sequence_s=spec.cpu_overhead_per_sequence,
                            reserve_fraction=spec.memory_reserve,
                            allreduce_time=tp_allreduce(node, spec.tp))
         cost.kv_capacity_tokens  # raises if the weights leave no room for the KV cache
@@ -157,6 +171,8 @@ def arrival_process(a: ArrivalSpec) -> ArrivalProcess:
         return make_arrival("poisson", rate=a.rate)
     if a.process == "gamma":
         return make_arrival("gamma", rate=a.rate, cv=a.cv)
+    if a.process == "closed":
+        return make_arrival("closed", concurrency=a.concurrency, think_s=a.think)
     if a.process == "diurnal":
         return make_arrival("diurnal", mean_rate=a.mean_rate,
                             peak_to_trough=a.peak_to_trough, period_s=a.period,

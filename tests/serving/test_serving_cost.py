@@ -40,8 +40,9 @@ def test_decode_memory_bound_prefill_compute_bound(h100):
     decode = cost.decode_roofline([1000] * 32)
     assert prefill.bound == "compute" and prefill.compute_s > 2 * prefill.memory_s
     assert decode.bound == "memory" and decode.memory_s > 5 * decode.compute_s
-    # the per-iteration overhead is added on top of the roofline
-    assert cost.decode_time([1000] * 32) == pytest.approx(decode.memory_s + 3e-3)
+    # both rooflines are memory-bound; the CPU overhead (3 ms + 0.2 ms per sequence) is
+    # added on top
+    assert cost.decode_time([1000] * 32) == pytest.approx(decode.memory_s + 3e-3 + 32 * 2e-4)
 
 
 def test_decode_time_grows_with_context_and_batch(h100):
@@ -66,6 +67,10 @@ def test_tensor_parallel_divides_and_adds_allreduces(h100):
     assert r4.compute_s == pytest.approx(r1.compute_s / 4)
     assert sizes[-1] == 16 * 8192 * 2
     assert r4.communication_s == pytest.approx(2 * 80 * 1e-5)
+    # 8-bit weights still all-reduce 16-bit activations
+    ServingCost("llama3-70b", h100, dtype="fp8", tp=4, allreduce_time=allreduce).decode_roofline(
+        [1000] * 16)
+    assert sizes[-1] == 16 * 8192 * 2
 
 
 def test_kv_capacity_formula_and_no_fit(h100):

@@ -355,12 +355,14 @@ def test_decode_run_sums_the_iterations(cost, batch, context, k):
 
 
 class Clock:
-    """A synthetic IterationClock: any orientation of the two roofline sides."""
+    """A synthetic IterationClock: any orientation of the attention roofline's two sides."""
 
     def __init__(self, token_s, pair_s, kv_s, weights_s):
-        self.token_s, self.pair_s, self.logit_s = token_s, pair_s, 0.0
+        self.token_s, self.pair_s, self.logit_s, self.sequence_s = token_s, pair_s, 0.0, 1e-5
         self.kv_s, self.weights_s, self.overhead_s = kv_s, weights_s, 1e-3
-        self.decode_s = token_s + pair_s
+
+    def linear(self, new_tokens, sequences):
+        return max(self.token_s * new_tokens + self.logit_s * sequences, self.weights_s)
 
     def communication(self, new_tokens):
         return 0.0
@@ -374,9 +376,10 @@ def test_decode_run_both_orientations_and_count(clock):
     batch, context, k = 8, 300, 3000
     i = np.arange(k)
     contexts = context + batch * i
-    compute = (clock.token_s + clock.pair_s) * batch + clock.pair_s * contexts
-    memory = clock.weights_s + clock.kv_s * contexts
-    cumulative = np.cumsum(np.maximum(compute, memory) + clock.overhead_s)
+    compute = clock.pair_s * (contexts + batch)
+    memory = clock.kv_s * contexts
+    fixed = clock.linear(batch, batch) + clock.overhead_s + clock.sequence_s * batch
+    cumulative = np.cumsum(np.maximum(compute, memory) + fixed)
     run = DecodeRun(clock, batch, context)
     for n in (1, 5, 999, 2000, k):
         assert run.elapsed(n) == pytest.approx(cumulative[n - 1], rel=1e-12)

@@ -55,6 +55,8 @@ def test_decode_speedup_is_leviathan_theorem_3_8(target, draft, k, alpha):
     Decoding", ICML 2023: with acceptance rate alpha and k draft tokens a target pass yields
     E = (1 - alpha^(k+1)) / (1 - alpha) tokens in expectation (eq. 1), and the walltime
     improvement is E / (k c + 1), c = draft / target time of one decode step (Thm 3.8).
+    A draft step runs inside the target's engine iteration, so c is the draft's device time
+    (no CPU overhead of its own) over the target's full decode iteration.
 
     Llama-3-70B with a Llama-3-8B draft, both tp=4 on H100; one 1,000-token prompt with 2,001
     output tokens on an idle replica. c is computed independently, from the cost model's
@@ -72,7 +74,8 @@ def test_decode_speedup_is_leviathan_theorem_3_8(target, draft, k, alpha):
                               acceptance=alpha)
     expected = speculative_expected_tokens(alpha, k)
     context = prompt + output / 2
-    c = draft.decode_time([context]) / target.decode_time([context])
+    c = (draft.device_time(1, context + 1, 1, context)
+         / target.decode_time([context]))
     v = verification_time(target, k, 1, context) / target.decode_time([context])
     speedup = (plain.finish_s - plain.first_token_s) / (fast.finish_s - fast.first_token_s)
     assert speedup == pytest.approx(expected / (k * c + 1), rel=0.02)
@@ -90,13 +93,16 @@ def test_speculative_iteration_cost_parts(target, draft):
     total = sum(contexts)
     assert speculative_iteration_time(target, draft, 0, 3, total) == pytest.approx(
         target.decode_time(contexts), rel=1e-12)
-    drafts = sum(draft.decode_time([c + j for c in contexts]) for j in range(4))
+    drafts = sum(draft.decode_roofline([c + j for c in contexts]).device_s for j in range(4))
     assert speculative_iteration_time(target, draft, 4, 3, total) == pytest.approx(
         drafts + verification_time(target, 4, 3, total), rel=1e-12)
     prompts = [700, 200]
     prefill = (900, sum(p * (p + 1) // 2 for p in prompts), 2, 0)
     assert speculative_iteration_time(target, draft, 4, 0, 0, prefill) == pytest.approx(
-        target.prefill_time(prompts) + draft.prefill_time(prompts), rel=1e-12)
+        target.prefill_time(prompts) + draft.prefill_roofline(prompts).device_s, rel=1e-12)
+    # a draft step pays no CPU overhead of its own: k draft steps cost k device times
+    assert draft.decode_time(contexts) - draft.decode_roofline(contexts).device_s == \
+        pytest.approx(3e-3 + 3 * 2e-4)
 
 
 def test_kv_capacity_shrinks_by_the_draft(h100, target, draft):

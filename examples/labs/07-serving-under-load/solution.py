@@ -34,7 +34,7 @@ HERE = Path(__file__).resolve().parent
 FAST = os.environ.get("FLEETSIM_FAST", "") not in ("", "0")
 
 POLICIES = ("none", "static", "continuous")
-RATES = [1, 5, 20, 40] if FAST else [0.5, 1, 2, 5, 10, 15, 20, 25, 30, 35, 40, 50]
+RATES = [1, 4, 8, 15] if FAST else [0.5, 1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 15, 20]
 HORIZON = "3min" if FAST else "5min"
 FAILURE_AT_S = 600.0
 
