@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from fleetsim.training.plan import memory_per_gpu
+from fleetsim.scenario import load_scenario
+from fleetsim.training.plan import make_plan, memory_per_gpu
 from fleetsim.training.reference_runs import (KORTHIKANTI, LLAMA3, MEGASCALE, REFERENCE_RUNS,
                                               SC21, simulate)
 
@@ -85,3 +86,14 @@ def test_llama3_runs_fit_in_memory_without_checkpointing():
 
     assert memory(16384) < 80e9
     assert memory(8192) < 1.05 * 80e9
+
+
+def test_the_llama3_scenario_is_metas_configuration(root):
+    """scenarios/llama3-405b-16k.yaml trains with the plan of the 16,384-GPU Table 4 run
+    checked above (arXiv 2407.21783 section 3.3.2)."""
+    job = load_scenario(root / "scenarios" / "llama3-405b-16k.yaml").spec.jobs[0]
+    run = next(run for run in REFERENCE_RUNS if run.source == LLAMA3
+               and run.job["gpus"] == job.gpus and run.job["parallelism"]["cp"] == 1)
+    assert job.parallelism == run.spec().parallelism
+    assert (job.model, job.attention, job.dropout) == ("llama3-405b", "flash", False)
+    assert make_plan(job).tokens_per_step == simulate(run).plan.tokens_per_step
