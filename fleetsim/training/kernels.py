@@ -1,7 +1,7 @@
 """How fast a training step's kernels run: GEMM efficiency by shape, attention kernels (pure).
 
-One layer's compute on one GPU is its GEMMs plus its attention core, each at its own fraction
-of the chip's peak:
+One layer's compute on one GPU is its GEMMs and its attention core, each at its own fraction of
+the chip's peak, plus its memory-bound kernels at the achievable HBM bandwidth:
 
 * **GEMM** ``Y[M x N] = X[M x K] W[K x N]`` (M tokens, K and N the weight's per-GPU shape after
   tensor parallelism) runs at ``gemm / ((1 + d/M)(1 + d/N)(1 + d/K))`` of peak: a large-GEMM
@@ -13,7 +13,10 @@ of the chip's peak:
   Dao et al. 2022/2023) computes only the unmasked blocks of a causal mask (half the s^2 work)
   at ``attention`` of peak; its backward recomputes the scores, 2.5x the forward's FLOPs.
   Unfused attention (``standard``, Megatron-LM 2021-2022) computes the full s x s scores as
-  batched GEMMs of head_dim-wide operands, forward 4 s^2 h, backward twice that.
+  batched GEMMs of head_dim-wide operands, forward 4 s^2 h, backward twice that, and its
+  softmax and dropout stream the scores through HBM (:func:`score_bytes`).
+* **memory-bound kernels** (:func:`elementwise_bytes`): norms, residual adds, the MLP
+  activation, each reading and writing its tensor once; the backward moves twice the bytes.
 
 The step model sums these per layer; MFU's numerator still counts Megatron's model FLOPs
 (full attention, 12 s h per token and layer), the convention of the published MFU figures.
@@ -23,7 +26,7 @@ Calibration (``CALIBRATION``), what is fitted on what:
 * A100: ``gemm`` = 0.80 and ``half_dim`` = 160 fitted (least squares on a grid) on Megatron-LM's
   fourteen A100 runs: Korthikanti et al. 2022 (arXiv 2205.05198, Table 3 configurations, MFU
   41.5-56.3%) and Narayanan et al. 2021 (SC'21, Table 1, configurations from Megatron-LM's
-  examples/sc21/run_table_1.sh); residuals within 7% (tests/training/test_megatron_mfu.py).
+  examples/sc21/run_table_1.sh); residuals within 7% (tests/training/test_published_mfu.py).
   MegaScale's Megatron-LM runs of a 175B model on 256-12,288 A100 (Jiang et al., NSDI'24,
   Table 2) are predicted. For a square 8192^3 GEMM the fit gives 0.76 of peak, below the ~82%
   measured for dense A100 GEMMs (shared/REFERENCE.md): the fit also absorbs what the model
