@@ -5,10 +5,13 @@ and the hooks that re-cost a job on the GPUs the scheduler gave it.
   from the step-time model on a canonical packed placement (the first nodes of the cluster,
   ranks node by node), which also converts ``work`` into steps. Jobs that share a spec (a
   workload's classes) share the computation.
-* When the scheduler starts the job, its step time is re-costed on the GPUs it got, if they
-  differ from the canonical ones (ranks ordered per the job's ``placement``); and, with
-  other jobs on the network, the fabric (:mod:`fleetsim.cluster.fabric`) tells it how much
-  their traffic slows it down.
+* When the scheduler starts the job (first start, or resume after a preemption), its step
+  time is re-costed on the GPUs it got, if they differ from the canonical ones (ranks ordered
+  per the job's ``placement``); and, with other jobs on the network, the fabric
+  (:mod:`fleetsim.cluster.fabric`) tells it how much their traffic slows it down. A
+  replacement node after a failure keeps both (an assumption: spares are as well connected
+  as the nodes they replace, and the launcher ranks them by topology; re-costing a
+  16,384-GPU job at each of its hundreds of replacements would also dominate the run).
 * Random streams are named by the job (``stragglers.<job>``), so adding a job does not
   reshuffle another's draws.
 """

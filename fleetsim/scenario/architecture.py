@@ -103,9 +103,12 @@ class Architecture(Model):
     def is_moe(self) -> bool:
         return self.experts > 1
 
-    def model_flops_per_token(self) -> float:
-        """Training FLOPs per token without recomputation (the MFU numerator)."""
-        layers = 6 * self.active_layer_params + 12 * self.seq_len * self.hidden
+    def model_flops_per_token(self, causal: bool = False) -> float:
+        """Training FLOPs per token without recomputation (the MFU numerator). Megatron's and
+        PaLM's count takes the full s x s attention (12 s h per layer); ``causal`` counts only
+        the unmasked half a causal attention kernel computes (6 s h)."""
+        attention = (6 if causal else 12) * self.seq_len * self.hidden
+        layers = 6 * self.active_layer_params + attention
         return self.layers * layers + 6 * self.vocab * self.hidden
 
     def hardware_flops_per_token(self, recompute: str) -> float:

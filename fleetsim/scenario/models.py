@@ -57,20 +57,40 @@ class CheckpointSpec(Model):
 
 
 class ParallelismSpec(Model):
-    """How a model is split over the job's GPUs (Megatron-style rank order: tp, dp, pp)."""
+    """How a model is split over the job's GPUs and how its communication overlaps compute.
+
+    ``order`` lists the dimensions innermost first: ``tp-cp-dp-pp`` (the default, Megatron-LM's)
+    makes tensor-parallel ranks consecutive (inside a node), then context, data and pipeline
+    ranks; Llama 3 uses ``tp-cp-pp-dp`` (arXiv 2407.21783 section 3.3.2).
+    """
 
     tp: Annotated[int, Field(ge=1)] = 1  # tensor parallel (within a node)
+    cp: Annotated[int, Field(ge=1)] = 1  # context parallel: each sequence split over cp ranks
     pp: Annotated[int, Field(ge=1)] = 1  # pipeline stages
-    dp: Annotated[int, Field(ge=1)] | None = None  # data parallel; default gpus / (tp * pp)
+    dp: Annotated[int, Field(ge=1)] | None = None  # data parallel; default gpus/(tp*cp*pp)
     ep: Annotated[int, Field(ge=1)] = 1  # expert parallel (within the data-parallel group)
+    order: str = "tp-cp-dp-pp"  # rank order, innermost dimension first
     zero: Literal[0, 1, 2, 3] = 0  # ZeRO stage: shard optimizer (1), + grads (2), + weights (3)
     fsdp: bool = False  # fully sharded data parallel: the same as zero: 3
     virtual_stages: Annotated[int, Field(ge=1)] = 1  # interleaved 1F1B chunks per stage
-    overlap: Annotated[float, Field(ge=0, le=1)] = 1.0  # share of DP comm hidden by backward
+    first_stage_layers: Annotated[int, Field(ge=0)] | None = None  # default: an even split
+    last_stage_layers: Annotated[int, Field(ge=0)] | None = None  # default: an even split
+    sequence_parallel: bool = True  # Megatron sequence parallelism inside the TP group
+    overlap: Annotated[float, Field(ge=0, le=1)] = 1.0  # share of DP comm hidden by compute
+    p2p_overlap: Annotated[float, Field(ge=0, le=1)] = 0.0  # share of pipeline sends hidden
     dp_mode: Literal["all-reduce", "parameter-server"] = "all-reduce"
     ps_servers: Annotated[int, Field(ge=1)] = 1  # parameter-server nodes
     compression: Annotated[float, Field(ge=1)] = 1.0  # gradient compression ratio
+    grad_reduce_dtype: Literal["bf16", "fp32"] = "bf16"  # gradients' dtype on the wire
     recompute: Recompute = "selective"  # activation recomputation
+
+    @field_validator("order")
+    @classmethod
+    def _permutation(cls, order: str) -> str:
+        if sorted(order.split("-")) != ["cp", "dp", "pp", "tp"]:
+            raise ValueError(f"order {order!r} must list tp, cp, dp and pp once each, "
+                             "innermost first, e.g. tp-cp-dp-pp or tp-cp-pp-dp")
+        return order
 
     @property
     def zero_stage(self) -> int:
@@ -100,6 +120,8 @@ class TrainingJobFields(Model):
     global_batch: Batch | None = None  # sequences per step, or "16Mi tokens"
     micro_batch: Annotated[Count, Field(gt=0)] = 1  # sequences per micro-batch
     precision: Literal["bf16", "fp16", "fp8"] = "bf16"
+    attention: Literal["flash", "standard"] = "flash"  # fused attention kernel or unfused
+    dropout: bool = False  # dropout after attention and MLP (GPT-3, Megatron-LM); Llama: none
     parallelism: ParallelismSpec = ParallelismSpec()
     data_loading: DataLoadingSpec | None = None
     restart: Duration = 0.0  # re-initialise after a failure, before the checkpoint load

@@ -54,6 +54,7 @@ class Scheduler:
         self.backfill = spec.backfill if spec.backfill is not None else self.policy.backfill
         self.running: dict[Any, None] = {}  # jobs holding GPUs, in start order
         self._vacating: set[Any] = set()  # preempted, still yielding their GPUs
+        self._watches: dict[Any, int] = {}  # LAS: the current threshold watch of each job
         self._reclaiming: dict[Any, set[Any]] = {}  # blocked job -> the victims it waits for
         self._shapes: Counter[tuple[int, int]] = Counter()  # waiting (nodes, GPUs per node)
         self._waiting_gpus = 0
@@ -102,6 +103,7 @@ class Scheduler:
 
     def _stopped(self, job: Any) -> None:
         self.running.pop(job, None)
+        self._watches.pop(job, None)
         self._vacating.discard(job)
         self.policy.stopped(job)
         self._version += 1
@@ -214,16 +216,22 @@ class Scheduler:
             self._watch_attained(job)
 
     def _watch_attained(self, job: Any) -> None:
-        """A pass when ``job`` crosses its next LAS threshold (it may then be preempted)."""
-        threshold = self.policy.next_threshold(job)  # type: ignore[attr-defined]
-        if math.isfinite(threshold) and job.gpus > 0:
-            delay = max(0.0, (threshold - job.attained_gpu_s) / job.gpus)
-            self.env.timeout(delay).callbacks.append(lambda _event: self._demoted(job))
+        """A pass each time ``job`` crosses its next LAS threshold while it runs (it may then
+        be preempted); a token per start retires the watch of an earlier run."""
+        token = self._watches[job] = self._watches.get(job, 0) + 1
+        thresholds = self.policy.thresholds  # type: ignore[attr-defined]
+        self._watch_next(job, token, self.policy.queue_of(job), thresholds)  # type: ignore
 
-    def _demoted(self, job: Any) -> None:
-        if job in self.running:
-            self.request_pass()
-            self._watch_attained(job)
+    def _watch_next(self, job: Any, token: int, index: int, thresholds: tuple) -> None:
+        if index >= len(thresholds) or job.gpus <= 0:
+            return
+        delay = max(0.0, (thresholds[index] - job.attained_gpu_s) / job.gpus)
+
+        def crossed(_event) -> None:
+            if job in self.running and self._watches.get(job) == token:
+                self.request_pass()
+                self._watch_next(job, token, index + 1, thresholds)
+        self.env.timeout(delay).callbacks.append(crossed)
 
     # -- preemption -----------------------------------------------------------------------------
     def _preempt_for(self, job: Any) -> None:

@@ -199,7 +199,7 @@ class LeastAttainedService(SchedulingPolicy):
 
     def queue_of(self, job: Schedulable) -> int:
         """The queue of a job with its attained GPU-time (0: the highest priority)."""
-        attained = job.attained_gpu_s
+        attained = job.attained_gpu_s * (1 + 1e-9)  # a job at its threshold has crossed it
         return sum(1 for threshold in self.thresholds if attained >= threshold)
 
     def next_threshold(self, job: Schedulable) -> float:

@@ -261,8 +261,9 @@ class TrainingJob:
             self._corrupted_since = failure.time_s
 
     def set_step_time(self, step_s: float) -> None:
-        """The isolated step time on the job's new placement (applies from the next segment;
-        placements change only while the job is stopped)."""
+        """The isolated step time on the GPUs the scheduler gave the job (at each start; a
+        replacement node after a failure keeps it: spares are assumed as well connected as
+        the nodes they replace, the launcher ranking them by topology)."""
         if step_s != self.step_s:
             self.step_s = step_s
             self.step_time = self._step_model(step_s)
@@ -482,7 +483,6 @@ class TrainingJob:
         else:
             yield self._request
             self._scale = 1.0
-            self._placed()
 
     def _rescale(self):
         """Replacements arrived while running elastic: restart on all nodes (after the
@@ -490,7 +490,6 @@ class TrainingJob:
         self._enter("restart")
         self.log.record(self.env.now, "rescale", job=self.name)
         self._scale = 1.0
-        self._placed()
         yield self.env.timeout(self.spec.restart)
         yield self.checkpointer.restore()
 

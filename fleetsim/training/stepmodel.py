@@ -1,31 +1,44 @@
 """The step time of a training job from its model, plan, hardware and fabric (pure).
 
 One synchronous step (Narayanan et al., SC'21, "Efficient Large-Scale Language Model Training
-on GPU Clusters Using Megatron-LM"; shared/REFERENCE.md):
+on GPU Clusters Using Megatron-LM"; shared/REFERENCE.md). Per micro-batch, on the slowest
+pipeline stage (its layers, plus the output layer on the last stage):
 
-* **compute** per micro-batch on the slowest stage: hardware FLOPs of its layers (plus the
-  embedding/logits on the last stage) / (peak FLOP/s at the job's precision x the accelerator's
-  achievable fraction). Tensor parallelism divides it by tp.
-* **tp_comm**: per layer and micro-batch, 4 all-reduces of s b h activations (2 in the forward,
-  2 in the backward; 2 more when full recomputation repeats the forward; sequence parallelism's
-  all-gather + reduce-scatter pair moves the same bytes), costed on the tensor-parallel group's
-  GPUs in the graph; not overlapped (Megatron's default).
-* **ep_comm**: per MoE layer and micro-batch, 4 all-to-alls (dispatch and combine, forward and
-  backward) of the routed tokens, s b h x experts_per_token, over the expert-parallel group.
-* **pp_bubble**: 1F1B runs m micro-batches through p stages in (m + p - 1) micro-batch times,
-  so the idle fraction is (p-1)/(m+p-1); the interleaved schedule with v chunks cuts the bubble
-  to (p-1)/v micro-batch times. **pp_p2p**: each micro-batch sends its activations (s b h / tp)
-  to the next stage and the gradients back, on the critical path.
-* **dp_exposed**: the gradient all-reduce (ZeRO-1/2: reduce-scatter + all-gather, the same bus
-  volume; ZeRO-3/FSDP: 1.5x for the extra parameter all-gather) over the data-parallel group,
-  divided by the compression ratio; ``overlap`` of it hides behind the backward of the last
-  micro-batch (gradients are reduced once they are final), the rest is exposed.
-  Parameter-server mode instead sends the gradients to and the weights from ``ps_servers``
-  nodes whose NICs are the bottleneck: 2 x bytes x dp / (servers x node NIC bandwidth).
+* **compute**: each layer's GEMMs and attention core at their shape-dependent kernel efficiency
+  (:mod:`fleetsim.training.kernels`), forward + backward; full recomputation repeats the
+  forward, selective recomputation with unfused attention repeats the attention core.
+* **tp_comm**: per layer, 4 tensor-parallel collectives of the micro-batch's s b h activations
+  (2 in the forward, 2 in the backward; 2 more when full recomputation repeats the forward):
+  all-reduces, or with sequence parallelism an all-gather + reduce-scatter pair (the same bus
+  bytes), costed on the tensor-parallel group's GPUs in the graph; not overlapped.
+* **cp_comm**: with context parallelism, per layer an all-gather of the K and V of the whole
+  sequence in the forward (again with full recomputation), and in the backward another
+  all-gather (they are not kept) and a reduce-scatter of their gradients, over the
+  context-parallel group; exposed (Llama 3, arXiv 2407.21783 section 3.3.2: "the all-gather
+  communication latency is exposed in the critical path").
+* **ep_comm**: per MoE layer, 4 all-to-alls (dispatch and combine, forward and backward) of the
+  routed tokens, s b h x experts_per_token, over the expert-parallel group.
+* **pp_bubble**: 1F1B runs m micro-batches through p stages in (m + p - 1) micro-batch times
+  (idle fraction (p-1)/(m+p-1)); the interleaved schedule with v chunks cuts the bubble to
+  (p-1)/v micro-batch times. **pp_p2p**: each micro-batch crosses v stage boundaries forward
+  and v back, sending its s b h / (tp cp) activations (Megatron's scatter/gather: each
+  tensor-parallel rank sends its shard); ``p2p_overlap`` of it hides behind compute
+  (asynchronous sends: Llama 3, MegaScale).
+* **dp_exposed**: gradient synchronisation over the dp x cp ranks holding the same weights,
+  gradients on the wire in ``grad_reduce_dtype`` and divided by the compression ratio. Without
+  ZeRO an all-reduce, hidden for ``overlap`` of the backward of the last micro-batch. With ZeRO
+  a reduce-scatter of the gradients (hidden likewise) and an all-gather of the bf16 weights
+  (hidden for ``overlap`` of the forward of the first micro-batch; ZeRO-3 gathers them again
+  for the backward). Parameter-server mode instead sends the gradients to and the weights from
+  ``ps_servers`` nodes whose NICs are the bottleneck: 2 x bytes x dp / (servers x node NIC
+  bandwidth).
+* **optimizer**: the Adam update streams each locally held (ZeRO-sharded) parameter's state
+  through HBM: read fp32 master weight and two moments and the gradient, write them back and
+  the 16-bit weight: 26 + gradient bytes per parameter, at the achievable HBM bandwidth.
 * **input_stall**: the input pipeline needs ``time / workers`` per step; with prefetch it
   overlaps the step and stalls only for what the step does not cover; without prefetch it adds.
 
-MFU = model FLOPs per step (no recomputation) / (step time x GPUs x peak FLOP/s).
+MFU = model FLOPs per step (Megatron's count, no recomputation) / (step time x GPUs x peak).
 """
 
 from __future__ import annotations
@@ -38,10 +51,13 @@ import networkx as nx
 from fleetsim.comm import collective_time
 from fleetsim.hardware.models import Accelerator, NodeType
 from fleetsim.scenario.models import TrainingJobSpec
-from fleetsim.training.plan import ACTIVATION_BYTES, GRADIENT_BYTES, Plan, params_per_gpu
+from fleetsim.training.kernels import (LayerCompute, kernel_efficiency, layer_compute,
+                                       output_compute)
+from fleetsim.training.plan import ACTIVATION_BYTES, WEIGHT_BYTES, Plan, params_per_gpu
 
-BREAKDOWN = ("compute", "tp_comm", "ep_comm", "pp_bubble", "pp_p2p", "dp_exposed",
-             "input_stall")
+BREAKDOWN = ("compute", "tp_comm", "cp_comm", "ep_comm", "pp_bubble", "pp_p2p", "dp_exposed",
+             "optimizer", "input_stall")
+OPTIMIZER_STATE_TRAFFIC = 26.0  # bytes per parameter and Adam step, besides the gradient
 
 
 @dataclass(frozen=True)
@@ -59,27 +75,48 @@ class Groups:
     """Representative communication groups of rank 0 (GPU names in rank order)."""
 
     tp: Sequence[str]
-    dp: Sequence[str]
+    dp: Sequence[str]  # the dp x cp ranks holding the same weights
     ep: Sequence[str]
+    cp: Sequence[str]
     pp_next: tuple[str, str] | None
 
 
 def rank_groups(plan: Plan, ranks: Sequence[str]) -> Groups:
-    """Rank 0's tensor, data, expert-parallel groups and its pipeline neighbour.
+    """Rank 0's tensor, context, data (with context) and expert-parallel groups and its next
+    pipeline stage, in the plan's rank order (``order``, innermost dimension first)."""
+    def group(dimension: str) -> list[int]:
+        return [plan.stride(dimension) * index for index in range(plan.size(dimension))]
 
-    Megatron's order: rank = tp_index + tp (dp_index + dp pp_index)."""
-    tp, dp = plan.tp, plan.dp
-    tp_group = ranks[:tp]
-    dp_group = [ranks[tp * index] for index in range(dp)]
-    ep_group = dp_group[:plan.ep]
-    pp_next = (ranks[0], ranks[tp * dp]) if plan.pp > 1 else None
-    return Groups(tp_group, dp_group, ep_group, pp_next)
+    def named(indices: list[int]) -> list[str]:
+        return [ranks[index] for index in indices]
+
+    dp_only = group("dp")
+    replicas = sorted(c + d for c in group("cp") for d in dp_only)
+    pp_next = (ranks[0], ranks[plan.stride("pp")]) if plan.pp > 1 else None
+    return Groups(tp=named(group("tp")), dp=named(replicas), ep=named(dp_only[:plan.ep]),
+                  cp=named(group("cp")), pp_next=pp_next)
 
 
 def _collective(op: str, size: float, group: Sequence[str], graph: nx.DiGraph) -> float:
     if len(group) < 2 or size <= 0:
         return 0.0
     return collective_time(op, "auto", size, list(group), graph, "auto")
+
+
+def _stage_compute(plan: Plan, stage: int, layer: LayerCompute,
+                   output: LayerCompute) -> tuple[float, float]:
+    """Forward and backward seconds of one micro-batch on pipeline stage ``stage``."""
+    layers = plan.stages[stage]
+    forward = layers * layer.forward_s
+    backward = layers * layer.backward_s
+    if plan.recompute == "full":
+        backward += forward
+    elif plan.recompute == "selective" and plan.attention == "standard":
+        backward += layers * layer.attention_forward_s
+    if stage == plan.pp - 1:
+        forward += output.forward_s
+        backward += output.backward_s
+    return forward, backward
 
 
 def estimate_step(spec: TrainingJobSpec, plan: Plan, accelerator: Accelerator, node: NodeType,
@@ -89,44 +126,59 @@ def estimate_step(spec: TrainingJobSpec, plan: Plan, accelerator: Accelerator, n
     par = spec.parallelism
     groups = rank_groups(plan, ranks)
     peak = accelerator.peak_flops.get(spec.precision) or accelerator.peak_flops["bf16"]
-    achieved = peak * accelerator.achievable.flops_fraction
+    kernels = kernel_efficiency(accelerator)
     m = plan.micro_batches
-    tokens_mb = plan.micro_batch * arch.seq_len
+    tokens = plan.tokens_per_micro_batch
 
-    # compute of one micro-batch on the slowest stage (the last: layers + logits)
-    layer_flops = arch.hardware_flops_per_token(plan.recompute) - 6 * arch.vocab * arch.hidden
-    stage_flops = (layer_flops / arch.layers * plan.layers_per_stage
-                   + 6 * arch.vocab * arch.hidden) * tokens_mb / plan.tp
-    compute_mb = stage_flops / achieved
+    hbm = accelerator.memory_bandwidth * accelerator.achievable.memory_bandwidth_fraction
+    layer = layer_compute(arch, tokens, plan.tp, plan.attention, kernels, peak, hbm,
+                          plan.sequence_parallel, plan.dropout)
+    output = output_compute(arch, tokens, plan.tp, kernels, peak)
+    passes = [_stage_compute(plan, stage, layer, output) for stage in range(plan.pp)]
+    slowest = max(range(plan.pp), key=lambda stage: sum(passes[stage]))
+    forward_mb, backward_mb = passes[slowest]
+    compute_mb = forward_mb + backward_mb
+    layers = plan.stages[slowest]
 
-    activation = ACTIVATION_BYTES * tokens_mb * arch.hidden
-    tp_calls = 6 if plan.recompute == "full" else 4
-    tp_mb = tp_calls * plan.layers_per_stage * _collective("all-reduce", activation,
-                                                          groups.tp, graph)
+    activation = ACTIVATION_BYTES * tokens * arch.hidden
+    forwards = 2 if plan.recompute == "full" else 1
+    if plan.sequence_parallel and plan.tp > 1:
+        tp_call = (_collective("all-gather", activation, groups.tp, graph)
+                   + _collective("reduce-scatter", activation, groups.tp, graph))
+    else:
+        tp_call = _collective("all-reduce", activation, groups.tp, graph)
+    tp_mb = (2 * forwards + 2) * layers * tp_call
+
+    cp_mb = 0.0
+    if plan.cp > 1:
+        kv_local = max(1.0, arch.kv_heads_count / plan.tp)
+        kv_bytes = 2 * ACTIVATION_BYTES * plan.micro_batch * arch.seq_len * kv_local \
+            * arch.head_dim
+        cp_mb = layers * ((forwards + 1) * _collective("all-gather", kv_bytes, groups.cp, graph)
+                          + _collective("reduce-scatter", kv_bytes, groups.cp, graph))
+
     ep_mb = 0.0
     if arch.is_moe and plan.ep > 1:
         routed = activation * arch.experts_per_token / plan.tp
-        ep_mb = 4 * plan.layers_per_stage * _collective("all-to-all", routed, groups.ep, graph)
+        ep_mb = 4 * layers * _collective("all-to-all", routed, groups.ep, graph)
+
     p2p_mb = 0.0
     if groups.pp_next is not None:
-        p2p_mb = 2 * _collective("send-recv", activation / plan.tp, groups.pp_next, graph)
+        send = _collective("send-recv", activation / plan.tp, groups.pp_next, graph)
+        p2p_mb = 2 * plan.virtual_stages * send * (1 - par.p2p_overlap)
 
-    per_mb = compute_mb + tp_mb + ep_mb
+    per_mb = compute_mb + tp_mb + cp_mb + ep_mb
     bubble = (plan.pp - 1) / plan.virtual_stages * per_mb
     pipeline = m * per_mb + bubble + m * p2p_mb
 
-    gradient_bytes = GRADIENT_BYTES * params_per_gpu(plan) / par.compression
-    if par.dp_mode == "parameter-server":
-        server_bandwidth = _node_bandwidth(node) * par.ps_servers
-        dp_time = 2 * gradient_bytes * plan.dp / server_bandwidth if plan.dp > 1 else 0.0
-    else:
-        dp_time = _collective("all-reduce", gradient_bytes, groups.dp, graph)
-        if plan.zero >= 3:
-            dp_time *= 1.5
-    backward_last = compute_mb * 2 / 3
-    dp_exposed = max(0.0, dp_time - par.overlap * backward_last)
+    params = params_per_gpu(plan)
+    gradient_bytes = plan.gradient_bytes * params / par.compression
+    dp_exposed = _data_parallel_exposed(plan, par, node, graph, groups, gradient_bytes,
+                                        params, forward_mb, backward_mb)
+    local_params = params / (plan.replicas if plan.zero >= 1 else 1)
+    optimizer = local_params * (OPTIMIZER_STATE_TRAFFIC + plan.gradient_bytes) / hbm
 
-    busy = pipeline + dp_exposed
+    busy = pipeline + dp_exposed + optimizer
     stall = 0.0
     if spec.data_loading is not None:
         loading = spec.data_loading.time / spec.data_loading.workers
@@ -135,13 +187,36 @@ def estimate_step(spec: TrainingJobSpec, plan: Plan, accelerator: Accelerator, n
 
     model_flops = arch.model_flops_per_token() * plan.tokens_per_step
     breakdown = {
-        "compute": m * compute_mb, "tp_comm": m * tp_mb, "ep_comm": m * ep_mb,
-        "pp_bubble": bubble, "pp_p2p": m * p2p_mb, "dp_exposed": dp_exposed,
-        "input_stall": stall,
+        "compute": m * compute_mb, "tp_comm": m * tp_mb, "cp_comm": m * cp_mb,
+        "ep_comm": m * ep_mb, "pp_bubble": bubble, "pp_p2p": m * p2p_mb,
+        "dp_exposed": dp_exposed, "optimizer": optimizer, "input_stall": stall,
     }
     return StepEstimate(step_s=step, breakdown=breakdown,
                         mfu=model_flops / (step * plan.gpus * peak),
                         model_flops_per_step=model_flops)
+
+
+def _data_parallel_exposed(plan: Plan, par, node: NodeType, graph: nx.DiGraph, groups: Groups,
+                           gradient_bytes: float, params: float, forward_mb: float,
+                           backward_mb: float) -> float:
+    """Seconds of gradient (and, with ZeRO, weight) synchronisation not hidden by compute."""
+    replicas = plan.replicas
+    if replicas < 2:
+        return 0.0
+    hide_backward = par.overlap * backward_mb
+    if par.dp_mode == "parameter-server":
+        server_bandwidth = _node_bandwidth(node) * par.ps_servers
+        return max(0.0, 2 * gradient_bytes * replicas / server_bandwidth - hide_backward)
+    if plan.zero == 0:
+        return max(0.0, _collective("all-reduce", gradient_bytes, groups.dp, graph)
+                   - hide_backward)
+    reduce = _collective("reduce-scatter", gradient_bytes, groups.dp, graph)
+    gather = _collective("all-gather", WEIGHT_BYTES * params / par.compression, groups.dp,
+                         graph)
+    exposed = max(0.0, reduce - hide_backward) + max(0.0, gather - par.overlap * forward_mb)
+    if plan.zero >= 3:  # the weights are gathered again for the backward
+        exposed += max(0.0, gather - par.overlap * backward_mb)
+    return exposed
 
 
 def _node_bandwidth(node: NodeType) -> float:

@@ -133,11 +133,11 @@ def test_outputs_of_an_earlier_run_are_not_overwritten(tmp_path, root, capsys):
 
 # (description, substitution on llama3-405b-16k.yaml, expected key, words in the message)
 BAD_MODEL_JOBS = [
-    ("model does not fit", ("zero: 1, recompute: full, virtual_stages: 4", "recompute: none"),
+    ("model does not fit", ("      zero: 2\n", "      zero: 0\n"),
      "jobs.pretrain.parallelism", "the model does not fit"),
-    ("parallelism does not divide", ("{tp: 8, pp: 16,", "{tp: 8, pp: 12,"),
+    ("parallelism does not divide", ("      pp: 16\n", "      pp: 12\n"),
      "jobs.pretrain.parallelism", "does not divide gpus 16384"),
-    ("tp does not divide heads", ("{tp: 8, pp: 16,", "{tp: 256, pp: 16,"),
+    ("tp does not divide heads", ("      tp: 8\n", "      tp: 256\n"),
      "jobs.pretrain.parallelism.tp", "does not divide the model's 128 attention heads"),
     ("unknown preset", ("model: llama3-405b", "model: llama3-406b"), "jobs.pretrain.model",
      "unknown model preset 'llama3-406b'"),
