@@ -55,6 +55,7 @@ class Scheduler:
         self.running: dict[Any, None] = {}  # jobs holding GPUs, in start order
         self._vacating: set[Any] = set()  # preempted, still yielding their GPUs
         self._watches: dict[Any, int] = {}  # LAS: the current threshold watch of each job
+        self._recheck_at: float | None = None  # a pass when a running job turns preemptible
         self._reclaiming: dict[Any, set[Any]] = {}  # blocked job -> the victims it waits for
         self._shapes: Counter[tuple[int, int]] = Counter()  # waiting (nodes, GPUs per node)
         self._waiting_gpus = 0
@@ -65,6 +66,8 @@ class Scheduler:
         self.reserved_start: dict[str, float] = {}
         #: (time_s, waiting jobs, waiting GPUs, running jobs, fragmented GPUs) per change
         self.queue_log: list[tuple[float, int, int, int, int]] = [(env.now, 0, 0, 0, 0)]
+        #: (time_s, job, grants) of every start, in order
+        self.starts: list[tuple[float, str, list[Grant]]] = []
         self.submitted = 0
         self.preemptions = 0
         fleet.on_capacity.append(self.request_pass)
@@ -134,25 +137,29 @@ class Scheduler:
         """Start what may start of ``candidates`` (in order); True if all of them started."""
         policy, capacity = self.policy, self.fleet.capacity
         head = None
-        shadow, extra, protected = math.inf, 0, frozenset()
+        shadow, extra, protected = math.inf, 0, set()
         for job in candidates:
             if not policy.admissible(job):
+                continue
+            if self._reclaiming and job not in self._reclaiming and policy.borrows(job):
                 continue
             if head is None or not self.backfill:
                 grants = self._place(job)
                 if grants is not None:
                     self._start(job, grants)
                     continue
+                if policy.preemptive and job not in self._reclaiming and (
+                        head is None or not policy.strict):
+                    self._preempt_for(job)  # the head, or any blocked job of a lax policy
                 if head is None:
                     head = job
-                    if policy.preemptive and job not in self._reclaiming:
-                        self._preempt_for(job)
                     if self.backfill:
                         if job.name not in self.reserved_start:
                             self.reserved_start[job.name] = self._reservation(job)[0]
                         if not self._anything_fits():
                             return False
-                        shadow, extra, protected = self._reservation(job)
+                        shadow, extra, counted = self._reservation(job)
+                        protected = set(counted)
                         continue
                 if policy.strict:
                     return False
@@ -162,6 +169,8 @@ class Scheduler:
                 continue
             if self.env.now + job.remaining_estimate_s <= shadow:
                 grants = self._place(job)  # ends before the head's reserved start
+                if grants is not None:  # its nodes will be free again by then: keep them so
+                    protected.update(node for node, _gpus in grants)
             elif head.gpus_per_node_required < capacity.gpus_per_node:
                 continue  # a small head: only jobs that end in time may pass it
             elif job.gpus_per_node_required >= capacity.gpus_per_node:
@@ -182,7 +191,7 @@ class Scheduler:
         return self.placement.place(self.fleet.capacity, job.nodes_required,
                                     job.gpus_per_node_required, self.rng)
 
-    def _place_beside(self, job: Any, protected: frozenset[int]) -> list[Grant] | None:
+    def _place_beside(self, job: Any, protected: set[int]) -> list[Grant] | None:
         """A small job on a node already in use that the head's reservation does not count
         on becoming whole (so it takes nothing the head needs), fullest first."""
         capacity = self.fleet.capacity
@@ -208,6 +217,7 @@ class Scheduler:
         self._dequeue(job)
         self._reclaiming.pop(job, None)
         self.fleet.allocate(job, grants)
+        self.starts.append((self.env.now, job.name, grants))
         self.running[job] = None
         self.policy.started(job)
         self._version += 1
@@ -239,10 +249,9 @@ class Scheduler:
         now = self.env.now
         victims = [victim for victim in self.policy.victims(job, self.running, now)
                    if victim not in self._vacating]
-        if not victims:
-            return
-        chosen = self._enough(job, victims)
+        chosen = self._enough(job, victims) if victims else []
         if not chosen:
+            self._recheck_when_preemptible(now)
             return
         mode = self.spec.preemption.mode
         for victim in chosen:
@@ -250,6 +259,28 @@ class Scheduler:
                 self._vacating.add(victim)
                 self.preemptions += 1
         self._reclaiming[job] = set(chosen)
+
+    def _recheck_when_preemptible(self, now: float) -> None:
+        """Running jobs become preemptible ``preemption.after`` into their run: a pass then,
+        for a blocked job that may preempt them (one timer at a time, the earliest)."""
+        after = self.spec.preemption.after
+        if after <= 0:
+            return
+        upcoming = [job.last_start_s + after for job in self.running
+                    if job.preemptible and job.last_start_s is not None
+                    and job.last_start_s + after > now]
+        if not upcoming:
+            return
+        when = min(upcoming)
+        if self._recheck_at is not None and now < self._recheck_at <= when:
+            return
+        self._recheck_at = when
+
+        def recheck(_event) -> None:
+            if self._recheck_at == when:
+                self._recheck_at = None
+                self.request_pass()
+        self.env.timeout(when - now).callbacks.append(recheck)
 
     def _enough(self, job: Any, victims: list[Any]) -> list[Any]:
         """The shortest prefix of ``victims`` whose GPUs, added to the free ones, fit ``job``."""

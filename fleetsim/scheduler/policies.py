@@ -132,6 +132,11 @@ class SchedulingPolicy(ABC):
         """May ``job`` start now if it fits (quotas)?"""
         return True
 
+    def borrows(self, job: Schedulable) -> bool:
+        """Would ``job`` use GPUs beyond its share (fair-share)? It then waits while another
+        job reclaims GPUs by preemption, so the GPUs freed reach the reclaiming job."""
+        return False
+
     def started(self, job: Schedulable) -> None:
         """``job`` started (bookkeeping of usage)."""
 
@@ -249,23 +254,23 @@ class FairShare(SchedulingPolicy):
         return used / quota if quota > 0 else math.inf
 
     def candidates(self, limit: int) -> list[Schedulable]:
-        """Each team's waiting jobs in fifo order, teams by usage / quota (lowest first),
-        interleaved: every team's head before any team's second job."""
+        """Teams by usage / quota, lowest first (a team with no quota last), each team's
+        waiting jobs in fifo order."""
         teams = sorted((team for team, queue in self.teams.items() if len(queue)),
                        key=lambda team: (self._share(team), str(team)))
-        queues = [self.teams[team].first(limit) for team in teams]
         ordered: list[Schedulable] = []
-        for depth in range(limit):
-            for queue in queues:
-                if depth < len(queue):
-                    ordered.append(queue[depth])
-            if len(ordered) >= limit or all(depth >= len(queue) for queue in queues):
+        for team in teams:
+            ordered.extend(self.teams[team].first(limit - len(ordered)))
+            if len(ordered) >= limit:
                 break
-        return ordered[:limit]
+        return ordered
+
+    def borrows(self, job: Schedulable) -> bool:
+        """Would starting ``job`` take its team beyond its quota?"""
+        return self.usage.get(job.team, 0) + job.gpus > self.quota(job.team) + 1e-9
 
     def admissible(self, job: Schedulable) -> bool:
-        within = self.usage.get(job.team, 0) + job.gpus <= self.quota(job.team) + 1e-9
-        return within or self.spec.borrowing
+        return self.spec.borrowing or not self.borrows(job)
 
     def started(self, job: Schedulable) -> None:
         self.usage[job.team] = self.usage.get(job.team, 0) + job.gpus
