@@ -95,9 +95,10 @@ def read_trace(path: Path, *, gpus_per_node: int, usable_gpus: int,
     _check(neither, fail, "duration_s", lambda row: "missing: give duration_s or steps")
     _check(duration <= 0, fail, "duration_s",
            lambda row: f"must be > 0, got {duration[row]:g}")
-    _check((steps < 1) | (steps != np.floor(steps)), fail, "steps",
+    given = ~np.isnan(steps)
+    _check(given & ((steps < 1) | (steps != np.floor(steps))), fail, "steps",
            lambda row: f"must be a whole number >= 1, got {steps[row]:g}")
-    _check(priority != np.floor(priority), fail, "priority",
+    _check(~np.isnan(priority) & (priority != np.floor(priority)), fail, "priority",
            lambda row: f"must be an integer, got {priority[row]:g}")
     _check(estimate <= 0, fail, "estimate_s",
            lambda row: f"must be > 0, got {estimate[row]:g}")
