@@ -13,14 +13,20 @@ from fleetsim.scenario.models import Scenario
 
 
 def _keys(model: type[BaseModel], prefix: str = "") -> list[str]:
-    """Documented spelling of every key: ``cluster.node``; list items' keys bare (``mtbf``)."""
+    """Documented spelling of every key: ``cluster.node``; list items' keys bare (``mtbf``).
+    A workload's job templates (``workload.defaults``, ``workload.classes.job``) take the
+    training-job keys documented under ``jobs``, so their inner keys are spelled bare too."""
     keys = []
     for name, field in model.model_fields.items():
         keys.append(prefix + name)
-        nested_prefix = "" if name in ("jobs", "causes") else f"{prefix}{name}."
+        bare = name in ("jobs", "causes") or f"{prefix}{name}" in _TEMPLATES
+        nested_prefix = "" if bare else f"{prefix}{name}."
         for inner in _models_in(field.annotation):
             keys.extend(_keys(inner, nested_prefix))
     return keys
+
+
+_TEMPLATES = ("workload.defaults", "workload.classes.job")
 
 
 def _models_in(annotation) -> list[type[BaseModel]]:
