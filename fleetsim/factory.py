@@ -25,7 +25,9 @@ import networkx as nx
 import simpy
 
 from fleetsim.cluster import Fleet
+from fleetsim.cluster.fabric import SharedFabric
 from fleetsim.cluster.storage import SharedStorage
+from fleetsim.comm.sharing import Footprint
 from fleetsim.engine import EventLog, RandomStreams
 from fleetsim.faults.rates import FaultUnits, mtbf_s
 from fleetsim.hardware import NodeType
@@ -39,6 +41,8 @@ from fleetsim.topology import build_cluster, gpu_name
 from fleetsim.training.checkpoint import checkpoint_interval_s
 from fleetsim.training.costs import JobCosts, job_costs
 from fleetsim.training.job import TrainingJob
+from fleetsim.training.plan import make_plan
+from fleetsim.training.traffic import job_footprint
 
 
 class JobFactory:
@@ -56,9 +60,11 @@ class JobFactory:
         self._stragglers = (stragglers.jitter.distribution != "none" or slow.fraction > 0
                             or slow.mtbs is not None)
         self._costs: dict[Any, JobCosts] = {}
-        self._steps: dict[tuple, float] = {}  # isolated step time by (spec, ranks)
+        self._placements: dict[tuple, JobCosts] = {}  # isolated costs by (spec, ranks)
+        self._footprints: dict[tuple, Footprint] = {}
         self._graph: nx.DiGraph | None = None
-        self.fabric = None  # set by the run when jobs may share network links
+        #: the jobs' shared network links, when jobs with a model may run side by side
+        self.fabric = SharedFabric() if _may_share(scenario) else None
 
     @property
     def node_multiplier(self) -> float:
@@ -133,19 +139,21 @@ class JobFactory:
     def _placed(self, job: TrainingJob) -> None:
         """The job runs on new GPUs: its isolated step time there, and its traffic on the
         fabric."""
-        ranks = self.ranks(job)
-        if ranks != self.canonical_ranks(job.spec.gpus):
-            job.set_step_time(self._step_on(job.spec, tuple(ranks)))
-        else:
-            job.set_step_time(job.costs.step_s)
-        if self.fabric is not None:
-            self.fabric.placed(job, ranks)
-
-    def _step_on(self, spec: TrainingJobSpec, ranks: tuple[str, ...]) -> float:
-        key = (self.costs_key(spec), ranks)
-        if key not in self._steps:
-            self._steps[key] = self._cost(spec, list(ranks)).step_s
-        return self._steps[key]
+        ranks = tuple(self.ranks(job))
+        key = (self.costs_key(job.spec), ranks)
+        costs = job.costs
+        if ranks != tuple(self.canonical_ranks(job.spec.gpus)):
+            costs = self._placements.get(key)
+            if costs is None:
+                costs = self._placements[key] = self._cost(job.spec, list(ranks))
+        job.set_step_time(costs.step_s)
+        if self.fabric is not None and costs.estimate is not None:
+            footprint = self._footprints.get(key)
+            if footprint is None:
+                footprint = self._footprints[key] = job_footprint(
+                    make_plan(job.spec), costs.estimate, self.graph, ranks)
+            if footprint.edges:
+                self.fabric.placed(job, footprint)
 
     def _vacated(self, job: TrainingJob) -> None:
         if self.fabric is not None:
@@ -160,6 +168,20 @@ class JobFactory:
             rng_arrivals=stream(f"arrivals.{name}"), rng_routing=stream(f"routing.{name}"),
             rng_service=stream(f"service.{name}"), horizon_s=self.scenario.spec.horizon,
             storage=self.storage, submit_s=spec.submit)
+
+
+def _may_share(scenario: PreparedScenario) -> bool:
+    """Whether two jobs with a model (whose steps depend on the network) may run at once:
+    the fabric is modelled then, unless ``cluster.fabric.interference`` is off."""
+    spec = scenario.spec
+    if not spec.cluster.fabric.interference:
+        return False
+    static = sum(isinstance(job, TrainingJobSpec) and job.model is not None for job in spec.jobs)
+    workload = spec.workload
+    if workload is not None and any(template.model is not None for template in
+                                    (workload.defaults, *(c.job for c in workload.classes))):
+        return True  # a workload's jobs with a model may overlap each other
+    return static >= 2
 
 
 @functools.lru_cache(maxsize=4)

@@ -257,6 +257,17 @@ class CommModel:
             return path(group[flow[0]], via) + path(via, group[flow[1]])[1:]
         return path(group[flow[0]], group[flow[1]])
 
+    def path_edges(self, group: Sequence[str], flow: Flow) -> tuple[Edge, ...]:
+        """The directed edges a flow between ``group`` ranks crosses."""
+        return self._path_info(self.flow_path(group, flow)).edges
+
+    def capacity(self, edge: Edge) -> float:
+        """Effective bytes/s of a directed edge (bandwidth x efficiency)."""
+        value = self._capacity.get(edge)
+        if value is None:
+            value = self._capacity[edge] = effective_bandwidth(self.graph.edges[edge])
+        return value
+
     def _through_switch(self, gpu: str) -> Path:
         """``gpu`` up to its NVSwitch and back (a rank's flow to itself, NVLS)."""
         for neighbour in self.graph.succ[gpu]:

@@ -13,6 +13,7 @@ Defaults: ``link`` (switch-to-switch and router-to-router cable rate, per direct
 node's NIC line rate; ``link_latency`` 0.5 us per link is an order-of-magnitude assumption
 (switch traversal ~0.1-0.3 us plus cable and NIC) [assumption, no published source used];
 ``efficiency`` is the node's measured ``nics.achievable / nics.rate``, else 0.94 (graph.py).
+``interference`` (default on): jobs whose collectives share links slow each other.
 Tree fabrics use ``radix``-port switches (64: NVIDIA Quantum-2 NDR) and, for ``rail-fat-tree``,
 scalable units of ``su_size`` node slots: 32 (NVIDIA DGX SuperPOD RA), or as many as a leaf's
 down ports hold when a node's rail takes several ports (bonded NICs, e.g. Gaudi 3).
@@ -28,7 +29,7 @@ from fleetsim.hardware.models import Bandwidth, Fraction, Seconds, Spec
 
 FabricType = Literal["rail-fat-tree", "fat-tree", "torus", "ring", "single-switch"]
 
-_COMMON = ("type", "link", "link_latency", "efficiency")
+_COMMON = ("type", "link", "link_latency", "efficiency", "interference")
 #: Keys each fabric type accepts (besides the common ones).
 KEYS_BY_TYPE: dict[str, tuple[str, ...]] = {
     "rail-fat-tree": ("oversubscription", "radix", "su_size", "tiers"),
@@ -51,6 +52,8 @@ class FabricSpec(Spec):
     su_size: int | None = Field(default=None, ge=1)
     tiers: Literal["auto", 2, 3] = "auto"
     dims: tuple[int, ...] = ()
+    #: jobs whose collectives cross the same links slow each other (comm/sharing.py)
+    interference: bool = True
 
     @model_validator(mode="after")
     def _keys_fit_type(self) -> "FabricSpec":

@@ -68,6 +68,12 @@ class StepEstimate:
     breakdown: dict[str, float]
     mfu: float
     model_flops_per_step: float
+    #: per parallelism dimension: its collectives' raw seconds per step and how much of that
+    #: compute hides, as (dimension, raw_s, hidden_s); a collective slowed ``s`` times adds
+    #: ``max(0, raw·s - hidden) - max(0, raw - hidden)`` to the step (shared fabric)
+    comm_terms: tuple[tuple[str, float, float], ...] = ()
+    #: the collective that carries each dimension's bytes: (dimension, op, bytes per call)
+    collectives: tuple[tuple[str, str, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -148,6 +154,7 @@ def estimate_step(spec: TrainingJobSpec, plan: Plan, accelerator: Accelerator, n
     else:
         tp_call = _collective("all-reduce", activation, groups.tp, graph)
     tp_mb = (2 * forwards + 2) * layers * tp_call
+    calls = [("tp", "reduce-scatter" if plan.sequence_parallel else "all-reduce", activation)]
 
     cp_mb = 0.0
     if plan.cp > 1:
@@ -156,16 +163,19 @@ def estimate_step(spec: TrainingJobSpec, plan: Plan, accelerator: Accelerator, n
             * arch.head_dim
         cp_mb = layers * ((forwards + 1) * _collective("all-gather", kv_bytes, groups.cp, graph)
                           + _collective("reduce-scatter", kv_bytes, groups.cp, graph))
+        calls.append(("cp", "all-gather", kv_bytes))
 
     ep_mb = 0.0
     if arch.is_moe and plan.ep > 1:
         routed = activation * arch.experts_per_token / plan.tp
         ep_mb = 4 * layers * _collective("all-to-all", routed, groups.ep, graph)
+        calls.append(("ep", "all-to-all", routed))
 
     p2p_mb = 0.0
     if groups.pp_next is not None:
         send = _collective("send-recv", activation / plan.tp, groups.pp_next, graph)
         p2p_mb = 2 * plan.virtual_stages * send * (1 - par.p2p_overlap)
+        calls.append(("pp", "send-recv", activation / plan.tp))
 
     per_mb = compute_mb + tp_mb + cp_mb + ep_mb
     bubble = (plan.pp - 1) / plan.virtual_stages * per_mb
@@ -173,8 +183,12 @@ def estimate_step(spec: TrainingJobSpec, plan: Plan, accelerator: Accelerator, n
 
     params = params_per_gpu(plan)
     gradient_bytes = plan.gradient_bytes * params / par.compression
-    dp_exposed = _data_parallel_exposed(plan, par, node, graph, groups, gradient_bytes,
-                                        params, forward_mb, backward_mb)
+    dp_terms = _data_parallel_terms(plan, par, node, graph, groups, gradient_bytes,
+                                    params, forward_mb, backward_mb)
+    dp_exposed = sum(max(0.0, raw - hidden) for raw, hidden in dp_terms)
+    if plan.replicas > 1 and par.dp_mode != "parameter-server":
+        calls.append(("dp", "all-reduce" if plan.zero == 0 else "reduce-scatter",
+                      gradient_bytes))
     local_params = params / (plan.replicas if plan.zero >= 1 else 1)
     optimizer = local_params * (OPTIMIZER_STATE_TRAFFIC + plan.gradient_bytes) / hbm
 
@@ -191,32 +205,39 @@ def estimate_step(spec: TrainingJobSpec, plan: Plan, accelerator: Accelerator, n
         "ep_comm": m * ep_mb, "pp_bubble": bubble, "pp_p2p": m * p2p_mb,
         "dp_exposed": dp_exposed, "optimizer": optimizer, "input_stall": stall,
     }
+    per_step = m + bubble / per_mb if per_mb > 0 else m  # micro-batch passes a step costs
+    p2p_raw = m * 2 * plan.virtual_stages * send if groups.pp_next is not None else 0.0
+    terms = [("tp", per_step * tp_mb, 0.0), ("cp", per_step * cp_mb, 0.0),
+             ("ep", per_step * ep_mb, 0.0), ("pp", p2p_raw, p2p_raw * par.p2p_overlap),
+             *(("dp", raw, hidden) for raw, hidden in dp_terms)]
     return StepEstimate(step_s=step, breakdown=breakdown,
                         mfu=model_flops / (step * plan.gpus * peak),
-                        model_flops_per_step=model_flops)
+                        model_flops_per_step=model_flops,
+                        comm_terms=tuple(term for term in terms if term[1] > 0),
+                        collectives=tuple(calls))
 
 
-def _data_parallel_exposed(plan: Plan, par, node: NodeType, graph: nx.DiGraph, groups: Groups,
-                           gradient_bytes: float, params: float, forward_mb: float,
-                           backward_mb: float) -> float:
-    """Seconds of gradient (and, with ZeRO, weight) synchronisation not hidden by compute."""
+def _data_parallel_terms(plan: Plan, par, node: NodeType, graph: nx.DiGraph, groups: Groups,
+                        gradient_bytes: float, params: float, forward_mb: float,
+                        backward_mb: float) -> list[tuple[float, float]]:
+    """Gradient (and, with ZeRO, weight) synchronisation per step as (raw seconds, seconds
+    compute can hide); the exposed part is the sum of ``max(0, raw - hidden)``."""
     replicas = plan.replicas
     if replicas < 2:
-        return 0.0
+        return []
     hide_backward = par.overlap * backward_mb
     if par.dp_mode == "parameter-server":
         server_bandwidth = _node_bandwidth(node) * par.ps_servers
-        return max(0.0, 2 * gradient_bytes * replicas / server_bandwidth - hide_backward)
+        return [(2 * gradient_bytes * replicas / server_bandwidth, hide_backward)]
     if plan.zero == 0:
-        return max(0.0, _collective("all-reduce", gradient_bytes, groups.dp, graph)
-                   - hide_backward)
+        return [(_collective("all-reduce", gradient_bytes, groups.dp, graph), hide_backward)]
     reduce = _collective("reduce-scatter", gradient_bytes, groups.dp, graph)
     gather = _collective("all-gather", WEIGHT_BYTES * params / par.compression, groups.dp,
                          graph)
-    exposed = max(0.0, reduce - hide_backward) + max(0.0, gather - par.overlap * forward_mb)
+    terms = [(reduce, hide_backward), (gather, par.overlap * forward_mb)]
     if plan.zero >= 3:  # the weights are gathered again for the backward
-        exposed += max(0.0, gather - par.overlap * backward_mb)
-    return exposed
+        terms.append((gather, par.overlap * backward_mb))
+    return terms
 
 
 def _node_bandwidth(node: NodeType) -> float:
