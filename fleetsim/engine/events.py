@@ -32,6 +32,9 @@ KINDS = {
     "replica_down": "a serving replica stopped (unit): its requests hang until detection",
     "replica_up": "a serving replica serves again after its weights were reloaded (unit)",
     "eviction": "a job evicted a slow node (it goes to repair; the job drains and restarts)",
+    "preempted": "the scheduler preempted a job (cause: for whom); it saves or loses its work "
+                 "since the last checkpoint, yields its GPUs and queues again",
+    "scaled": "an autoscaled service changed its replica count (cause: from -> to)",
 }
 
 

@@ -130,12 +130,13 @@ class SloSpec(Model):
 
 
 class AutoscaleSpec(Model):
-    """Scale a serving job's replicas between ``min`` and ``max`` on load: every ``interval``
-    the load per replica (outstanding requests for ``queue``, busy fraction for
-    ``utilization``) is compared with ``target`` and the replica count set to
-    ceil(replicas x load / target); after a change, nothing changes for ``cooldown``. A new
-    replica pays the model load (cold start); a removed one drains its requests first and
-    then returns its nodes to the fleet."""
+    """Scale a serving job's replicas between ``min`` and ``max`` on load, by the Kubernetes
+    HPA rule (serving/autoscale.py): every ``interval`` the load per replica (requests in the
+    system for ``queue``, busy fraction for ``utilization``) is compared with ``target`` and
+    the replica count set to ceil(replicas x load / target), at once when that is more, and
+    when less to the highest count recommended over the last ``cooldown``. A new replica pays
+    the model load (cold start); a removed one drains its requests first and then returns its
+    nodes to the fleet."""
 
     min: Annotated[int, Field(ge=1)] = 1
     max: Annotated[int, Field(ge=1)]

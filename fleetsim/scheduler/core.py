@@ -305,6 +305,35 @@ class Scheduler:
                 return chosen
         return []
 
+    # -- growing a running job ----------------------------------------------------------------
+    def grow(self, job: Any) -> simpy.Event:
+        """``job`` (running) raised its ``nodes_required``: an event that succeeds when it
+        holds them. Growth is served before queued starts, as a replacement is; when the free
+        nodes do not cover it, a preemptive policy preempts the victims it would for a
+        queued job of ``job``'s priority (serving autoscaling: training backfills the trough
+        and yields at the peak)."""
+        event = self.fleet.request_replacements(job)
+        if event.triggered or not self.policy.preemptive:
+            return event
+        missing = job.nodes_required - len(self.fleet.held(job)) - self.fleet.capacity.whole_count
+        now = self.env.now
+        per_node = self.fleet.capacity.gpus_per_node
+        chosen = []
+        for victim in self.policy.victims(job, self.running, now):
+            if missing <= 0:
+                break
+            if victim in self._vacating or victim is job:
+                continue
+            chosen.append(victim)
+            missing -= sum(gpus == per_node for _node, gpus in self.fleet.grants(victim))
+        if missing > 0:
+            return event
+        for victim in chosen:
+            if victim.preempt(self.spec.preemption.mode, reason=f"for {job.name}"):
+                self._vacating.add(victim)
+                self.preemptions += 1
+        return event
+
     # -- EASY reservation -------------------------------------------------------------------
     def _reservation(self, head: Any) -> tuple[float, int, frozenset[int]]:
         """(shadow time, extra whole nodes, nodes counted on becoming whole by then) for the

@@ -18,6 +18,12 @@ Life cycle (one SimPy process for the job's arrivals, one per replica)::
   fixed time, or bytes through the cluster's shared storage, which checkpoints also use).
 * The job stops admitting after its last arrival (``requests: N`` or the horizon) and
   completes when every admitted request has finished or been dropped (drained).
+* Autoscaling (``autoscale``, serving/autoscale.py): the job runs ``target`` replicas,
+  between ``min`` and ``max``. Scaling up asks the scheduler for the nodes the new replicas
+  need (served before queued starts; a preemptive policy may preempt for them) and loads the
+  model there (cold start); scaling down removes the highest replicas: each stops taking
+  requests, finishes those it holds (with a shared queue it hands them back instead), and the
+  nodes no remaining replica uses go back to the fleet.
 * Energy: each replica's GPUs draw the accelerator's busy power while the replica computes
   and its idle power while it is up but idle or loading.
 """
@@ -39,6 +45,7 @@ from fleetsim.faults.clock import Failure
 from fleetsim.hardware import Accelerator
 from fleetsim.scenario.serving import ServingJobSpec
 from fleetsim.serving.arrivals import ClosedLoop
+from fleetsim.serving.autoscale import Autoscaler
 from fleetsim.serving.metrics import request_table, summarize_table
 from fleetsim.serving.queueing import QueueingReplica
 from fleetsim.serving.records import Request, make_requests
@@ -48,7 +55,7 @@ from fleetsim.serving.setup import ServingSetup
 
 AnyReplica = Union[Replica, QueueingReplica]
 
-UP, FAILED, DOWN, LOADING = "up", "failed", "down", "loading"
+UP, FAILED, DOWN, LOADING, DRAINING = "up", "failed", "down", "loading", "draining"
 
 
 class ServingJob:
@@ -85,13 +92,16 @@ class ServingJob:
         self.listener = None
         self._started = env.event()
         per_replica = spec.gpus_per_replica
+        #: replicas the job may run at most (autoscale.max), and runs now
+        capacity = max(spec.replicas, spec.autoscale.max) if spec.autoscale else spec.replicas
+        self.target = spec.replicas
         if per_replica <= gpus_per_node:
             share = gpus_per_node // per_replica
-            self.replica_slots = [(i // share,) for i in range(spec.replicas)]
+            self.replica_slots = [(i // share,) for i in range(capacity)]
         else:
             span = per_replica // gpus_per_node
             self.replica_slots = [tuple(range(i * span, (i + 1) * span))
-                                  for i in range(spec.replicas)]
+                                  for i in range(capacity)]
         self.router = make_router(spec.router, rng_routing)
         self.shared: deque[Request] | None = deque() if self.router.shared else None
         times, prompts, outputs = setup.requests(rng_arrivals, horizon_s, spec.requests)
@@ -106,12 +116,15 @@ class ServingJob:
         self.retries = np.zeros(count, dtype=np.int64)
         self.dropped = np.zeros(count, dtype=bool)
         self.slots: list[int | None] = []
-        self.replicas: list[AnyReplica | None] = [None] * spec.replicas
-        self.state = [DOWN] * spec.replicas
-        self._generation = [0] * spec.replicas  # invalidates a stale load when bumped
-        self._loads: list[simpy.Event | None] = [None] * spec.replicas
-        self._hung: list[list[Request]] = [[] for _ in range(spec.replicas)]
-        self._up_since = [0.0] * spec.replicas
+        self.replicas: list[AnyReplica | None] = [None] * capacity
+        self.state = [DOWN] * capacity
+        self._generation = [0] * capacity  # invalidates a stale load when bumped
+        self._loads: list[simpy.Event | None] = [None] * capacity
+        self._hung: list[list[Request]] = [[] for _ in range(capacity)]
+        self._up_since = [0.0] * capacity
+        self._draining: dict[int, None] = {}  # replicas removed, finishing their requests
+        #: (time_s, replicas) at every change of the target, from the start
+        self.target_log: list[tuple[float, int]] = []
         self._pending: deque[Request] = deque()  # no replica up to route to
         #: what the router may choose from: replicas up and failures not yet detected
         self._routable: list[AnyReplica | _Failed] = []
@@ -155,8 +168,11 @@ class ServingJob:
         self.started_s = env.now
         self.slots = list(self.fleet.held(self))
         self.log.record(env.now, "job_start", job=self.name)
-        for index in range(self.spec.replicas):
+        self.target_log.append((env.now, self.target))
+        for index in range(self.target):
             self._start_replica(index)
+        if self.spec.autoscale is not None:
+            env.process(Autoscaler(self, self.spec.autoscale).run())
         origin = env.now
         if self.closed is not None:
             for _ in range(min(self.closed.concurrency, len(self.requests))):
@@ -236,6 +252,106 @@ class ServingJob:
     def _finished(self, request: Request) -> None:
         """A replica finished ``request``."""
         self._left()
+        if self._draining:  # not from inside the replica's own bookkeeping
+            self.env.timeout(0.0).callbacks.append(lambda _event: self._check_draining())
+
+    # -- autoscaling --------------------------------------------------------------------------
+    @property
+    def arrivals_done(self) -> bool:
+        return self._arrivals_done
+
+    @property
+    def in_system(self) -> int:
+        """Requests admitted and not yet finished or dropped."""
+        return self._in_system
+
+    def serving_replicas(self) -> list[AnyReplica]:
+        """The replicas in service now."""
+        return [replica for replica, state in zip(self.replicas, self.state)
+                if state == UP and replica is not None]
+
+    def nodes_for(self, replicas: int) -> int:
+        """Nodes ``replicas`` replicas occupy."""
+        if replicas <= 0:
+            return 0
+        return max(self.replica_slots[replicas - 1]) + 1
+
+    def scale_to(self, replicas: int) -> None:
+        """Run ``replicas`` replicas from now on (module docstring)."""
+        current, now = self.target, self.env.now
+        if replicas == current or self.completed:
+            return
+        self.log.record(now, "scaled", job=self.name, cause=f"{current} -> {replicas} replicas")
+        self.target = replicas
+        self.target_log.append((now, replicas))
+        if replicas > current:
+            for index in range(current, replicas):
+                if index in self._draining:  # still finishing its requests: keep it
+                    del self._draining[index]
+                    self._set_state(index, UP)
+            nodes = self.nodes_for(replicas)
+            if nodes > len(self.slots):
+                self.slots.extend([None] * (nodes - len(self.slots)))
+                self._set_nodes(nodes)
+                self._request_nodes()
+            for index in range(current, replicas):
+                if self.state[index] == DOWN and all(
+                        self.slots[slot] is not None for slot in self.replica_slots[index]):
+                    self._load(index)
+            return
+        for index in range(replicas, current):
+            self._remove(index)
+        self._release_unused()
+
+    def _set_nodes(self, nodes: int) -> None:
+        self.nodes_required = nodes
+        self.gpus = nodes * self.gpus_per_node
+
+    def _remove(self, index: int) -> None:
+        """Replica ``index`` leaves the service: it drains (or hands its requests back)."""
+        state = self.state[index]
+        self._generation[index] += 1  # a load in flight is void
+        if state == LOADING:
+            load = self._loads[index]
+            if load is not None and self.storage is not None and self.setup.load_s is None:
+                self.storage.cancel(load)
+            self._loads[index] = None
+            self._set_state(index, DOWN)
+        elif state == UP:
+            replica = self.replicas[index]
+            assert replica is not None
+            if self.shared is not None or replica.outstanding == 0:
+                handed_back = self._stop(index)
+                self._set_state(index, DOWN)
+                if handed_back and self.shared is not None:  # ahead of the queue, in order
+                    self.shared.extendleft(reversed(handed_back))
+                    for other in self._routable:
+                        if not isinstance(other, _Failed):
+                            other.wake()
+            else:
+                self._set_state(index, DRAINING)
+                self._draining[index] = None
+
+    def _check_draining(self) -> None:
+        done = [index for index in self._draining
+                if (replica := self.replicas[index]) is None or replica.outstanding == 0]
+        for index in done:
+            del self._draining[index]
+            self._stop(index)
+            self._set_state(index, DOWN)
+        if done:
+            self._release_unused()
+
+    def _release_unused(self) -> None:
+        """Return the nodes no replica in service (or draining) needs any more."""
+        keep = self.nodes_for(max([self.target, *(index + 1 for index in self._draining)]))
+        if keep >= len(self.slots):
+            return
+        unused = [node for node in self.slots[keep:] if node is not None]
+        self.slots = self.slots[:keep]
+        self._set_nodes(keep)
+        if unused:
+            self.fleet.release(self, unused)
 
     def _check_drained(self) -> None:
         if self._arrivals_done and self._in_system == 0 and not self._drained.triggered:
@@ -284,7 +400,10 @@ class ServingJob:
     def on_node_failure(self, failure: Failure) -> None:
         """Nodes this job holds failed: their replicas stop; at detection their requests are
         re-sent and replacements requested (a ``job``-scoped failure keeps the nodes)."""
-        hit = [i for i in self._replicas_on(failure.nodes) if self.state[i] != FAILED]
+        hit = [i for i in self._replicas_on(failure.nodes) if self.state[i] != FAILED
+               and (i < self.target or self.state[i] != DOWN)]
+        for index in hit:
+            self._draining.pop(index, None)
         if failure.scope != "job":
             self.slots = [None if node in failure.nodes else node for node in self.slots]
         if not hit:
@@ -309,7 +428,7 @@ class ServingJob:
 
     def _stop(self, index: int) -> list[Request]:
         replica = self.replicas[index]
-        if replica is None or self.state[index] != UP:
+        if replica is None or self.state[index] not in (UP, DRAINING):
             return []
         lost = replica.stop()
         now = self.env.now
@@ -339,7 +458,8 @@ class ServingJob:
             return
         if failure.scope == "job":
             for index in indices:
-                self._load(index)
+                if index < self.target:
+                    self._load(index)
         else:
             self._request_nodes()
 
@@ -355,9 +475,13 @@ class ServingJob:
         self._route(request)
 
     def _request_nodes(self) -> None:
+        """Ask for the nodes the job lacks (replacements, or growth: through the scheduler,
+        which may preempt for it)."""
         if self._node_request is not None and not self._node_request.triggered:
             return
-        self._node_request = self.fleet.request_replacements(self)
+        grow = getattr(self.listener, "grow", None)
+        self._node_request = grow(self) if grow is not None else \
+            self.fleet.request_replacements(self)
         self._node_request.callbacks.append(lambda _event: self._replaced())
 
     def _replaced(self) -> None:
@@ -366,7 +490,7 @@ class ServingJob:
             return
         new = [node for node in self.fleet.held(self) if node not in self.slots]
         self.slots = [node if node is not None else new.pop(0) for node in self.slots]
-        for index, state in enumerate(self.state):
+        for index, state in enumerate(self.state[:self.target]):
             if state == DOWN:
                 self._load(index)
 
@@ -428,7 +552,7 @@ class ServingJob:
         """End of run at ``now``: account for the replicas still up."""
         for index, state in enumerate(self.state):
             replica = self.replicas[index]
-            if state == UP and replica is not None:
+            if state in (UP, DRAINING) and replica is not None:
                 up = now - self._up_since[index]
                 self.up_s += up
                 self.energy_j += self._energy(min(replica.busy_s, up), up)
@@ -444,7 +568,8 @@ class ServingJob:
     def phase_frame(self, end_s: float) -> pd.DataFrame:
         """Each replica's states as intervals (job column ``NAME/replicaI``): ``serving``,
         ``failed`` (not yet detected), ``down`` (waiting for nodes), ``loading``."""
-        names = {UP: "serving", FAILED: "failed", DOWN: "down", LOADING: "loading"}
+        names = {UP: "serving", FAILED: "failed", DOWN: "down", LOADING: "loading",
+                 DRAINING: "draining"}
         last: dict[int, tuple[float, str]] = {}
         rows = []
         ends = [(end_s, index, "") for index in sorted({i for _t, i, _s in self.replica_log})]
@@ -456,6 +581,12 @@ class ServingJob:
             last[index] = (time_s, state)
         rows.sort(key=lambda row: (int(row[0].rsplit("replica", 1)[1]), row[2]))
         return pd.DataFrame.from_records(rows, columns=["job", "phase", "start_s", "end_s"])
+
+    def _replica_seconds(self, end_s: float) -> float:
+        """Replica-seconds the job meant to run (its target over time) up to ``end_s``."""
+        times = [time for time, _replicas in self.target_log] + [end_s]
+        return sum(replicas * (times[i + 1] - time)
+                   for i, (time, replicas) in enumerate(self.target_log))
 
     @property
     def wall_s(self) -> float:
@@ -496,12 +627,22 @@ class ServingJob:
             "slo": slo,
             "replica_failures": self.replica_failures,
             "replica_restarts": self.replica_restarts,
-            "availability": self.up_s / (spec.replicas * wall) if wall > 0 else None,
+            "availability": self.up_s / self._replica_seconds(end_s) if wall > 0 else None,
             "model_load_s": float(np.mean(self.load_s)) if self.load_s else
             self.setup.load_s,
             "energy_j": self.energy_j,
             "energy_per_output_token_j": self.energy_j / tokens if tokens else None,
         }
+        if spec.autoscale is not None:
+            changes = [after - before for (_t, before), (_u, after)
+                       in zip(self.target_log, self.target_log[1:])]
+            counts = [replicas for _time, replicas in self.target_log]
+            summary["autoscale"] = {
+                "scale_ups": sum(change > 0 for change in changes),
+                "scale_downs": sum(change < 0 for change in changes),
+                "replicas_mean": self._replica_seconds(end_s) / wall if wall > 0 else None,
+                "replicas_min": min(counts, default=spec.replicas),
+                "replicas_max": max(counts, default=spec.replicas)}
         if self.setup.cost is not None:
             cost = self.setup.cost
             summary["kv_capacity_tokens"] = cost.kv_capacity_tokens
