@@ -133,7 +133,12 @@ def _validate(args: argparse.Namespace) -> int:
     scenario = _load(args)
     spec = scenario.spec
     gpus = spec.cluster.nodes * scenario.gpus_per_node
-    print(f"{scenario.file}: ok ({spec.name}: {len(spec.jobs)} job(s), {gpus} GPUs on "
+    jobs = f"{len(spec.jobs)} job(s)"
+    if spec.workload is not None:
+        classes = len(spec.workload.classes)
+        jobs += (f" and a workload ({'a trace, ' if spec.workload.trace else ''}"
+                 f"{classes} class{'es' if classes != 1 else ''})")
+    print(f"{scenario.file}: ok ({spec.name}: {jobs}, {gpus} GPUs on "
           f"{spec.cluster.nodes} x {scenario.node.name})")
     return 0
 

@@ -171,24 +171,45 @@ def _teams(table: pd.DataFrame) -> dict[str, dict]:
 
 
 def productive_column(frame: pd.DataFrame, jobs: Iterable[Any]) -> pd.DataFrame:
-    """Add ``gpus_productive``: per window ending at each grid time, the GPU-seconds of
-    training work made permanent in it (at checkpoints and completions) over its length."""
+    """Add ``gpus_productive``: the mean number of GPUs doing work that was kept, per window
+    ending at each grid time.
+
+    A job's productive time is known at its commits (checkpoints, completion). The work kept
+    at a commit, ``d`` seconds of the job's time, is laid on the ``d`` seconds before the
+    commit at the job's GPUs, starting no earlier than where the previous commit's work ended
+    (an asynchronous checkpoint commits work done before the previous commit landed), so a
+    job never counts more than its GPUs and the column never more than the cluster. Work a
+    lost checkpoint takes back (silent data corruption) is not removed from the column."""
     grid = frame["time_s"].to_numpy()
-    times, amounts = [], []
+    begins: list[float] = []
+    ends: list[float] = []
+    rates: list[float] = []
     for job in jobs:
         log = getattr(getattr(job, "accounting", None), "productive_log", None)
         if log is None or len(log) < 2:
             continue
-        values = np.asarray(log, dtype=np.float64)
-        times.append(values[1:, 0])
-        amounts.append(np.diff(values[:, 1]) * job.gpus)
+        cursor = log[0][0]
+        for (_, before), (now, after) in zip(log, log[1:]):
+            kept = after - before
+            if kept <= 0:
+                continue
+            begin = max(cursor, now - kept)
+            cursor = begin + kept
+            begins.append(begin)
+            ends.append(cursor)
+            rates.append(float(job.gpus))
     column = np.zeros(len(grid))
-    if times and len(grid) > 1:
-        when, amount = np.concatenate(times), np.concatenate(amounts)
-        window = np.searchsorted(grid, when, side="left")
-        inside = window < len(grid)
-        np.add.at(column, window[inside], amount[inside])
-        column /= grid[1] - grid[0]
+    if begins and len(grid) > 1:
+        # GPUs productive as a step function: +rate at each segment's start, -rate at its end;
+        # its integral up to each grid time, differenced, is the GPU-seconds in each window
+        times = np.asarray(begins + ends)
+        slopes = np.asarray(rates + [-rate for rate in rates])
+        order = np.argsort(times, kind="stable")
+        times, slopes = times[order], np.cumsum(slopes[order])
+        area = np.concatenate([[0.0], np.cumsum(slopes[:-1] * np.diff(times))])
+        at = np.maximum(np.searchsorted(times, grid, side="right") - 1, 0)
+        integral = np.where(grid >= times[0], area[at] + slopes[at] * (grid - times[at]), 0.0)
+        column[1:] = np.maximum(np.diff(integral) / np.diff(grid), 0.0)
     column[0] = np.nan
     return frame.assign(gpus_productive=column)
 
