@@ -2,8 +2,9 @@
 
 Processes, top to bottom:
 
-* "fleet": counter tracks over the whole run, exact step functions from the run's change logs
-  (a point wherever a value changes): ``GPUs`` allocated / idle / spare / down (they add up to
+* "fleet": counter tracks over the whole run, step functions from the run's change logs (a
+  point wherever a value changes; a track with more than ``COUNTER_POINTS`` changes shows
+  instead the values holding at that many evenly spaced times, as timeseries.csv does): ``GPUs`` allocated / idle / spare / down (they add up to
   the cluster's GPUs; from the fleet's GPU-state log), ``jobs`` running / waiting, ``queued
   GPUs`` (GPUs the waiting jobs ask for) and ``fragmented GPUs`` (from the scheduler's queue
   log), and ``other jobs`` running / queued: the workload jobs without a track of their own.
@@ -14,7 +15,7 @@ Processes, top to bottom:
   start and after each preemption, ``compute``, ``checkpoint``, ``detection``, ``restart``,
   ``waiting``), its interruptions and preemptions as instants, and its *outcome* as a last
   instant (``completed`` at its end; ``running``, ``preempted`` or ``waiting`` at the end of
-  the run) carrying its GPUs, team, class, queue wait and JCT.
+  the run) carrying its GPUs, team, class, queue wait, JCT and preemptions.
 * "cluster": failures, repairs and slow nodes as instants.
 * "nodes", for clusters of at most ``node_tracks`` nodes: a track per node showing when it
   was down.
@@ -38,6 +39,8 @@ _INSTANTS = {"interruption", "eviction", "sdc_rollback", "elastic", "rescale", "
              "memory_checkpoint_lost", "checkpoint_aborted", "replica_down", "replica_up"}
 #: per-job tracks for workload jobs unless told otherwise (``chrome_trace(job_tracks=...)``)
 JOB_TRACKS = 1000
+#: counter points per counter track before it is sampled on an even grid instead
+COUNTER_POINTS = 4000
 _PROCESSES = ((_FLEET, "fleet", 0), (_JOBS, "jobs", 1), (_CLUSTER, "cluster", 2))
 
 
@@ -142,19 +145,34 @@ def _number(value: float) -> float | None:
     return None if value is None or math.isnan(value) else float(value)
 
 
-def _counter(name: str, keys: Sequence[str], log: Iterable[Sequence[float]]) -> list[dict]:
-    """Counter events for ``log`` rows ``(time_s, value per key)``, one wherever a value
-    changes (and the first)."""
-    out: list[dict] = []
-    last = None
+def _counter(name: str, keys: Sequence[str], log: Iterable[Sequence[float]],
+             points: int = COUNTER_POINTS) -> list[dict]:
+    """Counter events for ``log`` rows ``(time_s, value per key)``: one wherever a value
+    changes; past ``points`` changes, the values holding at ``points`` evenly spaced times
+    (and at the last change) instead."""
+    times: list[float] = []
+    rows: list[list[int]] = []
     for time_s, *values in log:
         values = [int(value) for value in values]
-        if values == last:
+        if rows and values == rows[-1]:
             continue
-        last = values
-        out.append({"ph": "C", "pid": _FLEET, "name": name, "ts": _us(time_s),
-                    "args": dict(zip(keys, values))})
-    return out
+        if times and times[-1] == time_s:
+            rows[-1] = values
+            continue
+        times.append(float(time_s))
+        rows.append(values)
+    if len(times) > points:
+        grid = np.linspace(times[0], times[-1], points)
+        index = np.searchsorted(np.asarray(times), grid, side="right") - 1
+        sampled_times = grid.tolist()
+        sampled_rows = [rows[i] for i in index.tolist()]
+        times, rows = [], []
+        for time_s, values in zip(sampled_times, sampled_rows):
+            if not rows or values != rows[-1]:
+                times.append(time_s)
+                rows.append(values)
+    return [{"ph": "C", "pid": _FLEET, "name": name, "ts": _us(time_s),
+             "args": dict(zip(keys, values))} for time_s, values in zip(times, rows)]
 
 
 def _gpu_counters(gpu_log: Sequence[tuple[float, int, int, int, int]]) -> list[dict]:
