@@ -2,12 +2,13 @@
 
 Processes, top to bottom:
 
-* "fleet": counter tracks over the whole run, step functions from the run's change logs (a
+* "fleet": counter tracks over the whole run: ``GPUs`` allocated / idle / spare / down (they
+  add up to the cluster's GPUs; from the fleet's GPU-state log), ``jobs`` running / waiting,
+  ``queued GPUs`` (GPUs the waiting jobs ask for) and ``fragmented GPUs`` (from the
+  scheduler's queue log), and ``other jobs`` running / queued (the workload jobs without a
+  track of their own, from their phases). Each is the step function of its change log, a
   point wherever a value changes; a track with more than ``COUNTER_POINTS`` changes shows
-  instead the values holding at that many evenly spaced times, as timeseries.csv does): ``GPUs`` allocated / idle / spare / down (they add up to
-  the cluster's GPUs; from the fleet's GPU-state log), ``jobs`` running / waiting, ``queued
-  GPUs`` (GPUs the waiting jobs ask for) and ``fragmented GPUs`` (from the scheduler's queue
-  log), and ``other jobs`` running / queued: the workload jobs without a track of their own.
+  instead the values holding at that many evenly spaced times (as timeseries.csv does).
 * "jobs": a track per job of ``jobs:`` and per serving replica (``JOB/replicaI``: serving,
   failed, down, loading), and a track per workload job, at most ``job_tracks`` of them: the
   jobs that held the most GPU-seconds (ties: the earlier submitted), shown in submission
