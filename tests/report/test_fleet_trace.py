@@ -17,6 +17,7 @@ from fleetsim.report.trace import COUNTER_POINTS, JOB_TRACKS, chrome_trace
 # low fills the cluster; high (priority 5) preempts it at 600 s; the rest queue behind
 TRACE = """submit_s,gpus,duration_s,name,priority,team
 0,32,3600,low,0,research
+100,16,600,next,0,research
 600,16,1200,high,5,prod
 650,8,600,mid,1,prod
 700,1,300,tiny,0,research
