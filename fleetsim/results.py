@@ -14,7 +14,7 @@ Workload jobs appear in ``jobs.csv`` (one row per job, every job) and in ``fleet
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -33,8 +33,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 @dataclass
 class RunResult:
-    """A finished run: ``summary`` (as in summary.json), ``events``, ``timeseries``, and one
-    row per job in ``jobs``."""
+    """A finished run: ``summary`` (as in summary.json), ``events``, ``timeseries``, one
+    row per job in ``jobs``, and the fleet's and scheduler's change logs (``gpu_log``,
+    ``queue_log``: exact step functions, for trace.json's counters)."""
 
     summary: dict
     events: pd.DataFrame
@@ -44,6 +45,10 @@ class RunResult:
     downtime: pd.DataFrame  # one row per node repair: node, start_s, end_s
     requests: pd.DataFrame  # one row per serving request (empty without serving jobs)
     jobs: pd.DataFrame  # one row per job (jobs.csv)
+    #: the fleet's (time_s, busy, down, spare, idle) GPU counts at every change
+    gpu_log: list[tuple[float, int, int, int, int]] = field(default_factory=list)
+    #: the scheduler's (time_s, waiting jobs, waiting GPUs, running jobs, fragmented GPUs)
+    queue_log: list[tuple[float, int, int, int, int]] = field(default_factory=list)
 
 
 PHASE_NAMES = {"running": "compute", "checkpoint_stall": "checkpoint", "detection": "detection",
@@ -106,7 +111,10 @@ def collect(run: "Run", end_s: float, reason: str) -> RunResult:
     request_frame = (pd.concat(requests, ignore_index=True) if requests
                      else pd.DataFrame(columns=["job"]))
     return RunResult(summary, run.log.to_frame(), timeseries, scenario, phases, downtime,
-                     request_frame, table)
+                     request_frame, table,
+                     gpu_log=[entry for entry in fleet.state_log if entry[0] <= end_s],
+                     queue_log=[entry for entry in run.scheduler.queue_log
+                                if entry[0] <= end_s])
 
 
 def phase_frame(jobs: list[TrainingJob], end_s: float) -> pd.DataFrame:

@@ -58,7 +58,8 @@ def write_run(result, out_dir: str | Path, *, overwrite: bool = False) -> Path:
     result.timeseries.to_parquet(out / "timeseries.parquet", index=False)
     result.phases.to_csv(out / "phases.csv", index=False, lineterminator="\n")
     result.jobs.to_csv(out / "jobs.csv", index=False, lineterminator="\n")
-    trace = chrome_trace(result.summary, result.phases, result.events, result.downtime)
+    trace = chrome_trace(result.summary, result.phases, result.events, result.downtime,
+                         jobs=result.jobs, gpu_log=result.gpu_log, queue_log=result.queue_log)
     (out / "trace.json").write_text(json.dumps(trace, separators=(",", ":")) + "\n",
                                     encoding="utf-8")
     if len(result.requests):

@@ -32,7 +32,7 @@ def test_trace_follows_the_trace_event_format(run_dir):
     assert events and trace["displayTimeUnit"] == "ms"
     for event in events:
         assert {"ph", "pid", "name"} <= set(event), event
-        assert event["ph"] in {"X", "i", "M"}
+        assert event["ph"] in {"X", "i", "C", "M"}
         if event["ph"] == "X":
             assert event["ts"] >= 0 and event["dur"] >= 0
         if event["ph"] == "i":
