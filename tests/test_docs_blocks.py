@@ -16,7 +16,7 @@ Each page runs in its own scratch copy of the repository (``scenarios/``, ``exam
 * ``python``: the page's Python blocks run in one interpreter started in the scratch
   directory (as ``python -c``), in order, sharing their names as one session does — a block
   may use an import of the block before it.
-* ``yaml``: a whole scenario (``name``, ``cluster`` and ``jobs``) must pass
+* ``yaml``: a whole scenario (``name``, ``cluster`` and ``jobs`` or ``workload``) must pass
   ``fleetsim validate`` (its entry point ``fleetsim.cli.main``, called in the page's
   interpreter, in a namespace of its own: a start-up per page, not per block); a hardware
   file (``kind: accelerator`` or ``node``) must load. Other YAML (a sweep file, a fragment)
@@ -331,7 +331,7 @@ def _check_yaml(block: Block, scratch: Path, checker: PythonSession, count: int)
         return
     if data.get("kind") in ("accelerator", "node"):
         code = "from fleetsim.hardware import load_spec as check\ncheck({!r})"
-    elif {"name", "cluster", "jobs"} <= set(data):
+    elif {"name", "cluster"} <= set(data) and ({"jobs", "workload"} & set(data)):
         code = ("from fleetsim.cli import main\n"
                 "assert main(['validate', {!r}]) == 0, 'fleetsim validate failed'")
     else:

@@ -161,7 +161,8 @@ TRACE_COLUMNS = {
     "priority": "integer, higher first (default: the class's, else 0)",
     "team": "team or queue, for fair-share quotas (default: none)",
     "type": "the class whose job template the row uses (default: workload.defaults)",
-    "estimate_s": "the user's runtime estimate, seconds (default: duration x estimate_factor)",
+    "estimate_s": "the user's runtime estimate, seconds (default: none; the scheduler "
+                  "uses the job's failure-free time)",
 }
 
 __all__ = ["DurationDistribution", "JobClass", "JobTemplate", "SizeDistribution",

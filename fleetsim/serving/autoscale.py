@@ -56,8 +56,8 @@ class Autoscaler:
             now = env.now
             recommended = desired_replicas(job.target, self.load(), spec)
             recent.append((now, recommended))
-            while recent[0][0] <= now - spec.cooldown:
-                recent.popleft()
+            while recent[0][0] <= now - spec.cooldown and len(recent) > 1:
+                recent.popleft()  # the window keeps at least the recommendation just made
             if recommended > job.target:
                 job.scale_to(recommended)
             else:

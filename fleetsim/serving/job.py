@@ -567,7 +567,8 @@ class ServingJob:
 
     def phase_frame(self, end_s: float) -> pd.DataFrame:
         """Each replica's states as intervals (job column ``NAME/replicaI``): ``serving``,
-        ``failed`` (not yet detected), ``down`` (waiting for nodes), ``loading``."""
+        ``failed`` (not yet detected), ``down`` (waiting for nodes), ``loading``,
+        ``draining`` (scaled down, finishing its requests)."""
         names = {UP: "serving", FAILED: "failed", DOWN: "down", LOADING: "loading",
                  DRAINING: "draining"}
         last: dict[int, tuple[float, str]] = {}

@@ -112,3 +112,16 @@ def test_same_seed_same_scaling():
     first = Run(load(_diurnal(2))).execute().events
     second = Run(load(_diurnal(2))).execute().events
     assert first[first.kind == "scaled"].equals(second[second.kind == "scaled"])
+
+
+def test_no_stabilisation_window_scales_down_at_once():
+    """``cooldown: 0`` is the HPA without a stabilisation window: every recommendation
+    applies when it is made, so there are at least as many scale-downs as with a 10-minute
+    window (which takes the highest recommendation of the last 10 minutes)."""
+    counts = {}
+    for cooldown in ("0s", "10min"):
+        data = _diurnal()
+        data["horizon"] = "12h"
+        data["jobs"][0]["autoscale"]["cooldown"] = cooldown
+        counts[cooldown] = Run(load(data)).execute().summary["jobs"]["chat"]["autoscale"]
+    assert counts["0s"]["scale_downs"] >= counts["10min"]["scale_downs"] >= 1
