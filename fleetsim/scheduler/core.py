@@ -30,6 +30,7 @@ reservation (O(running log running)) is computed once per change of the running 
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections import Counter
 from typing import Any, Iterable
@@ -140,12 +141,13 @@ class Scheduler:
                 pass
         self._record()
 
-    def _walk(self, candidates: list[Any]) -> bool:
+    def _walk(self, candidates: Iterable[Any]) -> bool:
         """Start what may start of ``candidates`` (in order); True if all of them started."""
         policy, capacity = self.policy, self.fleet.capacity
         head = None
         shadow, extra, protected = math.inf, 0, set()
         held: set[int] = set()  # nodes held for the reclaiming jobs seen so far in the pass
+        unfit: set[tuple[int, int]] = set()  # shapes that do not fit (the pass only takes)
         for job in candidates:
             if not policy.admissible(job):
                 continue
@@ -178,7 +180,13 @@ class Scheduler:
             if job in self._held:  # reclaiming, behind a head that came since: wait
                 held.update(self._held[job])
                 continue
-            if not capacity.fits(job.nodes_required, job.gpus_per_node_required):
+            shape = (job.nodes_required, job.gpus_per_node_required)
+            if shape in unfit:
+                continue
+            if not capacity.fits(*shape):
+                unfit.add(shape)
+                if unfit.issuperset(self._shapes):
+                    break  # no waiting job fits any more: nothing else can start
                 continue
             if self.env.now + job.remaining_estimate_s <= shadow:
                 grants = self._place(job, held)  # ends before the head's reserved start
@@ -390,15 +398,18 @@ class Scheduler:
         fleet = self.fleet
         per_node = capacity.gpus_per_node
         now = self.env.now
-        ends = sorted(((max(now, job.expected_end_s), index, job)
-                       for index, job in enumerate(self.running)), key=lambda item: item[:2])
+        # running jobs by estimated end (ties: start order), taken from a heap as needed
+        ends = [(max(now, job.expected_end_s), index, job)
+                for index, job in enumerate(self.running)]
+        heapq.heapify(ends)
         free: dict[int, int] = {}
         whole = capacity.whole_count
         best = capacity.max_partial()
         result: tuple[float, int, frozenset[int]] = (math.inf, 0, frozenset())
         multi = head.gpus_per_node_required >= per_node
         becoming: set[int] = set()
-        for end, _index, job in ends:
+        while ends:
+            end, _index, job = heapq.heappop(ends)
             for node, gpus in fleet.grants(job):
                 before = free.get(node, capacity.free[node])
                 free[node] = before + gpus
