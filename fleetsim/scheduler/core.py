@@ -37,6 +37,7 @@ from typing import Any, Iterable
 
 import numpy as np
 import simpy
+from sortedcontainers import SortedList
 
 from fleetsim.cluster import Fleet
 from fleetsim.engine import EventLog
@@ -65,6 +66,9 @@ class Scheduler:
         self._reclaiming: dict[Any, set[Any]] = {}  # blocked job -> the victims it waits for
         self._held: dict[Any, frozenset[int]] = {}  # blocked job -> the nodes it will take
         self._shapes: Counter[tuple[int, int]] = Counter()  # waiting (nodes, GPUs per node)
+        #: the remaining estimates of the waiting jobs of each shape, shortest first
+        self._estimates: dict[tuple[int, int], SortedList] = {}
+        self._estimate_of: dict[Any, float] = {}
         self._waiting_gpus = 0
         self._pass_pending = False
         self._version = 0  # bumped whenever the running set changes
@@ -89,15 +93,20 @@ class Scheduler:
 
     def _enqueue(self, job: Any) -> None:
         self.policy.add(job)
-        self._shapes[(job.nodes_required, job.gpus_per_node_required)] += 1
+        shape = (job.nodes_required, job.gpus_per_node_required)
+        self._shapes[shape] += 1
         self._waiting_gpus += job.gpus
+        estimate = self._estimate_of[job] = job.remaining_estimate_s  # fixed while it waits
+        self._estimates.setdefault(shape, SortedList()).add(estimate)
 
     def _dequeue(self, job: Any) -> None:
         self.policy.remove(job)
         shape = (job.nodes_required, job.gpus_per_node_required)
         self._shapes[shape] -= 1
+        self._estimates[shape].remove(self._estimate_of.pop(job))
         if not self._shapes[shape]:
             del self._shapes[shape]
+            del self._estimates[shape]
         self._waiting_gpus -= job.gpus
 
     def on_finished(self, job: Any) -> None:
@@ -148,6 +157,7 @@ class Scheduler:
         shadow, extra, protected = math.inf, 0, set()
         held: set[int] = set()  # nodes held for the reclaiming jobs seen so far in the pass
         unfit: set[tuple[int, int]] = set()  # shapes that do not fit (the pass only takes)
+        dead: set[tuple[int, int]] = set()  # shapes only a job ending by the shadow may pass
         for job in candidates:
             if not policy.admissible(job):
                 continue
@@ -185,30 +195,64 @@ class Scheduler:
                 continue
             if not capacity.fits(*shape):
                 unfit.add(shape)
-                if unfit.issuperset(self._shapes):
-                    break  # no waiting job fits any more: nothing else can start
+                if self._nothing_left(head, shadow, extra, protected | held, unfit, dead):
+                    break  # no waiting job can start any more
                 continue
             if self.env.now + job.remaining_estimate_s <= shadow:
                 grants = self._place(job, held)  # ends before the head's reserved start
                 if grants is not None:  # its nodes will be free again by then: keep them so
                     protected.update(node for node, _gpus in grants)
-            elif head.gpus_per_node_required < capacity.gpus_per_node:
-                continue  # a small head: only jobs that end in time may pass it
-            elif job.gpus_per_node_required >= capacity.gpus_per_node:
-                if job.nodes_required > extra:
-                    continue
-                grants = self._place(job, held)  # uses only nodes the head will not need
-                if grants is not None:
-                    extra -= job.nodes_required
             else:
-                grants = self._place_beside(job, protected | held if held else protected)
-                if grants is None and extra >= 1:
-                    grants = self._place(job, held)
-                    if grants is not None:
-                        extra -= 1
+                grants = None
+                if head.gpus_per_node_required < capacity.gpus_per_node:
+                    pass  # a small head: only jobs that end in time may pass it
+                elif job.gpus_per_node_required >= capacity.gpus_per_node:
+                    if job.nodes_required <= extra:
+                        grants = self._place(job, held)  # only nodes the head will not need
+                        if grants is not None:
+                            extra -= job.nodes_required
+                else:
+                    grants = self._place_beside(job, protected | held if held else protected)
+                    if grants is None and extra >= 1:
+                        grants = self._place(job, held)
+                        if grants is not None:
+                            extra -= 1
+                if grants is None:
+                    if shape not in dead and self._nothing_left(
+                            head, shadow, extra, protected | held, unfit, dead):
+                        break  # no waiting job can start any more
+                    continue
             if grants is not None:
                 self._start(job, grants)
         return head is None
+
+    def _nothing_left(self, head: Any, shadow: float, extra: int, blocked: set[int],
+                      unfit: set[tuple[int, int]], dead: set[tuple[int, int]]) -> bool:
+        """Can no waiting job start in the rest of this backfill pass? True when every
+        waiting shape either does not fit (``unfit``) or may only pass the head by ending
+        before the shadow time (``dead``: updated here) and no waiting job of it is that
+        short. Both only grow during a pass (it only takes GPUs and protects nodes), so the
+        walk may stop: it would start nothing more. O(shapes) with the estimates indexed."""
+        capacity = self.fleet.capacity
+        size = capacity.gpus_per_node
+        now = self.env.now
+        for shape in self._shapes:
+            if shape in unfit:
+                continue
+            if shape not in dead:
+                nodes, per_node = shape
+                if head.gpus_per_node_required >= size:
+                    if per_node >= size:
+                        if nodes <= extra:
+                            return False
+                    elif extra >= 1 or any(node not in blocked
+                                           for free in range(per_node, size)
+                                           for node in capacity.partial[free]):
+                        return False
+                dead.add(shape)
+            if now + self._estimates[shape][0] <= shadow:
+                return False
+        return True
 
     def _place(self, job: Any, held: set[int] | frozenset[int] = frozenset()
                ) -> list[Grant] | None:
