@@ -43,7 +43,7 @@ from fleetsim.cluster import Fleet
 from fleetsim.engine import EventLog
 from fleetsim.scenario.scheduling import SchedulerSpec
 from fleetsim.scheduler.placement import PLACEMENTS, Grant
-from fleetsim.scheduler.policies import POLICIES, LeastAttainedService
+from fleetsim.scheduler.policies import POLICIES, LeastAttainedService, SchedulingPolicy
 
 
 class Scheduler:
@@ -158,8 +158,10 @@ class Scheduler:
         held: set[int] = set()  # nodes held for the reclaiming jobs seen so far in the pass
         unfit: set[tuple[int, int]] = set()  # shapes that do not fit (the pass only takes)
         dead: set[tuple[int, int]] = set()  # shapes only a job ending by the shadow may pass
+        quotas = type(policy).admissible is not SchedulingPolicy.admissible
+        estimate_of = self._estimate_of
         for job in candidates:
-            if not policy.admissible(job):
+            if quotas and not policy.admissible(job):
                 continue
             if self._reclaiming and job not in self._reclaiming and policy.borrows(job):
                 continue
@@ -198,7 +200,7 @@ class Scheduler:
                 if self._nothing_left(head, shadow, extra, protected | held, unfit, dead):
                     break  # no waiting job can start any more
                 continue
-            if self.env.now + job.remaining_estimate_s <= shadow:
+            if self.env.now + estimate_of[job] <= shadow:
                 grants = self._place(job, held)  # ends before the head's reserved start
                 if grants is not None:  # its nodes will be free again by then: keep them so
                     protected.update(node for node, _gpus in grants)
@@ -236,7 +238,8 @@ class Scheduler:
         capacity = self.fleet.capacity
         size = capacity.gpus_per_node
         now = self.env.now
-        for shape in self._shapes:
+        nothing = True
+        for shape in self._shapes:  # every shape is classified, so each is looked at once
             if shape in unfit:
                 continue
             if shape not in dead:
@@ -244,15 +247,17 @@ class Scheduler:
                 if head.gpus_per_node_required >= size:
                     if per_node >= size:
                         if nodes <= extra:
-                            return False
+                            nothing = False
+                            continue
                     elif extra >= 1 or any(node not in blocked
                                            for free in range(per_node, size)
                                            for node in capacity.partial[free]):
-                        return False
+                        nothing = False
+                        continue
                 dead.add(shape)
-            if now + self._estimates[shape][0] <= shadow:
-                return False
-        return True
+            if nothing and now + self._estimates[shape][0] <= shadow:
+                nothing = False
+        return nothing
 
     def _place(self, job: Any, held: set[int] | frozenset[int] = frozenset()
                ) -> list[Grant] | None:
