@@ -56,7 +56,8 @@ def _mean_gpu_hours() -> float:
     return total
 
 
-def scenario(jobs: int, load_factor: float, policy: str, seed: int = 11) -> dict:
+def scenario(jobs: int, load_factor: float, policy: str, seed: int = 11,
+             depth: int | None = None) -> dict:
     """The fleet scenario as a dict (``fleetsim.prepare.load`` takes it as a YAML file)."""
     rate_per_h = load_factor * NODES * GPUS_PER_NODE / _mean_gpu_hours()
     classes = []
@@ -73,12 +74,14 @@ def scenario(jobs: int, load_factor: float, policy: str, seed: int = 11) -> dict
             "faults": {"causes": [{"name": "gpu", "scope": "gpu", "mtbf": "50000h"},
                                   {"name": "host", "scope": "node", "mtbf": "2y"}],
                        "detection": "2min", "repair": "4h"},
-            "scheduler": {"policy": policy},
+            "scheduler": {"policy": policy,
+                          **({"backfill_depth": depth} if depth is not None else {})},
             "workload": {"jobs": jobs, "classes": classes}}
 
 
-def measure(jobs: int, load_factor: float, policy: str, profile: bool = False) -> dict:
-    prepared = load(scenario(jobs, load_factor, policy))
+def measure(jobs: int, load_factor: float, policy: str, profile: bool = False,
+            depth: int | None = None) -> dict:
+    prepared = load(scenario(jobs, load_factor, policy, depth=depth))
     run = Run(prepared)
     events = 0
     step = run.env.step
@@ -118,6 +121,8 @@ def main() -> None:
     parser.add_argument("--policies", nargs="+", default=["fifo", "backfill"])
     parser.add_argument("--overload", type=float, nargs="*", default=[1.2],
                         help="loads run at the largest job count only (growing queue)")
+    parser.add_argument("--depth", type=int, default=None,
+                        help="scheduler.backfill_depth (default: the scheduler's, 1,000)")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--record", action="store_true",
                         help="write benchmarks/FLEET_RESULTS.md")
@@ -131,7 +136,7 @@ def main() -> None:
              "longest queue | mean wait (h) | GPUs allocated | wall (s) | µs per job |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for jobs, load_factor, policy in cases:
-        stats = measure(jobs, load_factor, policy, args.profile)
+        stats = measure(jobs, load_factor, policy, args.profile, args.depth)
         line = (f"| {policy} | {load_factor:.1f} | {stats['jobs']:,} | {stats['days']:.0f} | "
                 f"{stats['failures']:,} | {stats['events']:,} | {stats['longest_queue']:,} | "
                 f"{stats['wait_h']:.2f} | {stats['allocated']:.3f} | {stats['seconds']:.1f} | "
