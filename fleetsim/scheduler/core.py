@@ -25,7 +25,14 @@ zero-delay event). A pass walks the policy's candidates in order:
 
 Cost: a strict policy looks at its head only (O(log n) per start in the sorted queue); a
 backfill pass is skipped when no waiting job's shape fits the free capacity, and the
-reservation (O(running log running)) is computed once per change of the running set.
+reservation (a heap of the running jobs' estimated ends, popped until the head fits) is
+computed once per change of the running set. A backfill walk reads the queue as it goes and
+stops as soon as nothing more can start: every waiting shape (nodes, GPUs per node) either
+does not fit what is left, or may only pass the head by ending before the shadow time and no
+waiting job of that shape is that short (remaining estimates indexed per shape). When the
+queue is longer than ``backfill_depth`` and holds such short jobs beyond the depth, the walk
+reads up to ``backfill_depth`` jobs per pass: that bound is the knob
+(``benchmarks/FLEET_RESULTS.md``).
 """
 
 from __future__ import annotations
