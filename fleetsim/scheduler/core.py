@@ -9,8 +9,13 @@ zero-delay event). A pass walks the policy's candidates in order:
 * a candidate that fits (:mod:`fleetsim.scheduler.placement`) and is admissible (quotas)
   starts: the fleet allocates its GPUs and the job runs;
 * the first that does not fit is the *head*. A preemptive policy names the running jobs it may
-  preempt; if preempting a prefix of them would make room, they are asked to stop (they save
+  preempt; if preempting some of them would make room, they are asked to stop (they save
   or lose their work and yield their GPUs, and the head starts in the pass that follows).
+  The victims are the first of the policy's order whose nodes make the head fit (a victim on
+  a node that would not become usable for the head is spared). Until they have yielded, the
+  nodes the head will take (its victims' nodes, and the free GPUs it counts on) are *held*:
+  no job behind it in the pass may start on them, by backfill or otherwise, else the head
+  would find its GPUs taken and preempt again, for ever at one instant.
   Otherwise a strict policy stops the pass here, unless EASY backfill is on: the head gets a
   reservation at the *shadow time* (when enough running jobs will have ended, by their
   estimates, for it to fit) and a later job may start now if it fits and either ends, by its
@@ -20,23 +25,32 @@ zero-delay event). A pass walks the policy's candidates in order:
 
 Cost: a strict policy looks at its head only (O(log n) per start in the sorted queue); a
 backfill pass is skipped when no waiting job's shape fits the free capacity, and the
-reservation (O(running log running)) is computed once per change of the running set.
+reservation (a heap of the running jobs' estimated ends, popped until the head fits) is
+computed once per change of the running set. A backfill walk reads the queue as it goes and
+stops as soon as nothing more can start: every waiting shape (nodes, GPUs per node) either
+does not fit what is left, or may only pass the head by ending before the shadow time and no
+waiting job of that shape is that short (remaining estimates indexed per shape). When the
+queue is longer than ``backfill_depth`` and holds such short jobs beyond the depth, the walk
+reads up to ``backfill_depth`` jobs per pass: that bound is the knob
+(``benchmarks/FLEET_RESULTS.md``).
 """
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections import Counter
 from typing import Any, Iterable
 
 import numpy as np
 import simpy
+from sortedcontainers import SortedList
 
 from fleetsim.cluster import Fleet
 from fleetsim.engine import EventLog
 from fleetsim.scenario.scheduling import SchedulerSpec
 from fleetsim.scheduler.placement import PLACEMENTS, Grant
-from fleetsim.scheduler.policies import POLICIES, LeastAttainedService
+from fleetsim.scheduler.policies import POLICIES, LeastAttainedService, SchedulingPolicy
 
 
 class Scheduler:
@@ -57,7 +71,11 @@ class Scheduler:
         self._watches: dict[Any, int] = {}  # LAS: the current threshold watch of each job
         self._recheck_at: float | None = None  # a pass when a running job turns preemptible
         self._reclaiming: dict[Any, set[Any]] = {}  # blocked job -> the victims it waits for
+        self._held: dict[Any, frozenset[int]] = {}  # blocked job -> the nodes it will take
         self._shapes: Counter[tuple[int, int]] = Counter()  # waiting (nodes, GPUs per node)
+        #: the remaining estimates of the waiting jobs of each shape, shortest first
+        self._estimates: dict[tuple[int, int], SortedList] = {}
+        self._estimate_of: dict[Any, float] = {}
         self._waiting_gpus = 0
         self._pass_pending = False
         self._version = 0  # bumped whenever the running set changes
@@ -82,15 +100,20 @@ class Scheduler:
 
     def _enqueue(self, job: Any) -> None:
         self.policy.add(job)
-        self._shapes[(job.nodes_required, job.gpus_per_node_required)] += 1
+        shape = (job.nodes_required, job.gpus_per_node_required)
+        self._shapes[shape] += 1
         self._waiting_gpus += job.gpus
+        estimate = self._estimate_of[job] = job.remaining_estimate_s  # fixed while it waits
+        self._estimates.setdefault(shape, SortedList()).add(estimate)
 
     def _dequeue(self, job: Any) -> None:
         self.policy.remove(job)
         shape = (job.nodes_required, job.gpus_per_node_required)
         self._shapes[shape] -= 1
+        self._estimates[shape].remove(self._estimate_of.pop(job))
         if not self._shapes[shape]:
             del self._shapes[shape]
+            del self._estimates[shape]
         self._waiting_gpus -= job.gpus
 
     def on_finished(self, job: Any) -> None:
@@ -114,6 +137,7 @@ class Scheduler:
             victims.discard(job)
             if not victims:
                 del self._reclaiming[waiting]
+                del self._held[waiting]
 
     # -- passes -------------------------------------------------------------------------------
     def request_pass(self) -> None:
@@ -133,24 +157,31 @@ class Scheduler:
                 pass
         self._record()
 
-    def _walk(self, candidates: list[Any]) -> bool:
+    def _walk(self, candidates: Iterable[Any]) -> bool:
         """Start what may start of ``candidates`` (in order); True if all of them started."""
         policy, capacity = self.policy, self.fleet.capacity
         head = None
         shadow, extra, protected = math.inf, 0, set()
+        held: set[int] = set()  # nodes held for the reclaiming jobs seen so far in the pass
+        unfit: set[tuple[int, int]] = set()  # shapes that do not fit (the pass only takes)
+        dead: set[tuple[int, int]] = set()  # shapes only a job ending by the shadow may pass
+        quotas = type(policy).admissible is not SchedulingPolicy.admissible
+        estimate_of = self._estimate_of
         for job in candidates:
-            if not policy.admissible(job):
+            if quotas and not policy.admissible(job):
                 continue
             if self._reclaiming and job not in self._reclaiming and policy.borrows(job):
                 continue
             if head is None or not self.backfill:
-                grants = self._place(job)
+                grants = self._place(job, held)
                 if grants is not None:
                     self._start(job, grants)
                     continue
                 if policy.preemptive and job not in self._reclaiming and (
                         head is None or not policy.strict):
                     self._preempt_for(job)  # the head, or any blocked job of a lax policy
+                if job in self._held:
+                    held.update(self._held[job])  # no job behind it may take them
                 if head is None:
                     head = job
                     if self.backfill:
@@ -165,31 +196,80 @@ class Scheduler:
                     return False
                 continue
             # EASY backfill behind the blocked head
-            if not capacity.fits(job.nodes_required, job.gpus_per_node_required):
+            if job in self._held:  # reclaiming, behind a head that came since: wait
+                held.update(self._held[job])
                 continue
-            if self.env.now + job.remaining_estimate_s <= shadow:
-                grants = self._place(job)  # ends before the head's reserved start
+            shape = (job.nodes_required, job.gpus_per_node_required)
+            if shape in unfit:
+                continue
+            if not capacity.fits(*shape):
+                unfit.add(shape)
+                if self._nothing_left(head, shadow, extra, protected | held, unfit, dead):
+                    break  # no waiting job can start any more
+                continue
+            if self.env.now + estimate_of[job] <= shadow:
+                grants = self._place(job, held)  # ends before the head's reserved start
                 if grants is not None:  # its nodes will be free again by then: keep them so
                     protected.update(node for node, _gpus in grants)
-            elif head.gpus_per_node_required < capacity.gpus_per_node:
-                continue  # a small head: only jobs that end in time may pass it
-            elif job.gpus_per_node_required >= capacity.gpus_per_node:
-                if job.nodes_required > extra:
-                    continue
-                grants = self._place(job)  # uses only nodes the head will not need
-                extra -= job.nodes_required
             else:
-                grants = self._place_beside(job, protected)
-                if grants is None and extra >= 1:
-                    grants = self._place(job)
-                    extra -= 1
+                grants = None
+                if head.gpus_per_node_required < capacity.gpus_per_node:
+                    pass  # a small head: only jobs that end in time may pass it
+                elif job.gpus_per_node_required >= capacity.gpus_per_node:
+                    if job.nodes_required <= extra:
+                        grants = self._place(job, held)  # only nodes the head will not need
+                        if grants is not None:
+                            extra -= job.nodes_required
+                else:
+                    grants = self._place_beside(job, protected | held if held else protected)
+                    if grants is None and extra >= 1:
+                        grants = self._place(job, held)
+                        if grants is not None:
+                            extra -= 1
+                if grants is None:
+                    if shape not in dead and self._nothing_left(
+                            head, shadow, extra, protected | held, unfit, dead):
+                        break  # no waiting job can start any more
+                    continue
             if grants is not None:
                 self._start(job, grants)
         return head is None
 
-    def _place(self, job: Any) -> list[Grant] | None:
+    def _nothing_left(self, head: Any, shadow: float, extra: int, blocked: set[int],
+                      unfit: set[tuple[int, int]], dead: set[tuple[int, int]]) -> bool:
+        """Can no waiting job start in the rest of this backfill pass? True when every
+        waiting shape either does not fit (``unfit``) or may only pass the head by ending
+        before the shadow time (``dead``: updated here) and no waiting job of it is that
+        short. Both only grow during a pass (it only takes GPUs and protects nodes), so the
+        walk may stop: it would start nothing more. O(shapes) with the estimates indexed."""
+        capacity = self.fleet.capacity
+        size = capacity.gpus_per_node
+        now = self.env.now
+        nothing = True
+        for shape in self._shapes:  # every shape is classified, so each is looked at once
+            if shape in unfit:
+                continue
+            if shape not in dead:
+                nodes, per_node = shape
+                if head.gpus_per_node_required >= size:
+                    if per_node >= size:
+                        if nodes <= extra:
+                            nothing = False
+                            continue
+                    elif extra >= 1 or any(node not in blocked
+                                           for free in range(per_node, size)
+                                           for node in capacity.partial[free]):
+                        nothing = False
+                        continue
+                dead.add(shape)
+            if nothing and now + self._estimates[shape][0] <= shadow:
+                nothing = False
+        return nothing
+
+    def _place(self, job: Any, held: set[int] | frozenset[int] = frozenset()
+               ) -> list[Grant] | None:
         return self.placement.place(self.fleet.capacity, job.nodes_required,
-                                    job.gpus_per_node_required, self.rng)
+                                    job.gpus_per_node_required, self.rng, held)
 
     def _place_beside(self, job: Any, protected: set[int]) -> list[Grant] | None:
         """A small job on a node already in use that the head's reservation does not count
@@ -216,6 +296,7 @@ class Scheduler:
     def _start(self, job: Any, grants: list[Grant]) -> None:
         self._dequeue(job)
         self._reclaiming.pop(job, None)
+        self._held.pop(job, None)
         self.fleet.allocate(job, grants)
         self.starts.append((self.env.now, job.name, grants))
         self.running[job] = None
@@ -245,20 +326,27 @@ class Scheduler:
 
     # -- preemption -----------------------------------------------------------------------------
     def _preempt_for(self, job: Any) -> None:
-        """Preempt the shortest prefix of the policy's victims that makes room for ``job``."""
+        """Preempt the first of the policy's victims whose nodes make room for ``job``, and
+        hold those nodes for it until they have yielded them (module docstring)."""
         now = self.env.now
         victims = [victim for victim in self.policy.victims(job, self.running, now)
                    if victim not in self._vacating]
-        chosen = self._enough(job, victims) if victims else []
+        taken: frozenset[int] = frozenset().union(*self._held.values()) if self._held \
+            else frozenset()
+        chosen, nodes = self._enough(job, victims, taken) if victims else ([], frozenset())
         if not chosen:
             self._recheck_when_preemptible(now)
             return
         mode = self.spec.preemption.mode
+        stopping = set()
         for victim in chosen:
             if victim.preempt(mode, reason=f"for {job.name}"):
                 self._vacating.add(victim)
                 self.preemptions += 1
-        self._reclaiming[job] = set(chosen)
+                stopping.add(victim)
+        if stopping:
+            self._reclaiming[job] = stopping
+            self._held[job] = nodes
 
     def _recheck_when_preemptible(self, now: float) -> None:
         """Running jobs become preemptible ``preemption.after`` into their run: a pass then,
@@ -282,28 +370,48 @@ class Scheduler:
                 self.request_pass()
         self.env.timeout(when - now).callbacks.append(recheck)
 
-    def _enough(self, job: Any, victims: list[Any]) -> list[Any]:
-        """The shortest prefix of ``victims`` whose GPUs, added to the free ones, fit ``job``."""
+    def _enough(self, job: Any, victims: list[Any], taken: frozenset[int]
+                ) -> tuple[list[Any], frozenset[int]]:
+        """The victims to preempt for ``job`` and the nodes it will then take, or
+        ``([], frozenset())`` if all of ``victims`` are not enough. Nodes in ``taken`` (held
+        for other jobs) count for nothing.
+
+        Walking ``victims`` in order, a node's free GPUs grow as its jobs are chosen; it stops
+        at the first point where the nodes the job needs are free: a node with its GPUs for
+        a small job, whole nodes (with the whole free ones) for a job of whole nodes. Only
+        the victims on those nodes are preempted."""
         capacity, fleet = self.fleet.capacity, self.fleet
         per_node = capacity.gpus_per_node
-        free = {}
-        whole = capacity.whole_count
-        best = capacity.max_partial()
-        chosen = []
+        need = job.gpus_per_node_required
+        free: dict[int, int] = {}
+        whole_free = [node for node in capacity.whole_nodes() if node not in taken] \
+            if need >= per_node else []
+        missing = job.nodes_required - len(whole_free)
+        if need >= per_node and missing <= 0:
+            return [], frozenset()  # it fits but for the nodes held for others: wait
+        target: list[int] = []
         for victim in victims:
-            chosen.append(victim)
             for node, gpus in fleet.grants(victim):
+                if node in taken:
+                    continue
                 before = free.get(node, capacity.free[node])
                 free[node] = before + gpus
-                if free[node] == per_node and before < per_node:
-                    whole += 1
-                best = max(best, free[node])
-            if job.gpus_per_node_required >= per_node:
-                if whole >= job.nodes_required:
-                    return chosen
-            elif best >= job.gpus_per_node_required:
-                return chosen
-        return []
+                if need >= per_node:
+                    if free[node] == per_node and before < per_node:
+                        target.append(node)
+                elif free[node] >= need and before < need:
+                    target.append(node)
+            if (need >= per_node and len(target) >= missing) or (need < per_node and target):
+                break
+        else:
+            return [], frozenset()
+        if need >= per_node:
+            nodes = frozenset(target[:missing]) | frozenset(whole_free)
+        else:
+            nodes = frozenset(target[:1])
+        chosen = [victim for victim in victims[:victims.index(victim) + 1]
+                  if any(node in nodes for node, _gpus in fleet.grants(victim))]
+        return chosen, nodes
 
     # -- growing a running job ----------------------------------------------------------------
     def grow(self, job: Any) -> simpy.Event:
@@ -346,15 +454,18 @@ class Scheduler:
         fleet = self.fleet
         per_node = capacity.gpus_per_node
         now = self.env.now
-        ends = sorted(((max(now, job.expected_end_s), index, job)
-                       for index, job in enumerate(self.running)), key=lambda item: item[:2])
+        # running jobs by estimated end (ties: start order), taken from a heap as needed
+        ends = [(max(now, job.expected_end_s), index, job)
+                for index, job in enumerate(self.running)]
+        heapq.heapify(ends)
         free: dict[int, int] = {}
         whole = capacity.whole_count
         best = capacity.max_partial()
         result: tuple[float, int, frozenset[int]] = (math.inf, 0, frozenset())
         multi = head.gpus_per_node_required >= per_node
         becoming: set[int] = set()
-        for end, _index, job in ends:
+        while ends:
+            end, _index, job = heapq.heappop(ends)
             for node, gpus in fleet.grants(job):
                 before = free.get(node, capacity.free[node])
                 free[node] = before + gpus

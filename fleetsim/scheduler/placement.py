@@ -6,7 +6,9 @@ takes ``gpus`` GPUs of one node, which it may share with other small jobs. Strat
 the fleet's :class:`~fleetsim.cluster.capacity.Capacity` index (whole free nodes by network
 domain, partly free nodes by free GPUs) and return ``(node, GPUs)`` grants, or ``None`` when
 the job does not fit now; they never scan the cluster node by node (O(domains), except
-``random``, which is O(free nodes)).
+``random``, which is O(free nodes)). A placement may be told to leave some nodes alone
+(``exclude``: the nodes held for a job that is reclaiming GPUs by preemption); with none
+excluded it chooses exactly as without the argument.
 
 ``packed``  keep a job inside the smallest network domain that holds it (the same SU or
             leaf, then the same pod, then anywhere), taking the domain's nodes in the order
@@ -23,7 +25,8 @@ the job does not fit now; they never scan the cluster node by node (O(domains), 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import ClassVar
+from collections import Counter
+from typing import ClassVar, Collection
 
 import numpy as np
 
@@ -41,28 +44,66 @@ class Placement(ABC):
     name: ClassVar[str]
 
     def place(self, capacity: Capacity, nodes: int, per_node: int,
-              rng: np.random.Generator) -> list[Grant] | None:
-        """Grants for the job, or ``None`` if it does not fit now."""
-        if not capacity.fits(nodes, per_node):
+              rng: np.random.Generator,
+              exclude: Collection[int] = frozenset()) -> list[Grant] | None:
+        """Grants for the job on nodes not in ``exclude``, or ``None`` if it does not fit
+        there now."""
+        if not fits(capacity, nodes, per_node, exclude):
             return None
         if per_node >= capacity.gpus_per_node:
-            return [(node, per_node) for node in self.whole(capacity, nodes, rng)]
-        return [(self.small(capacity, per_node, rng), per_node)]
+            return [(node, per_node) for node in self.whole(capacity, nodes, rng, exclude)]
+        return [(self.small(capacity, per_node, rng, exclude), per_node)]
 
     @abstractmethod
-    def whole(self, capacity: Capacity, nodes: int, rng: np.random.Generator) -> list[int]:
-        """``nodes`` whole free nodes (there are enough)."""
+    def whole(self, capacity: Capacity, nodes: int, rng: np.random.Generator,
+              exclude: Collection[int] = frozenset()) -> list[int]:
+        """``nodes`` whole free nodes not in ``exclude`` (there are enough)."""
 
     @abstractmethod
-    def small(self, capacity: Capacity, gpus: int, rng: np.random.Generator) -> int:
-        """A node with at least ``gpus`` free GPUs (there is one)."""
+    def small(self, capacity: Capacity, gpus: int, rng: np.random.Generator,
+              exclude: Collection[int] = frozenset()) -> int:
+        """A node not in ``exclude`` with at least ``gpus`` free GPUs (there is one)."""
 
 
-def _domain_sizes(capacity: Capacity, level: int) -> dict[tuple, int]:
+def fits(capacity: Capacity, nodes: int, per_node: int,
+         exclude: Collection[int] = frozenset()) -> bool:
+    """Could a job of ``nodes`` x ``per_node`` GPUs be placed now on nodes not in
+    ``exclude``? O(GPUs per node + excluded nodes)."""
+    if not exclude:
+        return capacity.fits(nodes, per_node)
+    hidden = Counter(capacity.free[node] for node in exclude)
+    size = capacity.gpus_per_node
+    if per_node >= size:
+        return capacity.whole_count - hidden[size] >= nodes
+    if capacity.whole_count > hidden[size]:
+        return True
+    return any(len(capacity.partial[free]) > hidden[free] for free in range(per_node, size))
+
+
+def _whole_sizes(capacity: Capacity, exclude: Collection[int]) -> dict[tuple, int]:
+    """Whole free nodes not in ``exclude`` per domain (the domains that have some)."""
+    sizes = {key: len(members) for key, members in capacity.whole.items() if members}
+    for node in exclude:
+        if capacity.free[node] == capacity.gpus_per_node:
+            key = capacity.locality[node]
+            sizes[key] -= 1
+            if not sizes[key]:
+                del sizes[key]
+    return sizes
+
+
+def _domain_sizes(capacity: Capacity, level: int,
+                  exclude: Collection[int] = frozenset()) -> dict[tuple, int]:
     sizes: dict[tuple, int] = {}
     for key, members in capacity.whole.items():
         if members:
             sizes[key[:level]] = sizes.get(key[:level], 0) + len(members)
+    for node in exclude:
+        if capacity.free[node] == capacity.gpus_per_node:
+            key = capacity.locality[node][:level]
+            sizes[key] -= 1
+            if not sizes[key]:
+                del sizes[key]
     return sizes
 
 
@@ -72,10 +113,11 @@ class Packed(Placement):
 
     name = "packed"
 
-    def whole(self, capacity: Capacity, nodes: int, rng: np.random.Generator) -> list[int]:
+    def whole(self, capacity: Capacity, nodes: int, rng: np.random.Generator,
+              exclude: Collection[int] = frozenset()) -> list[int]:
         depth = max((len(key) for key in capacity.whole), default=0)
         for level in range(depth, -1, -1):
-            sizes = _domain_sizes(capacity, level)
+            sizes = _domain_sizes(capacity, level, exclude)
             holding = [key for key, size in sizes.items() if size >= nodes]
             if holding:
                 chosen = min(holding, key=sizes.__getitem__)
@@ -83,18 +125,22 @@ class Packed(Placement):
                 for key, members in capacity.whole.items():
                     if key[:level] == chosen:
                         for node in members:
+                            if node in exclude:
+                                continue
                             taken.append(node)
                             if len(taken) == nodes:
                                 return taken
         raise AssertionError("unreachable: the caller checked that the job fits")
 
-    def small(self, capacity: Capacity, gpus: int, rng: np.random.Generator) -> int:
+    def small(self, capacity: Capacity, gpus: int, rng: np.random.Generator,
+              exclude: Collection[int] = frozenset()) -> int:
         for free in range(gpus, capacity.gpus_per_node):
             for node in capacity.partial[free]:
-                return node
-        sizes = {key: len(members) for key, members in capacity.whole.items() if members}
+                if node not in exclude:
+                    return node
+        sizes = _whole_sizes(capacity, exclude)
         key = min(sizes, key=sizes.__getitem__)
-        return next(iter(capacity.whole[key]))
+        return next(node for node in capacity.whole[key] if node not in exclude)
 
 
 @PLACEMENTS.register
@@ -103,9 +149,11 @@ class Spread(Placement):
 
     name = "spread"
 
-    def whole(self, capacity: Capacity, nodes: int, rng: np.random.Generator) -> list[int]:
-        queues = sorted(([node for node in members] for members in capacity.whole.values()
-                         if members), key=len, reverse=True)
+    def whole(self, capacity: Capacity, nodes: int, rng: np.random.Generator,
+              exclude: Collection[int] = frozenset()) -> list[int]:
+        queues = sorted(([node for node in members if node not in exclude]
+                         for members in capacity.whole.values() if members),
+                        key=len, reverse=True)
         taken: list[int] = []
         depth = 0
         while len(taken) < nodes:
@@ -117,14 +165,16 @@ class Spread(Placement):
             depth += 1
         return taken
 
-    def small(self, capacity: Capacity, gpus: int, rng: np.random.Generator) -> int:
-        if capacity.whole_count:
-            sizes = {key: len(members) for key, members in capacity.whole.items() if members}
+    def small(self, capacity: Capacity, gpus: int, rng: np.random.Generator,
+              exclude: Collection[int] = frozenset()) -> int:
+        sizes = _whole_sizes(capacity, exclude)
+        if sizes:
             key = max(sizes, key=sizes.__getitem__)
-            return next(iter(capacity.whole[key]))
+            return next(node for node in capacity.whole[key] if node not in exclude)
         for free in range(capacity.gpus_per_node - 1, gpus - 1, -1):
             for node in capacity.partial[free]:
-                return node
+                if node not in exclude:
+                    return node
         raise AssertionError("unreachable: the caller checked that the job fits")
 
 
@@ -134,13 +184,15 @@ class Random(Placement):
 
     name = "random"
 
-    def whole(self, capacity: Capacity, nodes: int, rng: np.random.Generator) -> list[int]:
-        free = list(capacity.whole_nodes())
+    def whole(self, capacity: Capacity, nodes: int, rng: np.random.Generator,
+              exclude: Collection[int] = frozenset()) -> list[int]:
+        free = [node for node in capacity.whole_nodes() if node not in exclude]
         chosen = rng.choice(len(free), size=nodes, replace=False)
         return [free[int(index)] for index in chosen]
 
-    def small(self, capacity: Capacity, gpus: int, rng: np.random.Generator) -> int:
-        fitting = list(capacity.whole_nodes())
+    def small(self, capacity: Capacity, gpus: int, rng: np.random.Generator,
+              exclude: Collection[int] = frozenset()) -> int:
+        fitting = [node for node in capacity.whole_nodes() if node not in exclude]
         for free in range(gpus, capacity.gpus_per_node):
-            fitting.extend(capacity.partial[free])
+            fitting.extend(node for node in capacity.partial[free] if node not in exclude)
         return fitting[int(rng.integers(len(fitting)))]

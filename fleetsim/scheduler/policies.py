@@ -96,6 +96,26 @@ class WaitingJobs:
             return [self._jobs[self._sorted[0][-1]]] if self._sorted else []
         return [self._jobs[entry[-1]] for entry in self._sorted.islice(0, count)]
 
+    def walk(self, count: int, chunk: int = 32) -> Iterator[Any]:
+        """The first ``count`` jobs, read ``chunk`` at a time as the caller goes on, so a
+        walk that stops early costs what it read. The caller may remove the jobs it was given
+        (they were before the next one); the jobs given are those :meth:`first` would have
+        given when the walk began, if no other job joins or leaves meanwhile."""
+        jobs, given, last = self._jobs, 0, None
+        while given < count:
+            if last is None:
+                entries = list(self._sorted.islice(0, min(chunk, count - given)))
+            else:
+                entries = list(itertools.islice(
+                    self._sorted.irange(last, inclusive=(False, False)),
+                    min(chunk, count - given)))
+            if not entries:
+                return
+            for entry in entries:
+                yield jobs[entry[-1]]
+            given += len(entries)
+            last = entries[-1]
+
 
 class SchedulingPolicy(ABC):
     """Base: fifo order, strict, no preemption (subclasses change the key or the rules)."""
@@ -124,9 +144,12 @@ class SchedulingPolicy(ABC):
     def __len__(self) -> int:
         return len(self.waiting)
 
-    def candidates(self, limit: int) -> list[Schedulable]:
-        """Up to ``limit`` waiting jobs in the order they should start."""
-        return self.waiting.first(limit)
+    def candidates(self, limit: int) -> Iterable[Schedulable]:
+        """Up to ``limit`` waiting jobs in the order they should start (read as the scheduler
+        walks them: it may start, and so remove, each job it was given)."""
+        if limit == 1:
+            return self.waiting.first(1)
+        return self.waiting.walk(limit)
 
     def admissible(self, job: Schedulable) -> bool:
         """May ``job`` start now if it fits (quotas)?"""

@@ -151,3 +151,73 @@ def test_small_jobs_share_nodes_best_fit_and_fragmentation_is_measured():
     series = result.timeseries.set_index("time_s")
     # at 10 s: 12 of 16 GPUs held (8 + 4 on two nodes), 4 free on a partly used node
     assert np.interp(1800.0, series.index, series["gpus_fragmented"]) == 4
+
+
+def _run_within(run: Run, events: int) -> None:
+    """Step ``run`` until every job has ended, failing (not hanging) if that takes more
+    than ``events`` events: a livelock spins at one instant, where no horizon stops it."""
+    env = run.env
+    done = env.any_of([run._all_done, env.timeout(run.run_limit_s())])
+    for _ in range(events):
+        if done.processed:
+            return
+        env.step()
+    pytest.fail(f"no end after {events} events (t={env.now} s, "
+                f"{run.scheduler.preemptions} preemptions)")
+
+
+@pytest.mark.parametrize("mode", ["kill", "checkpoint"])
+def test_backfill_does_not_take_the_gpus_a_preempting_job_freed(mode):
+    """One 8-GPU node holds two low jobs (4 + 2 GPUs); at 100 s a high-priority 8-GPU job
+    and a low 2-GPU job arrive (priority, EASY backfill, preemptible at once). The high job
+    preempts both low jobs; until they have yielded, their node is held for it, so the 2-GPU
+    job may not backfill onto its 2 free GPUs. Without that, the backfilled job keeps the
+    head from fitting, the head preempts it, the victims backfill into what it frees, and so
+    on for ever at 100 s. The high job starts when its victims have yielded (at once with
+    kill, after the 30 s save with checkpoint); the low jobs wait for it."""
+    jobs = [_job("a", 4, 7200), _job("b", 2, 7200),
+            _job("high", 8, 600, submit=100, priority=5), _job("c", 2, 600, submit=100)]
+    data = _fleet(jobs, nodes=1, policy="priority", backfill=True,
+                  preemption={"mode": mode, "after": "0s"})
+    run = Run(load(data))
+    _run_within(run, events=20_000)
+    assert run.scheduler.preemptions == 2
+    starts = [(time, name) for time, name, _grants in run.scheduler.starts]
+    high = 100.0 if mode == "kill" else 130.0
+    assert starts[:3] == [(0.0, "a"), (0.0, "b"), (pytest.approx(high), "high")]
+    assert all(time >= high + 600 for time, _name in starts[3:])
+    assert sorted(name for _time, name in starts[3:]) == ["a", "b", "c"]
+
+
+def test_a_livelock_prone_mix_of_priorities_and_sizes_makes_progress():
+    """Mixed sizes and priorities on 3 nodes (the mix that livelocked: 4- and 8-GPU jobs of
+    high priority preempting 1- to 4-GPU low ones, backfill on, preemptible at once): every
+    job ends within a bounded number of events, under priority and LAS."""
+    for policy in ("priority", "las"):
+        classes = [{"name": name, "priority": priority,
+                    "arrivals": {"process": "poisson", "rate": rate},
+                    "gpus": {"distribution": "empirical", "values": sizes,
+                             "weights": [1] * len(sizes)},
+                    "duration": {"distribution": "lognormal", "mean": mean, "sigma": 1.0}}
+                   for name, priority, rate, sizes, mean in (
+                       ("big", 5, "1/h", [4, 8], "1h"), ("small", 0, "6/h", [1, 2, 4], "2h"))]
+        data = {"name": "mix", "seed": 6, "cluster": {"node": "dgx-h100", "nodes": 3},
+                "scheduler": {"policy": policy, "backfill": True,
+                              "preemption": {"mode": "kill", "after": "0s"}},
+                "workload": {"jobs": 60, "defaults": {"step_time": "1s"}, "classes": classes}}
+        run = Run(load(data))
+        _run_within(run, events=50_000)
+        assert run._finished == len(run.jobs) == 60, policy
+
+
+def test_only_the_victims_whose_nodes_make_room_are_preempted():
+    """Two nodes: w (4 GPUs, priority 1) and x (4 GPUs, priority 0) share node 0, y (8 GPUs,
+    priority 0) holds node 1. An 8-GPU job of priority 5 arrives: the policy's order is
+    x, y, w (lowest priority first), but preempting x frees only half a node: y alone makes
+    room, so only y is preempted."""
+    jobs = [_job("w", 4, 3600, priority=1), _job("x", 4, 3600), _job("y", 8, 3600),
+            _job("high", 8, 600, submit=100, priority=5)]
+    result = fleetsim.run(_fleet(jobs, policy="priority", preemption={"mode": "kill"}))
+    table = result.jobs.set_index("job")
+    assert table["preemptions"].to_dict() == {"w": 0, "x": 0, "y": 1, "high": 0}
+    assert table.loc["high", "start_s"] == pytest.approx(100.0)
