@@ -15,7 +15,7 @@ Every run reports its wall time (simulation only, the scenario already loaded), 
 per job, SimPy events, the longest queue and the mean wait.
 
     python benchmarks/bench_fleet.py                     # the table (FIFO and EASY backfill)
-    python benchmarks/bench_fleet.py --record            # also write benchmarks/FLEET_RESULTS.md
+    python benchmarks/bench_fleet.py --record            # also append to FLEET_RESULTS.md
     python benchmarks/bench_fleet.py --jobs 10000 --policies sjf --profile   # cProfile a run
 """
 
@@ -27,6 +27,7 @@ import datetime
 import os
 import platform
 import pstats
+import sys
 import time
 from pathlib import Path
 
@@ -125,7 +126,7 @@ def main() -> None:
                         help="scheduler.backfill_depth (default: the scheduler's, 1,000)")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--record", action="store_true",
-                        help="write benchmarks/FLEET_RESULTS.md")
+                        help="append the table and its command to benchmarks/FLEET_RESULTS.md")
     args = parser.parse_args()
 
     cases = [(jobs, load_factor, policy) for policy in args.policies
@@ -149,10 +150,10 @@ def main() -> None:
         machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
                    f"Python {platform.python_version()}, SimPy {simpy.__version__}")
         today = datetime.date.today().isoformat()
-        text = (f"# Fleet scheduler benchmark\n\nRecorded by `python benchmarks/bench_fleet.py "
-                f"--record` on {today}, {machine}. One run each, the scenario already "
-                f"loaded.\n\n{table}\n")
-        (ROOT / "benchmarks" / "FLEET_RESULTS.md").write_text(text)
+        command = " ".join(["python benchmarks/bench_fleet.py", *sys.argv[1:]])
+        text = (f"\n## Recorded {today}, {machine}\n\n    {command}\n\n{table}\n")
+        with open(ROOT / "benchmarks" / "FLEET_RESULTS.md", "a") as results:
+            results.write(text)
 
 
 if __name__ == "__main__":
