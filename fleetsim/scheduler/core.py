@@ -449,7 +449,8 @@ class Scheduler:
         capacity = self.fleet.capacity
         state = (self._version, capacity.free_gpus, capacity.whole_count)
         cached = self._reservation_cache
-        if cached is not None and cached[0] is head and cached[1] == state:
+        if (cached is not None and cached[0] is head and cached[1] == state
+                and cached[2][0] >= self.env.now):  # a shadow time already past is stale
             return cached[2]
         fleet = self.fleet
         per_node = capacity.gpus_per_node
