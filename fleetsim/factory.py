@@ -91,7 +91,8 @@ class JobFactory:
         rng = self.streams.stream(f"stragglers.{spec.name}") if self._stragglers else None
         hooks = {}
         if spec.model is not None:
-            hooks = {"placed": self._placed, "vacated": self._vacated}
+            hooks = {"placed": self._placed, "vacated": self._vacated,
+                     "retimable": self.fabric is not None}
         return TrainingJob(
             self.env, spec, self.fleet, self.log, costs=costs, gpus_per_node=self.per_node,
             interval_s=checkpoint_interval_s(spec.checkpoint, job_mtbf, costs.save_s),

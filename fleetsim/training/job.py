@@ -94,6 +94,7 @@ class TrainingJob:
                  storage: SharedStorage | None = None,
                  placed: Callable[["TrainingJob"], None] | None = None,
                  vacated: Callable[["TrainingJob"], None] | None = None,
+                 retimable: bool = False,
                  submit_s: float | None = None) -> None:
         self.env = env
         self.spec = spec
@@ -149,6 +150,7 @@ class TrainingJob:
         self.listener: JobListener | None = None
         self.final_phase: str | None = None  # the phase the run ended in (close)
         self._placed_hook, self._vacated_hook = placed, vacated
+        self._retimable = retimable  # may its step time change mid-segment (shared fabric)
         self._armed = False  # may a failure interrupt the process now?
         self._started = env.event()
         self._timeline: Timeline | None = None
@@ -415,7 +417,7 @@ class TrainingJob:
         """Wait until the segment's last step completes; a job whose step time can change
         mid-segment (contention on a shared fabric) waits on its re-timing event too."""
         env = self.env
-        if self._placed_hook is None:
+        if not self._retimable:  # one event per segment, not two
             yield env.timeout(max(0.0, timeline.end_s() - env.now))
             return
         while True:
