@@ -124,7 +124,7 @@ def main() -> None:
     rate = bare_timeouts_per_second()
     scenario = load(BASE_GPUS, False)
     start = time.perf_counter()
-    step_s = Run(scenario).jobs[0].costs.step_s  # cold: builds the graph, costs the step
+    step_s = Run(scenario)._static[0].costs.step_s  # cold: builds the graph, costs the step
     setup = time.perf_counter() - start
     rows = [("(a) llama3 405B, 54 d, step model", BASE_GPUS, measure(scenario, args.repeat))]
     cases = [("(b) explicit step, per-unit rates kept", 1024, False),
