@@ -82,3 +82,18 @@ def test_errors_carry_file_line_and_key(tmp_path):
     assert (error.value.file, error.value.line, error.value.key) == (str(path), 9,
                                                                     "jobs.a.step_time")
     assert "invalid duration 'fast'" in str(error.value)
+
+
+@pytest.mark.parametrize("line, message, at", [
+    ("", "jobs.a.type: required key is missing", 6),
+    ("    type: trainin\n", "jobs.a.type: must be one of training, serving, got 'trainin'", 7)])
+def test_a_job_without_a_known_type_names_the_key(tmp_path, line, message, at):
+    """A job's ``type`` selects its spec: missing or misspelt, the error names the key and
+    the allowed values, not pydantic's discriminator jargon."""
+    path = tmp_path / "s.yaml"
+    path.write_text("name: x\ncluster:\n  node: dgx-h100\n  nodes: 4\njobs:\n"
+                    f"  - name: a\n{line}    gpus: 8\n    step_time: 1s\n    steps: 10\n")
+    with pytest.raises(ScenarioError) as error:
+        load_scenario(path)
+    assert message in str(error.value)
+    assert error.value.line == at
