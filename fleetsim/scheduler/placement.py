@@ -80,20 +80,10 @@ def fits(capacity: Capacity, nodes: int, per_node: int,
     return any(len(capacity.partial[free]) > hidden[free] for free in range(per_node, size))
 
 
-def _whole_sizes(capacity: Capacity, exclude: Collection[int]) -> dict[tuple, int]:
-    """Whole free nodes not in ``exclude`` per domain (the domains that have some)."""
-    sizes = {key: len(members) for key, members in capacity.whole.items() if members}
-    for node in exclude:
-        if capacity.free[node] == capacity.gpus_per_node:
-            key = capacity.locality[node]
-            sizes[key] -= 1
-            if not sizes[key]:
-                del sizes[key]
-    return sizes
-
-
-def _domain_sizes(capacity: Capacity, level: int,
+def _domain_sizes(capacity: Capacity, level: int | None,
                   exclude: Collection[int] = frozenset()) -> dict[tuple, int]:
+    """Whole free nodes not in ``exclude`` per domain, keys cut to ``level`` (``None``: the
+    innermost domains), for the domains that have some."""
     sizes: dict[tuple, int] = {}
     for key, members in capacity.whole.items():
         if members:
@@ -138,7 +128,7 @@ class Packed(Placement):
             for node in capacity.partial[free]:
                 if node not in exclude:
                     return node
-        sizes = _whole_sizes(capacity, exclude)
+        sizes = _domain_sizes(capacity, None, exclude)
         key = min(sizes, key=sizes.__getitem__)
         return next(node for node in capacity.whole[key] if node not in exclude)
 
@@ -167,7 +157,7 @@ class Spread(Placement):
 
     def small(self, capacity: Capacity, gpus: int, rng: np.random.Generator,
               exclude: Collection[int] = frozenset()) -> int:
-        sizes = _whole_sizes(capacity, exclude)
+        sizes = _domain_sizes(capacity, None, exclude)
         if sizes:
             key = max(sizes, key=sizes.__getitem__)
             return next(node for node in capacity.whole[key] if node not in exclude)
