@@ -181,29 +181,29 @@ def productive_column(frame: pd.DataFrame, jobs: Iterable[Any]) -> pd.DataFrame:
     job never counts more than its GPUs and the column never more than the cluster. Work a
     lost checkpoint takes back (silent data corruption) is not removed from the column."""
     grid = frame["time_s"].to_numpy()
-    begins: list[float] = []
-    ends: list[float] = []
-    rates: list[float] = []
+    begins, ends, rates = [], [], []
     for job in jobs:
         log = getattr(getattr(job, "accounting", None), "productive_log", None)
         if log is None or len(log) < 2:
             continue
-        cursor = log[0][0]
-        for (_, before), (now, after) in zip(log, log[1:]):
-            kept = after - before
-            if kept <= 0:
-                continue
-            begin = max(cursor, now - kept)
-            cursor = begin + kept
-            begins.append(begin)
-            ends.append(cursor)
-            rates.append(float(job.gpus))
+        values = np.asarray(log, dtype=np.float64)
+        kept = np.maximum(np.diff(values[:, 1]), 0.0)
+        # the work of commit i ends at end_i = max(end_{i-1} + kept_i, commit_i) (from the
+        # log's start; commits keeping nothing skipped): with K the cumulative kept work,
+        # end_i = K_i + max(start, max over j <= i of commit_j - K_j), a running maximum
+        laid = kept > 0
+        total = np.cumsum(kept)
+        ahead = np.where(laid, values[1:, 0] - total, -np.inf)
+        end = total + np.maximum.accumulate(np.maximum(ahead, values[0, 0]))
+        begins.append((end - kept)[laid])
+        ends.append(end[laid])
+        rates.append(np.full(int(laid.sum()), float(job.gpus)))
     column = np.zeros(len(grid))
     if begins and len(grid) > 1:
         # GPUs productive as a step function: +rate at each segment's start, -rate at its end;
         # its integral up to each grid time, differenced, is the GPU-seconds in each window
-        times = np.asarray(begins + ends)
-        slopes = np.asarray(rates + [-rate for rate in rates])
+        times = np.concatenate(begins + ends)
+        slopes = np.concatenate(rates + [-rate for rate in rates])
         order = np.argsort(times, kind="stable")
         times, slopes = times[order], np.cumsum(slopes[order])
         area = np.concatenate([[0.0], np.cumsum(slopes[:-1] * np.diff(times))])
