@@ -154,13 +154,12 @@ def _first_error(exc: ValidationError, model: type[BaseModel], document: Documen
         message = "required key is missing"
     elif kind in ("union_tag_not_found", "union_tag_invalid"):
         context = error.get("ctx") or {}
-        tag = context.get("discriminator", "type").strip("'")
-        allowed = context.get("expected_tags", "")
-        loc = loc + (tag,)
+        loc = loc + (context.get("discriminator", "type").strip("'"),)  # the tag's own key
         if kind == "union_tag_not_found":
             message = "required key is missing"
         else:
-            message = f"must be one of {allowed.replace(chr(39), '')}, got {_raw(document, loc)!r}"
+            allowed = context.get("expected_tags", "").replace("'", "")
+            message = f"must be one of {allowed}, got {_raw(document, loc)!r}"
     elif kind in _BOUNDS:
         context = error.get("ctx") or {}
         limit = next(iter(value for key, value in context.items() if key != "field_type"), "")
