@@ -1,10 +1,13 @@
 """Plots of a finished run (matplotlib, Agg backend).
 
-Training jobs: ``goodput.png`` (goodput and GPU states over time, interruptions marked) and
-``badput.png`` (where the wall time went). Serving jobs: ``serving.png`` (throughput, SLO
-goodput, p99 latency and replicas up over time, replica failures marked) and
-``latency_cdf.png`` (CDFs of TTFT, TPOT and end-to-end latency per job). A fleet of several
-jobs: ``fleet.png`` (GPUs allocated and productive, and the queue, over time).
+Training jobs: ``goodput.png`` (cumulative goodput on an axis zoomed to the data, with the
+interruptions as a rug of ticks; interruptions per time bin; GPU states over time) and
+``badput.png`` (the loss buckets only, each labelled with its share of the wall time). Serving
+jobs: ``serving.png`` (throughput, SLO goodput, p99 latency with the TTFT SLO, and replicas
+up over time, replica failures as ticks) and ``latency_cdf.png`` (CDFs of TTFT, TPOT and
+end-to-end latency per job, with the SLOs). A fleet of several jobs: ``fleet.png`` (GPUs
+allocated and productive, and the queue, over time). Every time axis is in the unit the run's
+span reads best in (:func:`time_unit`: s, min, h or d).
 
 Reads only finished results (the summary, the timeseries, events and requests tables), so
 ``fleetsim report DIR`` redraws them from the files a run wrote.
@@ -13,13 +16,22 @@ Reads only finished results (the summary, the timeseries, events and requests ta
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 import pandas as pd
 
 from fleetsim.metrics.accounting import BUCKETS
 
+HOUR = 3600.0
 DAY = 86400.0
+#: the first share of a run left out when zooming the goodput axis: cumulative goodput is
+#: the ratio of few seconds there (0 before the first checkpoint commits)
+SETTLING = 0.05
+#: height of the interruption rug, as a share of the goodput axis
+RUG = 0.06
+#: bins of the interruption histogram
+HISTOGRAM_BINS = 50
 COLORS = {"productive": "#2ca02c", "checkpoint_stall": "#1f77b4", "lost_work": "#d62728",
           "detection": "#ff7f0e", "restart": "#9467bd", "waiting_for_resources": "#8c564b",
           "straggler_delay": "#e377c2", "queued": "#7f7f7f", "contention": "#bcbd22"}
@@ -47,12 +59,13 @@ def plot_run(summary: dict, timeseries: pd.DataFrame, events: pd.DataFrame,
     if summary.get("fleet", {}).get("jobs", {}).get("submitted", 0) > 1:
         paths.append(_fleet(summary, timeseries, out / "fleet.png"))
     if training:
-        paths += [_goodput(summary, training, timeseries, events, out / "goodput.png"),
-                  _badput(summary, training, out / "badput.png")]
+        paths += [_save(goodput_figure(summary, training, timeseries, events),
+                        out / "goodput.png"),
+                  _save(badput_figure(summary, training), out / "badput.png")]
     if serving:
         paths.append(_serving(summary, serving, timeseries, events, out / "serving.png"))
         if requests is not None:
-            paths.append(_latency_cdf(serving, requests, out / "latency_cdf.png"))
+            paths.append(_latency_cdf(summary, serving, requests, out / "latency_cdf.png"))
     return paths
 
 
@@ -72,15 +85,20 @@ def _serving(summary: dict, names: list[str], timeseries: pd.DataFrame, events: 
                     label=f"{name} e2e p99")
         middle.plot(x, timeseries[f"ttft_p99_s.{name}"], color=line.get_color(),
                     linestyle=":", label=f"{name} TTFT p99")
+        ttft_slo = (summary["jobs"][name].get("slo") or {}).get("ttft")
+        if ttft_slo:
+            middle.axhline(ttft_slo, color=line.get_color(), linestyle="-.", linewidth=1.0,
+                           alpha=0.8, label=f"{name} TTFT SLO ({ttft_slo:g} s)")
         bottom.step(x, timeseries[f"replicas_up.{name}"], where="post", color=line.get_color(),
                     label=name)
-        downs = events[(events["kind"] == "replica_down") & (events["job"] == name)]
-        for time_s in downs["time_s"]:
-            for axes in (top, middle, bottom):
-                axes.axvline(time_s / scale, color="#d62728", alpha=0.25, linewidth=0.8)
+        downs = events.loc[(events["kind"] == "replica_down") & (events["job"] == name),
+                           "time_s"].to_numpy(dtype=float)
+        for axes in (top, middle, bottom):
+            axes.vlines(downs / scale, 0.0, 0.06, transform=axes.get_xaxis_transform(),
+                        color="#d62728", linewidth=0.8)
     top.set_ylabel("requests / s")
-    top.set_title(f"{summary['scenario']} (seed {summary['seed']}): serving; red lines are "
-                  "replica failures")
+    top.set_title(f"{summary['scenario']} (seed {summary['seed']}): serving; red ticks at "
+                  "the bottom are replica failures", fontsize=10)
     top.legend(loc="lower right", fontsize="small")
     middle.set_ylabel("latency (s)")
     middle.set_yscale("log")
@@ -91,17 +109,40 @@ def _serving(summary: dict, names: list[str], timeseries: pd.DataFrame, events: 
     for axes in (top, middle, bottom):
         axes.grid(alpha=0.3)
     figure.tight_layout()
-    figure.savefig(path, dpi=110, metadata={"Software": None})
-    plt.close(figure)
-    return path
+    return _save(figure, path)
+
+
+#: (seconds per unit, name) from the longest span that still reads well in the unit
+TIME_UNITS = ((3 * DAY, DAY, "d"), (3 * HOUR, HOUR, "h"), (180.0, 60.0, "min"))
+
+
+def time_unit(span_s: float) -> tuple[float, str]:
+    """Seconds per unit and the unit's name for a time axis spanning ``span_s`` seconds: days
+    past 3 days, hours past 3 hours, minutes past 3 minutes, else seconds (so a 4-hour run is
+    read in hours and a 54-day run in days)."""
+    for longer_than, scale, name in TIME_UNITS:
+        if span_s > longer_than:
+            return scale, name
+    return 1.0, "s"
 
 
 def _time_unit(timeseries: pd.DataFrame) -> tuple[float, str]:
-    """Seconds per unit and the unit's name for the run's time axis."""
-    end = float(timeseries["time_s"].max()) if len(timeseries) else 0.0
-    if end > 3 * DAY:
-        return DAY, "days"
-    return (3600.0, "h") if end > 3 * 3600 else (60.0, "min") if end > 180 else (1.0, "s")
+    """:func:`time_unit` of the run's time axis."""
+    return time_unit(float(timeseries["time_s"].max()) if len(timeseries) else 0.0)
+
+
+def zoomed_limits(values: Iterable[float], margin: float = 0.15,
+                  floor: float = 0.0, ceiling: float = 1.0) -> tuple[float, float]:
+    """y limits enclosing ``values`` (NaNs ignored) with ``margin`` of their range on each side
+    (at least 0.005, so a flat line is not drawn on a razor-thin axis), kept within
+    ``[floor, ceiling]`` (a ratio's axis does not run past 0 or 1)."""
+    data = np.asarray([value for value in values], dtype=float)
+    data = data[np.isfinite(data)]
+    if not data.size:
+        return floor, ceiling
+    low, high = float(data.min()), float(data.max())
+    pad = max((high - low) * margin, 0.005)
+    return max(floor, low - pad), min(ceiling, high + pad)
 
 
 def _fleet(summary: dict, timeseries: pd.DataFrame, path: Path) -> Path:
@@ -139,12 +180,12 @@ def _fleet(summary: dict, timeseries: pd.DataFrame, path: Path) -> Path:
     for axes in (top, bottom):
         axes.grid(alpha=0.3)
     figure.tight_layout()
-    figure.savefig(path, dpi=110, metadata={"Software": None})
-    plt.close(figure)
-    return path
+    return _save(figure, path)
 
 
-def _latency_cdf(names: list[str], requests: pd.DataFrame, path: Path) -> Path:
+def _latency_cdf(summary: dict, names: list[str], requests: pd.DataFrame, path: Path) -> Path:
+    """CDFs of TTFT, TPOT and end-to-end latency per job, with each job's TTFT and TPOT SLOs
+    as vertical lines (the serving spec has no end-to-end target)."""
     plt = _pyplot()
     figure, axes = plt.subplots(1, 3, figsize=(12, 3.8))
     for name in names:
@@ -154,73 +195,161 @@ def _latency_cdf(names: list[str], requests: pd.DataFrame, path: Path) -> Path:
         multi = done["output_tokens"] > 1
         tpot = ((done["finish_s"] - done["first_token_s"])[multi]
                 / (done["output_tokens"][multi] - 1)).to_numpy()
-        for axes_, values, label in zip(axes, (ttft, tpot, e2e),
-                                        ("time to first token (s)",
-                                         "time per output token (s)", "end-to-end (s)")):
+        slo = summary["jobs"][name].get("slo") or {}
+        for axes_, values, label, target in zip(
+                axes, (ttft, tpot, e2e), ("time to first token (s)",
+                                          "time per output token (s)", "end-to-end (s)"),
+                (slo.get("ttft"), slo.get("tpot"), None)):
+            color = None
             if values.size:
                 ordered = np.sort(values)
-                axes_.plot(ordered, np.arange(1, ordered.size + 1) / ordered.size, label=name)
+                line, = axes_.plot(ordered, np.arange(1, ordered.size + 1) / ordered.size,
+                                   label=name)
+                color = line.get_color()
+            if target:
+                axes_.axvline(target, color=color, linestyle="-.", linewidth=1.0,
+                              label=f"{name} SLO ({target:g} s)")
+                axes_.legend(loc="lower right", fontsize="small")
             axes_.set_xlabel(label)
             axes_.set_xscale("log")
             axes_.grid(alpha=0.3)
     axes[0].set_ylabel("fraction of requests")
     axes[0].legend(loc="lower right", fontsize="small")
-    figure.suptitle("latency CDFs (finished requests)")
+    figure.suptitle("latency CDFs (finished requests); dash-dot lines are the SLOs")
     figure.tight_layout()
-    figure.savefig(path, dpi=110, metadata={"Software": None})
-    plt.close(figure)
-    return path
+    return _save(figure, path)
 
 
-def _goodput(summary: dict, names: list[str], timeseries: pd.DataFrame, events: pd.DataFrame,
-             path: Path) -> Path:
+def goodput_figure(summary: dict, names: list[str], timeseries: pd.DataFrame,
+                   events: pd.DataFrame):
+    """Cumulative goodput per job on an axis zoomed to the data (interruptions as a rug of
+    ticks along its time axis), interruptions per time bin, and the GPUs by state."""
     plt = _pyplot()
-    figure, (top, bottom) = plt.subplots(2, 1, figsize=(9, 6), sharex=True,
-                                         height_ratios=(2, 1))
-    days = timeseries["time_s"] / DAY
+    figure, (top, middle, bottom) = plt.subplots(3, 1, figsize=(9, 7.5), sharex=True,
+                                                 height_ratios=(2, 0.9, 1))
+    scale, unit = _time_unit(timeseries)
+    end_s = float(timeseries["time_s"].max()) if len(timeseries) else 0.0
+    x = timeseries["time_s"] / scale
+    settled = timeseries["time_s"] >= SETTLING * end_s
+    shown: list[float] = []
+    stops: dict[str, np.ndarray] = {}
     for name in names:
-        top.plot(days, timeseries[f"goodput.{name}"], label=f"{name} (cumulative)")
-        interruptions = events[(events["kind"] == "interruption") & (events["job"] == name)]
-        for time_s in interruptions["time_s"]:
-            top.axvline(time_s / DAY, color="#d62728", alpha=0.25, linewidth=0.8)
-    top.set_ylabel("goodput")
-    top.set_ylim(0, 1.02)
-    top.set_title(f"{summary['scenario']} (seed {summary['seed']}): goodput; red lines are "
-                  "interruptions")
-    top.legend(loc="lower right")
+        line, = top.plot(x, timeseries[f"goodput.{name}"], label=f"{name} (cumulative)")
+        shown += timeseries.loc[settled, f"goodput.{name}"].tolist()
+        times = events.loc[(events["kind"] == "interruption") & (events["job"] == name),
+                           "time_s"].to_numpy(dtype=float)
+        stops[name] = times
+        top.vlines(times / scale, 0.0, RUG, transform=top.get_xaxis_transform(),
+                   color=line.get_color(), linewidth=0.8)
+    low, high = zoomed_limits(shown)
+    if low > 0.0:  # room below the data for the rug
+        low = max(0.0, low - RUG * (high - low))
+    top.set_ylim(low, high)
+    zoom = "" if low == 0.0 else f" (axis from {low:.3g}, not 0)"
+    top.set_ylabel("goodput" + ("\n(zoomed)" if zoom else ""))
+    count = sum(len(times) for times in stops.values())
+    top.set_title(f"{summary['scenario']} (seed {summary['seed']}): cumulative goodput{zoom}; "
+                  f"ticks at the bottom are the {count} interruptions", fontsize=10)
+    top.legend(loc="best")
     top.grid(alpha=0.3)
+    _interruption_histogram(middle, stops, end_s, scale, unit)
     gpus = summary["cluster"]["gpus"]
-    bottom.stackplot(days, [timeseries[column] / gpus for column in
-                            ("gpus_busy", "gpus_spare", "gpus_idle", "gpus_down")],
+    bottom.stackplot(x, [timeseries[column] / gpus for column in
+                         ("gpus_busy", "gpus_spare", "gpus_idle", "gpus_down")],
                      labels=["busy", "spare", "idle", "down"],
                      colors=["#2ca02c", "#aec7e8", "#dddddd", "#d62728"])
     bottom.set_ylabel("share of GPUs")
-    bottom.set_xlabel("simulated time (days)")
+    bottom.set_xlabel(f"simulated time ({unit})")
     bottom.legend(loc="lower right", ncols=4, fontsize="small")
     figure.tight_layout()
-    figure.savefig(path, dpi=110, metadata={"Software": None})
-    plt.close(figure)
-    return path
+    return figure
 
 
-def _badput(summary: dict, names: list[str], path: Path) -> Path:
+#: bin widths the interruption histogram chooses from (seconds)
+BIN_WIDTHS = (1.0, 10.0, 60.0, 600.0, 1800.0, HOUR, 3 * HOUR, 6 * HOUR, 12 * HOUR, DAY,
+              2 * DAY, 7 * DAY, 30 * DAY)
+
+
+def bin_width(span_s: float, bins: int = HISTOGRAM_BINS) -> float:
+    """The smallest round width (:data:`BIN_WIDTHS`) that covers ``span_s`` in at most
+    ``bins`` bins."""
+    for width in BIN_WIDTHS:
+        if span_s <= width * bins:
+            return width
+    return span_s / bins
+
+
+def _interruption_histogram(axes, stops: dict[str, np.ndarray], end_s: float, scale: float,
+                            unit: str) -> None:
+    """Interruptions per time bin, stacked by job."""
+    width = bin_width(end_s)
+    edges = np.arange(0.0, end_s + width, width) if end_s > 0 else np.array([0.0, 1.0])
+    if any(len(times) for times in stops.values()):
+        axes.hist([times / scale for times in stops.values()], bins=edges / scale,
+                  stacked=True, color=[f"C{index}" for index in range(len(stops))])
+    else:
+        axes.text(0.5, 0.5, "no interruptions", transform=axes.transAxes, ha="center",
+                  va="center", color="#7f7f7f")
+    axes.set_ylabel(f"interruptions\nper {_duration_text(width)}")
+    axes.grid(alpha=0.3)
+
+
+def _duration_text(seconds: float) -> str:
+    """``3600.0`` -> ``1 h``: a bin width in its own unit."""
+    for scale, unit in ((DAY, "d"), (HOUR, "h"), (60.0, "min")):
+        if seconds >= scale:
+            return f"{seconds / scale:g} {unit}"
+    return f"{seconds:g} s"
+
+
+def loss_shares(job: dict) -> list[tuple[str, float, float]]:
+    """``(bucket, seconds, share of the job's wall time)`` for each loss bucket (every bucket
+    but ``productive``) the job spent time in, in :data:`BUCKETS` order. A job holds the same
+    GPUs throughout, so the share of its wall time is also its share of GPU-time."""
+    wall = job["wall_time_s"] or 0.0
+    out = []
+    for bucket in BUCKETS:
+        seconds = float(job["buckets_s"].get(bucket, 0.0) or 0.0)
+        if bucket == "productive" or seconds <= 0.0:
+            continue
+        out.append((bucket, seconds, seconds / wall if wall > 0 else 0.0))
+    return out
+
+
+def badput_figure(summary: dict, names: list[str]):
+    """Each job's losses (the buckets but productive) as bars of their share of its wall time
+    (= GPU-time), labelled with the share and the time."""
     plt = _pyplot()
-    jobs = {name: summary["jobs"][name] for name in names}
-    figure, axes = plt.subplots(figsize=(9, 2.2 + 0.5 * len(jobs)))
-    for row, (name, job) in enumerate(jobs.items()):
-        left = 0.0
-        wall = job["wall_time_s"] or 1.0
-        for bucket in BUCKETS:
-            share = job["buckets_s"].get(bucket, 0.0) / wall
-            axes.barh(row, share, left=left, color=COLORS[bucket],
-                      label=bucket if row == 0 else None)
-            left += share
-    axes.set_yticks(range(len(jobs)), list(jobs))
-    axes.set_xlim(0, 1)
-    axes.set_xlabel("share of wall time")
-    axes.set_title("where the wall time went")
-    axes.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize="small")
+    rows = [(name, bucket, seconds, share) for name in names
+            for bucket, seconds, share in loss_shares(summary["jobs"][name])]
+    figure, axes = plt.subplots(figsize=(9, 1.6 + 0.32 * max(len(rows), 1)))
+    labels = [f"{name}: {bucket}" if len(names) > 1 else bucket
+              for name, bucket, _seconds, _share in rows]
+    positions = np.arange(len(rows))
+    shares = [100.0 * share for *_rest, share in rows]
+    axes.barh(positions, shares, color=[COLORS[bucket] for _name, bucket, *_ in rows])
+    axes.set_yticks(positions, labels)
+    axes.invert_yaxis()
+    for position, (_name, _bucket, seconds, share) in zip(positions, rows):
+        scale, unit = time_unit(seconds)
+        axes.text(100.0 * share, position, f" {100.0 * share:.2f}% ({seconds / scale:.3g} {unit})",
+                  va="center", fontsize="small")
+    if not rows:
+        axes.text(0.5, 0.5, "no losses: all wall time was productive", ha="center",
+                  va="center", transform=axes.transAxes)
+    axes.set_xlim(0, max(shares, default=1.0) * 1.35)
+    axes.set_xlabel("share of the job's wall time = GPU-time (%)")
+    goodputs = ", ".join(f"{name} {100.0 * summary['jobs'][name]['goodput']:.2f}%"
+                         for name in names if summary["jobs"][name].get("goodput") is not None)
+    axes.set_title(f"where the time went besides productive work (goodput: {goodputs})",
+                   fontsize=10)
+    axes.grid(axis="x", alpha=0.3)
     figure.tight_layout()
-    figure.savefig(path, dpi=110, bbox_inches="tight", metadata={"Software": None})
-    plt.close(figure)
+    return figure
+
+
+def _save(figure, path: Path) -> Path:
+    """Write ``figure`` as a PNG without the matplotlib version (same bytes every run)."""
+    figure.savefig(path, dpi=110, metadata={"Software": None})
+    _pyplot().close(figure)
     return path
