@@ -43,6 +43,19 @@ JOB_TRACKS = 1000
 #: counter points per counter track before it is sampled on an even grid instead
 COUNTER_POINTS = 4000
 _PROCESSES = ((_FLEET, "fleet", 0), (_JOBS, "jobs", 1), (_CLUSTER, "cluster", 2))
+#: the name of a compute slice whose work a failure or a preemption later threw away
+LOST = "compute (lost)"
+#: the cluster process's one track
+CLUSTER_TRACK = "failures and repairs"
+#: phases whose start throws away the compute not yet in a checkpoint (an unplanned
+#: interruption is followed by detection; a preemption by the queue)
+_LOSING_PHASES = ("detection", "queued")
+#: the events the replay of :func:`lost_compute` reads, and their order at one instant
+#: (after compute ending, 0; before a losing phase starting, 5)
+_MARKS = {"checkpoint_start": 1, "checkpoint": 2, "interruption": 3, "preempted": 3,
+          "sdc_rollback": 4}
+#: ``sdc_rollback`` events give the rolled-back seconds rounded to a second
+_ROUNDING_S = 1.0
 
 
 def _us(seconds: float) -> float:
@@ -69,6 +82,8 @@ def chrome_trace(summary: dict, phases: pd.DataFrame, events: pd.DataFrame,
         trace.append({"ph": "M", "pid": pid, "name": "process_name", "args": {"name": name}})
         trace.append({"ph": "M", "pid": pid, "name": "process_sort_index",
                       "args": {"sort_index": order}})
+    trace.append({"ph": "M", "pid": _CLUSTER, "tid": 1, "name": "thread_name",
+                  "args": {"name": CLUSTER_TRACK}})
     static = list(summary["jobs"])
     workload = jobs[~jobs["job"].isin(set(static))] if jobs is not None else None
     known = set(static) | (set(workload["job"]) if workload is not None else set())
@@ -85,10 +100,14 @@ def chrome_trace(summary: dict, phases: pd.DataFrame, events: pd.DataFrame,
         trace.append({"ph": "M", "pid": _JOBS, "tid": tid, "name": "thread_name",
                       "args": {"name": name}})
     mine = phases[phases["job"].isin(tids.keys())]
-    for row in mine.itertuples(index=False):
-        trace.append({"ph": "X", "pid": _JOBS, "tid": tids[row.job], "name": row.phase,
-                      "cat": "phase", "ts": _us(row.start_s),
-                      "dur": _us(row.end_s) - _us(row.start_s)})
+    lost = lost_compute(mine, events)
+    for row, wasted in zip(mine.itertuples(index=False), lost.tolist()):
+        name, cat = (LOST, "lost") if wasted else (row.phase, "phase")
+        slice_ = {"ph": "X", "pid": _JOBS, "tid": tids[row.job], "name": name, "cat": cat,
+                  "ts": _us(row.start_s), "dur": _us(row.end_s) - _us(row.start_s)}
+        if wasted:
+            slice_["cname"] = "terrible"  # Chrome's red; Perfetto colours by name
+        trace.append(slice_)
     for row in events.itertuples(index=False):
         args = {key: value for key, value in (("cause", row.cause), ("unit", row.unit))
                 if isinstance(value, str) and value}
@@ -115,6 +134,93 @@ def chrome_trace(summary: dict, phases: pd.DataFrame, events: pd.DataFrame,
     if workload is not None:
         other_data.update(workload_jobs=len(workload), job_tracks=len(tracked_workload))
     return {"traceEvents": metadata + timed, "displayTimeUnit": "ms", "otherData": other_data}
+
+
+def lost_compute(phases: pd.DataFrame, events: pd.DataFrame) -> np.ndarray:
+    """Whether each row of ``phases`` is compute whose work was later thrown away.
+
+    Replays each job's timeline as its goodput accounting does: compute is pending until a
+    checkpoint commits it (a ``checkpoint`` event keeps the compute that ended by its
+    ``checkpoint_start``, matched first in first out, the start of a save's snapshot; a save
+    with no start pending, a drain or a preemption's save, keeps it all), and is lost when
+    the job next enters ``detection`` (an unplanned interruption) or the queue (a preemption)
+    with it still pending, or at an unplanned interruption (one not followed at once by a
+    drain's save: its detection can take no time). Compute still pending at the end of the run is kept. Saves in
+    flight at an interruption or a preemption never commit. Phases change only at these
+    moments, so each compute slice is wholly kept or wholly lost. An ``sdc_rollback`` turns
+    the last kept slices, as many seconds as it says, into lost ones. The lost slices add up
+    to the job's ``lost_work`` bucket but for the step in progress at a planned stop (less
+    than a step per drain)."""
+    flags = np.zeros(len(phases), dtype=bool)
+    if not len(phases):
+        return flags
+    marks = events[events["kind"].isin(tuple(_MARKS))]
+    marks_by_job = {job: frame for job, frame in marks.groupby("job", sort=False)}
+    rows = pd.DataFrame({"job": phases["job"].to_numpy(), "phase": phases["phase"].to_numpy(),
+                         "start_s": phases["start_s"].to_numpy(dtype=float),
+                         "end_s": phases["end_s"].to_numpy(dtype=float),
+                         "row": np.arange(len(phases))})
+    for job, frame in rows.groupby("job", sort=False):
+        lost = _replay(frame, marks_by_job.get(job, marks.iloc[:0]))
+        flags[frame["row"].to_numpy()[lost]] = True
+    return flags
+
+
+def _replay(phases: pd.DataFrame, marks: pd.DataFrame) -> np.ndarray:
+    """:func:`lost_compute` for one job's phases (rows in time order) and its marks."""
+    # the timeline: (time, order, what, index); at one instant compute ends first, then a
+    # save starts, commits, a stop clears the saves in flight, a losing phase begins
+    steps: list[tuple[float, int, str, int]] = []
+    for index, (phase, start, end) in enumerate(zip(phases["phase"].tolist(),
+                                                    phases["start_s"].tolist(),
+                                                    phases["end_s"].tolist())):
+        if phase == "compute":
+            steps.append((end, 0, "computed", index))
+        elif phase in _LOSING_PHASES:
+            steps.append((start, 5, "lose", index))
+    for position, (time_s, kind) in enumerate(zip(marks["time_s"].tolist(),
+                                                   marks["kind"].tolist())):
+        steps.append((float(time_s), _MARKS[kind], kind, position))
+    steps.sort(key=lambda step: (step[0], step[1], step[3]))
+    causes = marks["cause"].tolist()
+    starting = dict(zip(phases["start_s"].tolist(), phases["phase"].tolist()))
+    durations = (phases["end_s"] - phases["start_s"]).tolist()
+    lost = np.zeros(len(phases), dtype=bool)
+    pending: list[tuple[float, int]] = []  # (end, index) of compute not yet kept or lost
+    kept: list[int] = []  # compute committed so far, oldest first
+    saves: list[float] = []  # starts of the saves in flight, oldest first
+    for time_s, _order, what, index in steps:
+        if what == "computed":
+            pending.append((time_s, index))
+        elif what == "checkpoint_start":
+            saves.append(time_s)
+        elif what == "checkpoint":
+            horizon = saves.pop(0) if saves else time_s
+            kept += [index for end, index in pending if end <= horizon]
+            pending = [(end, index) for end, index in pending if end > horizon]
+        elif what in ("interruption", "preempted"):
+            saves.clear()
+            if what == "interruption" and starting.get(time_s) != "checkpoint":
+                what = "lose"  # unplanned (a planned stop drains: a save starts at once)
+        elif what == "sdc_rollback":  # kept work since the corruption began is lost too
+            rolled = _rolled_back_s(causes[index])
+            while kept and rolled > _ROUNDING_S:
+                rolled -= durations[kept[-1]]
+                lost[kept.pop()] = True
+        if what == "lose":
+            for _end, index in pending:
+                lost[index] = True
+            pending.clear()
+    return lost
+
+
+def _rolled_back_s(cause: object) -> float:
+    """The seconds of kept work an ``sdc_rollback`` event says were lost (``"1803 s of kept
+    work lost"``), 0 if it does not say."""
+    try:
+        return float(str(cause).split(" s ", 1)[0])
+    except ValueError:
+        return 0.0
 
 
 def _chosen(workload: pd.DataFrame, limit: int) -> list[str]:

@@ -49,8 +49,9 @@ def _events(out) -> list[dict]:
 
 
 def _track_names(events: list[dict]) -> dict[tuple[int, int], str]:
+    """The job tracks' names (process 1, "jobs"), by (pid, tid)."""
     return {(event["pid"], event["tid"]): event["args"]["name"] for event in events
-            if event["ph"] == "M" and event["name"] == "thread_name"}
+            if event["ph"] == "M" and event["name"] == "thread_name" and event["pid"] == 1}
 
 
 def test_the_fleet_trace_is_valid_trace_event_format(small):

@@ -45,12 +45,13 @@ def test_trace_follows_the_trace_event_format(run_dir):
     for before, after in zip(phases, phases[1:]):
         assert before["ts"] + before["dur"] <= after["ts"] + 1e-3
     names = {event["name"] for event in phases}
-    assert {"compute", "checkpoint", "restart", "detection"} <= names
+    assert {"compute", "compute (lost)", "checkpoint", "restart", "detection"} <= names
     summary = json.loads((run_dir / "summary.json").read_text())
-    compute_us = sum(event["dur"] for event in phases if event["name"] == "compute")
+    kept_us = sum(event["dur"] for event in phases if event["name"] == "compute")
+    lost_us = sum(event["dur"] for event in phases if event["name"] == "compute (lost)")
     buckets = summary["jobs"]["pretrain"]["buckets_s"]
-    assert compute_us / 1e6 == pytest.approx(buckets["productive"] + buckets["lost_work"],
-                                             rel=1e-6)
+    assert kept_us / 1e6 == pytest.approx(buckets["productive"], rel=1e-6)
+    assert lost_us / 1e6 == pytest.approx(buckets["lost_work"], rel=1e-6)
 
 
 def test_plots_are_pngs_and_report_redraws_them(run_dir, capsys):
