@@ -5,17 +5,22 @@ For the ``n`` replicates of one point (one value per seed), the interval is
 the usual interval for the mean of iid normal samples, which is also right for means of many
 seeds by the central limit theorem. With ``n = 1`` there is no interval (``NaN``).
 
+Paired differences (:func:`paired_ci`): the same interval over the per-seed differences
+between two points, which share their seeds (common random numbers).
+
 The t quantile is ``scipy.stats.t.ppf``.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 from scipy import stats
+
+from fleetsim.sweep.quantities import si_columns
 
 CONFIDENCE = 0.95
 
@@ -36,6 +41,22 @@ def mean_ci(values: Iterable[float], confidence: float = CONFIDENCE) -> tuple[fl
     quantile = float(stats.t.ppf(0.5 + confidence / 2.0, n - 1))
     half = quantile * float(sample.std(ddof=1)) / math.sqrt(n)
     return mean, mean - half, mean + half
+
+
+def paired_ci(values: Mapping[int, float], baseline: Mapping[int, float],
+              confidence: float = CONFIDENCE) -> tuple[float, float, float, int]:
+    """``(mean, low, high, pairs)`` of the per-seed differences ``values[seed] -
+    baseline[seed]`` over the seeds both have a number for: the Student-t interval of the
+    differences (:func:`mean_ci`). With common random numbers the two runs of a seed share
+    their failures and arrivals, so the differences vary far less than either side."""
+    differences = []
+    for seed in sorted(set(values) & set(baseline)):
+        value, base = values[seed], baseline[seed]
+        if value is None or base is None or math.isnan(value) or math.isnan(base):
+            continue
+        differences.append(float(value) - float(base))
+    mean, low, high = mean_ci(differences, confidence)
+    return mean, low, high, len(differences)
 
 
 def numeric_columns(results: pd.DataFrame, exclude: Sequence[str]) -> list[str]:
@@ -65,9 +86,11 @@ def aggregate(results: pd.DataFrame, parameters: Sequence[str],
     """One row per point: its parameters, ``runs``, and per numeric result column
     ``COLUMN.mean``, ``COLUMN.ci95_low``, ``COLUMN.ci95_high``.
 
-    ``results`` has a ``point`` column (the point's index); parameters are taken from the
-    point's first row, as written.
+    ``results`` has a ``point`` column (the point's index); parameters (and their SI
+    columns, :func:`fleetsim.sweep.quantities.si_columns`) are taken from the point's first
+    row, as written.
     """
+    parameters = [*parameters, *si_columns(parameters, list(results.columns))]
     exclude = ["point", "seed", *parameters]
     columns = numeric_columns(results, exclude)
     numbers = {column: _as_numbers(results[column]) for column in columns}

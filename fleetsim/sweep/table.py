@@ -2,9 +2,11 @@
 
 Columns, in order: ``point`` (the point's index), the point's parameters (named by their
 dotted key, values as written in the sweep file; lists and mappings as JSON text), ``seed``,
-then the run's flattened summary (:mod:`fleetsim.sweep.flatten`) in summary order. A summary
-key that is also a parameter (``jobs.pretrain.gpus`` swept and reported) is kept as
-``summary.<key>``. Rows are in point order, then seed order, whatever order the runs
+the quantity parameters as SI numbers (:func:`numeric_parameters`: ``KEY_s`` for durations,
+``KEY_bytes`` for sizes, ...; so ``5000h`` sorts before ``50000h``), then the run's
+flattened summary (:mod:`fleetsim.sweep.flatten`) in summary order. A summary key that is
+also a parameter or a parameter's number (``jobs.pretrain.gpus`` swept and reported) is kept
+as ``summary.<key>``. Rows are in point order, then seed order, whatever order the runs
 finished in, so the files of a sweep are the same however it was run.
 """
 
@@ -16,6 +18,7 @@ from typing import Any, Mapping
 import pandas as pd
 
 from fleetsim.errors import FleetsimError
+from fleetsim.sweep import quantities
 from fleetsim.sweep.flatten import cell, fill_missing_counts
 from fleetsim.sweep.spec import SweepPlan
 from fleetsim.sweep.store import write_atomic_bytes
@@ -26,9 +29,24 @@ def point_params(plan: SweepPlan, point_index: int) -> dict[str, Any]:
     return {key: cell(value) for key, value in plan.points[point_index].params}
 
 
+def numeric_parameters(plan: SweepPlan) -> dict[str, dict[int, float]]:
+    """The SI column of each parameter whose values are all one kind of quantity (durations,
+    sizes, bandwidths, FLOP rates, powers, counts; :mod:`fleetsim.sweep.quantities`):
+    ``{column name: {point index: value}}``. Plain numbers need no such column."""
+    out: dict[str, dict[int, float]] = {}
+    for key in plan.parameters:
+        cells = [point_params(plan, index)[key] for index in range(len(plan.points))]
+        found = quantities.read(cells)
+        if found is not None and found[0] is not quantities.NUMBER:
+            kind, numbers = found
+            out[f"{key}{kind.suffix}"] = dict(enumerate(numbers))
+    return out
+
+
 def results_table(plan: SweepPlan, runs: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
     """One row per run of ``plan`` found in ``runs`` (run key -> flattened summary)."""
-    parameters = set(plan.parameters)
+    numeric = numeric_parameters(plan)
+    parameters = set(plan.parameters) | set(numeric)
     rows = []
     for task in plan.tasks():
         summary = runs.get(task.key)
@@ -36,13 +54,14 @@ def results_table(plan: SweepPlan, runs: Mapping[str, Mapping[str, Any]]) -> pd.
             continue
         row: dict[str, Any] = {"point": task.point, **point_params(plan, task.point),
                                "seed": task.seed}
+        row.update({column: values[task.point] for column, values in numeric.items()})
         for key, value in summary.items():
             if key == "seed":
                 continue  # the same as the run's seed
             row[f"summary.{key}" if key in parameters or key == "point" else key] = value
         rows.append(row)
     rows = fill_missing_counts(rows)
-    columns: dict[str, None] = dict.fromkeys(["point", *plan.parameters, "seed"])
+    columns: dict[str, None] = dict.fromkeys(["point", *plan.parameters, "seed", *numeric])
     for row in rows:
         columns.update(dict.fromkeys(row))
     return _uniform(pd.DataFrame.from_records(rows, columns=list(columns)))

@@ -34,9 +34,7 @@ def test_plot_writes_a_png_and_never_overwrites_unless_forced(swept, capsys):
     argv = ["plot", str(swept), "--x", "faults.causes.gpu.mtbf", "--y",
             "jobs.pretrain.goodput", "--hue", "jobs.pretrain.checkpoint.interval"]
     assert main(argv) == 0
-    target = (swept / "plots" /
-              "jobs.pretrain.goodput_vs_faults.causes.gpu.mtbf_by_"
-              "jobs.pretrain.checkpoint.interval.png")
+    target = swept / "plots" / "goodput_vs_gpu-mtbf_by_checkpoint-interval.png"
     assert f"plot written to {target}" in capsys.readouterr().out
     data = target.read_bytes()
     assert data.startswith(PNG_SIGNATURE) and len(data) > 1000
@@ -48,7 +46,7 @@ def test_plot_writes_a_png_and_never_overwrites_unless_forced(swept, capsys):
 def test_default_name_and_where(swept, tmp_path, capsys):
     assert main(["plot", str(swept), "--x", "jobs.pretrain.checkpoint.interval", "--y",
                  "cluster.failures", "--where", "faults.causes.gpu.mtbf=5000h"]) == 0
-    target = swept / "plots" / "cluster.failures_vs_jobs.pretrain.checkpoint.interval.png"
+    target = swept / "plots" / "cluster-failures_vs_checkpoint-interval.png"
     assert target.read_bytes().startswith(PNG_SIGNATURE)
     chosen = tmp_path / "mine.png"
     assert main(["plot", str(swept), "--x", "jobs.pretrain.checkpoint.interval", "--y",
