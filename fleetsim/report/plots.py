@@ -63,14 +63,17 @@ def plot_run(summary: dict, timeseries: pd.DataFrame, events: pd.DataFrame,
                         out / "goodput.png"),
                   _save(badput_figure(summary, training), out / "badput.png")]
     if serving:
-        paths.append(_serving(summary, serving, timeseries, events, out / "serving.png"))
+        paths.append(_save(serving_figure(summary, serving, timeseries, events),
+                           out / "serving.png"))
         if requests is not None:
             paths.append(_latency_cdf(summary, serving, requests, out / "latency_cdf.png"))
     return paths
 
 
-def _serving(summary: dict, names: list[str], timeseries: pd.DataFrame, events: pd.DataFrame,
-             path: Path) -> Path:
+def serving_figure(summary: dict, names: list[str], timeseries: pd.DataFrame,
+                   events: pd.DataFrame):
+    """Throughput and SLO goodput, p99 latencies with each job's TTFT SLO as a line, and
+    replicas up over time; replica failures as ticks along the time axis."""
     plt = _pyplot()
     figure, (top, middle, bottom) = plt.subplots(3, 1, figsize=(9, 7.5), sharex=True,
                                                  height_ratios=(2, 1.3, 1))
@@ -109,7 +112,7 @@ def _serving(summary: dict, names: list[str], timeseries: pd.DataFrame, events: 
     for axes in (top, middle, bottom):
         axes.grid(alpha=0.3)
     figure.tight_layout()
-    return _save(figure, path)
+    return figure
 
 
 #: (seconds per unit, name) from the longest span that still reads well in the unit
