@@ -17,7 +17,7 @@ from fleetsim.sweep.quantities import display_unit
 #: words shown in capitals
 ACRONYMS = {"jct": "JCT", "ttft": "TTFT", "tpot": "TPOT", "mtbf": "MTBF", "mfu": "MFU",
             "slo": "SLO", "gpu": "GPU", "gpus": "GPUs", "cv": "CV", "e2e": "e2e", "tp": "TP",
-            "pp": "PP", "dp": "DP", "sdc": "SDC", "rps": "requests/s"}
+            "pp": "PP", "dp": "DP", "sdc": "SDC", "hbm": "HBM", "rps": "requests/s"}
 #: a result column's unit suffix -> the kind of quantity it holds (SI)
 _SUFFIXES = (("_bytes_per_s", "bandwidth"), ("_bytes", "size"), ("_s", "duration"),
              ("_w", "power"), ("_j", "energy"))
