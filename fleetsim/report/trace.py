@@ -14,10 +14,12 @@ Processes, top to bottom:
   jobs that held the most GPU-seconds (ties: the earlier submitted), shown in submission
   order. A track shows the job's phases as complete events (``queued`` from submission to
   start and after each preemption, ``compute``, ``checkpoint``, ``detection``, ``restart``,
-  ``waiting``), its interruptions and preemptions as instants, and its *outcome* as a last
+  ``waiting``; compute whose work a failure or a kill later threw away is ``compute (lost)``,
+  category ``lost``, from :func:`lost_compute`), its interruptions and preemptions as instants, and its *outcome* as a last
   instant (``completed`` at its end; ``running``, ``preempted`` or ``waiting`` at the end of
   the run) carrying its GPUs, team, class, queue wait, JCT and preemptions.
-* "cluster": failures, repairs and slow nodes as instants.
+* "cluster": one track, "failures and repairs": failures, repairs and slow nodes as
+  instants.
 * "nodes", for clusters of at most ``node_tracks`` nodes: a track per node showing when it
   was down.
 
@@ -341,4 +343,4 @@ def _node_tracks(downtime: pd.DataFrame) -> list[dict]:
     return out
 
 
-__all__ = ["JOB_TRACKS", "chrome_trace"]
+__all__ = ["JOB_TRACKS", "chrome_trace", "lost_compute"]
