@@ -251,8 +251,10 @@ def goodput_figure(summary: dict, names: list[str], timeseries: pd.DataFrame,
     zoom = "" if low == 0.0 else f" (axis from {low:.3g}, not 0)"
     top.set_ylabel("goodput" + ("\n(zoomed)" if zoom else ""))
     count = sum(len(times) for times in stops.values())
+    marks = (f"ticks at the bottom are the {count} interruptions" if count
+             else "no interruptions")
     top.set_title(f"{summary['scenario']} (seed {summary['seed']}): cumulative goodput{zoom}; "
-                  f"ticks at the bottom are the {count} interruptions", fontsize=10)
+                  f"{marks}", fontsize=10)
     top.legend(loc="best")
     top.grid(alpha=0.3)
     _interruption_histogram(middle, stops, end_s, scale, unit)
