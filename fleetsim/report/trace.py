@@ -15,9 +15,10 @@ Processes, top to bottom:
   order. A track shows the job's phases as complete events (``queued`` from submission to
   start and after each preemption, ``compute``, ``checkpoint``, ``detection``, ``restart``,
   ``waiting``; compute whose work a failure or a kill later threw away is ``compute (lost)``,
-  category ``lost``, from :func:`lost_compute`), its interruptions and preemptions as instants, and its *outcome* as a last
-  instant (``completed`` at its end; ``running``, ``preempted`` or ``waiting`` at the end of
-  the run) carrying its GPUs, team, class, queue wait, JCT and preemptions.
+  category ``lost``, from :func:`lost_compute`), its interruptions and preemptions as
+  instants, and its *outcome* as a last instant (``completed`` at its end; ``running``,
+  ``preempted`` or ``waiting`` at the end of the run) carrying its GPUs, team, class, queue
+  wait, JCT and preemptions.
 * "cluster": one track, "failures and repairs": failures, repairs and slow nodes as
   instants.
 * "nodes", for clusters of at most ``node_tracks`` nodes: a track per node showing when it
@@ -144,11 +145,11 @@ def lost_compute(phases: pd.DataFrame, events: pd.DataFrame) -> np.ndarray:
     Replays each job's timeline as its goodput accounting does: compute is pending until a
     checkpoint commits it (a ``checkpoint`` event keeps the compute that ended by its
     ``checkpoint_start``, matched first in first out, the start of a save's snapshot; a save
-    with no start pending, a drain or a preemption's save, keeps it all), and is lost when
-    the job next enters ``detection`` (an unplanned interruption) or the queue (a preemption)
-    with it still pending, or at an unplanned interruption (one not followed at once by a
-    drain's save: its detection can take no time). Compute still pending at the end of the run is kept. Saves in
-    flight at an interruption or a preemption never commit. Phases change only at these
+    with no start pending, a drain or a preemption's save, keeps it all), and is lost at an
+    unplanned interruption (one not followed at once by a drain's save) or when the job
+    enters ``detection`` or the queue (a kill preemption) with it still pending. Compute
+    still pending at the end of the run is kept. Saves in flight at an interruption or a
+    preemption never commit. Phases change only at these
     moments, so each compute slice is wholly kept or wholly lost. An ``sdc_rollback`` turns
     the last kept slices, as many seconds as it says, into lost ones. The lost slices add up
     to the job's ``lost_work`` bucket but for the step in progress at a planned stop (less
