@@ -1,7 +1,7 @@
 """Plots of a finished run (matplotlib, Agg backend).
 
 Training jobs: ``goodput.png`` (cumulative goodput on an axis zoomed to the data, with the
-interruptions as a rug of ticks; interruptions per time bin; GPU states over time) and
+interruptions as a rug of ticks; interruptions per time bin; GPUs down, spare and idle) and
 ``badput.png`` (the loss buckets only, each labelled with its share of the wall time). Serving
 jobs: ``serving.png`` (throughput, SLO goodput, p99 latency with the TTFT SLO, and replicas
 up over time, replica failures as ticks) and ``latency_cdf.png`` (CDFs of TTFT, TPOT and
@@ -226,7 +226,7 @@ def _latency_cdf(summary: dict, names: list[str], requests: pd.DataFrame, path: 
 def goodput_figure(summary: dict, names: list[str], timeseries: pd.DataFrame,
                    events: pd.DataFrame):
     """Cumulative goodput per job on an axis zoomed to the data (interruptions as a rug of
-    ticks along its time axis), interruptions per time bin, and the GPUs by state."""
+    ticks along its time axis), interruptions per time bin, and the GPUs not busy."""
     plt = _pyplot()
     figure, (top, middle, bottom) = plt.subplots(3, 1, figsize=(9, 7.5), sharex=True,
                                                  height_ratios=(2, 0.9, 1))
@@ -258,16 +258,24 @@ def goodput_figure(summary: dict, names: list[str], timeseries: pd.DataFrame,
     top.legend(loc="best")
     top.grid(alpha=0.3)
     _interruption_histogram(middle, stops, end_s, scale, unit)
-    gpus = summary["cluster"]["gpus"]
-    bottom.stackplot(x, [timeseries[column] / gpus for column in
-                         ("gpus_busy", "gpus_spare", "gpus_idle", "gpus_down")],
-                     labels=["busy", "spare", "idle", "down"],
-                     colors=["#2ca02c", "#aec7e8", "#dddddd", "#d62728"])
-    bottom.set_ylabel("share of GPUs")
+    _idle_gpus(bottom, summary, timeseries, x)
     bottom.set_xlabel(f"simulated time ({unit})")
-    bottom.legend(loc="lower right", ncols=4, fontsize="small")
     figure.tight_layout()
     return figure
+
+
+def _idle_gpus(axes, summary: dict, timeseries: pd.DataFrame, x: pd.Series) -> None:
+    """The GPUs not busy (down, spare, idle) as stacked counts: the busy rest of the cluster
+    would dwarf them, as a 100% stack hides a few down GPUs."""
+    gpus = summary["cluster"]["gpus"]
+    axes.stackplot(x, [timeseries[column] for column in ("gpus_down", "gpus_spare",
+                                                         "gpus_idle")],
+                   labels=["down", "spare", "idle"], colors=["#d62728", "#aec7e8", "#bbbbbb"],
+                   step="post")
+    axes.set_ylabel(f"GPUs not busy\n(of {gpus:,})")
+    axes.set_ylim(bottom=0)
+    axes.legend(loc="upper right", ncols=3, fontsize="small")
+    axes.grid(alpha=0.3)
 
 
 #: bin widths the interruption histogram chooses from (seconds)
