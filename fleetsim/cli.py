@@ -1,8 +1,13 @@
-"""The ``fleetsim`` command line: run, validate, hardware, and the commands in fleetsim/commands/.
+"""The ``fleetsim`` command line: run, validate, hardware, completion, and the commands in
+fleetsim/commands/.
 
-Bad input of any kind (scenario, hardware file, ``--set``, output directory) prints one line
-``FILE:LINE: key.path: what is wrong (what is allowed)`` on stderr and exits with code 2;
-nothing is written.
+Bad input of any kind (scenario, hardware file, ``--set``, an argument, output directory)
+prints one line ``FILE:LINE: key.path: what is wrong (what is allowed)`` (for an argument:
+``fleetsim run: --seed: ...``) on stderr and exits with code 2; nothing is written.
+
+Startup is kept short (``fleetsim --help`` and ``validate`` in well under half a second, see
+benchmarks/CLI_STARTUP.md): this module and the command modules import the simulator, pandas,
+matplotlib and rich only inside the handler that uses them.
 """
 
 from __future__ import annotations
@@ -12,16 +17,18 @@ import importlib
 import sys
 from typing import Sequence
 
-from rich.console import Console
-
 from fleetsim import __version__
+from fleetsim.commands.arguments import (EXIT_BAD_INPUT, OneLineParser, join_negative_values,
+                                         one_line, output_dir, output_file, seed,
+                                         value_options)
 from fleetsim.errors import FleetsimError
 
-EXIT_BAD_INPUT = 2
+#: Shells ``fleetsim completion`` writes a script for (shtab's).
+SHELLS = ("bash", "zsh", "tcsh")
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="fleetsim", description="Discrete-event simulator of ML fleets: step time, "
         "failures, checkpoints and goodput.")
     parser.add_argument("--version", action="version", version=f"fleetsim {__version__}")
@@ -30,7 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="simulate a scenario and print its summary")
     run.add_argument("scenario", help="scenario YAML file")
     _scenario_options(run)
-    run.add_argument("--out", metavar="DIR", help="write summary.json, events.csv, "
+    run.add_argument("--out", metavar="DIR", type=output_dir, help="write summary.json, events.csv, "
                      "timeseries (CSV, Parquet), phases.csv, trace.json and plots/ into DIR")
     run.add_argument("--resolution", metavar="DURATION",
                      help="step of the timeseries, e.g. 1h (default: automatic)")
@@ -54,6 +61,14 @@ def _parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=_run)
     validate.set_defaults(handler=_validate)
     hardware.set_defaults(handler=_hardware)
+
+    completion = commands.add_parser(
+        "completion", help="print a shell completion script (bash, zsh, tcsh)",
+        description="Print a tab-completion script for fleetsim's commands and options. "
+        "bash: fleetsim completion bash > ~/.local/share/bash-completion/completions/fleetsim; "
+        "zsh: fleetsim completion zsh > ~/.zfunc/_fleetsim (with ~/.zfunc on $fpath).")
+    completion.add_argument("shell", choices=SHELLS)
+    completion.set_defaults(handler=_completion)
     for module_name in COMMAND_MODULES:
         importlib.import_module(module_name).add_parser(commands)
     return parser
@@ -67,7 +82,7 @@ COMMAND_MODULES: tuple[str, ...] = ("fleetsim.commands.topo", "fleetsim.commands
 
 
 def _scenario_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--seed", type=int, help="replace the scenario's seed")
+    parser.add_argument("--seed", type=seed, help="replace the scenario's seed (0 to 2**63-1)")
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="KEY=VALUE", help="override a scenario key, e.g. "
                         "--set jobs.pretrain.checkpoint.interval=1h (repeatable)")
@@ -75,11 +90,13 @@ def _scenario_options(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``fleetsim`` command; returns the exit code."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parser.parse_args(join_negative_values(argv, value_options(parser)))
     try:
         return args.handler(args)
     except FleetsimError as error:
-        print(f"fleetsim: {error}", file=sys.stderr)
+        print(one_line(f"fleetsim: {error}"), file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("fleetsim: interrupted", file=sys.stderr)
@@ -89,12 +106,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _load(args: argparse.Namespace):
     from fleetsim.prepare import load
 
-    if args.seed is not None and args.seed < 0:
-        raise FleetsimError(f"{args.scenario}: --seed: must be >= 0 (got {args.seed})")
     return load(args.scenario, overrides=args.overrides, seed=args.seed)
 
 
 def _run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
     from fleetsim.report.console import progress_bar, summary_tables
     from fleetsim.report.writers import check_writable, summary_json, write_run
     from fleetsim.runner import RUN_LIMIT_FACTOR, simulate
@@ -170,6 +187,33 @@ def _hardware(args: argparse.Namespace) -> int:
             return 0
     known = ", ".join(catalogue.node_names() + catalogue.accelerator_names())
     raise FleetsimError(f"hardware show: unknown name {args.name!r} (known: {known})")
+
+
+def _completion(args: argparse.Namespace) -> int:
+    """Print the completion script of ``args.shell`` (generated from the parser by shtab)."""
+    import shtab
+
+    parser = _parser()
+    _complete_paths(parser, shtab)
+    sys.stdout.write(shtab.complete(parser, shell=args.shell))
+    return 0
+
+
+#: Positional arguments (by dest) completed as file names, and as directory names.
+FILE_ARGUMENTS = ("scenario", "sweep")
+DIRECTORY_ARGUMENTS = ("dir", "directory")
+
+
+def _complete_paths(parser: argparse.ArgumentParser, shtab) -> None:
+    """Mark path arguments so that the shell completes them with file or directory names."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for subparser in set(action.choices.values()):
+                _complete_paths(subparser, shtab)
+        elif action.type is output_dir or action.dest in DIRECTORY_ARGUMENTS:
+            action.complete = shtab.DIRECTORY
+        elif action.type is output_file or action.dest in FILE_ARGUMENTS:
+            action.complete = shtab.FILE
 
 
 if __name__ == "__main__":  # pragma: no cover

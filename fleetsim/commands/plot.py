@@ -16,6 +16,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from fleetsim.commands.arguments import output_file
+
 
 def add_parser(subparsers: Any) -> None:
     """Register ``fleetsim plot``."""
@@ -29,7 +31,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--where", action="append", default=[], metavar="KEY=VALUE",
                         help="keep only runs whose parameter has this value (as written; "
                         "repeatable)")
-    parser.add_argument("--out", metavar="FILE.png",
+    parser.add_argument("--out", metavar="FILE.png", type=output_file,
                         help="the PNG to write (default DIR/plots/<y>_vs_<x>.png)")
     parser.add_argument("--force", action="store_true", help="overwrite an existing PNG")
     parser.set_defaults(handler=run)

@@ -33,7 +33,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import networkx as nx
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # networkx is imported where a graph is made: loading a scenario needs none
+    import networkx as nx
 
 from fleetsim.hardware.models import NodeType
 from fleetsim.topology.graph import TopologyError, add_link, add_vertex
