@@ -19,8 +19,8 @@ from typing import Sequence
 
 from fleetsim import __version__
 from fleetsim.commands.arguments import (EXIT_BAD_INPUT, OneLineParser, join_negative_values,
-                                         one_line, output_dir, output_file, seed,
-                                         value_options)
+                                         long_options, one_line, output_dir, output_file,
+                                         seed)
 from fleetsim.errors import FleetsimError
 
 #: Shells ``fleetsim completion`` writes a script for (shtab's).
@@ -92,7 +92,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``fleetsim`` command; returns the exit code."""
     parser = _parser()
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = parser.parse_args(join_negative_values(argv, value_options(parser)))
+    try:
+        args = parser.parse_args(join_negative_values(argv, long_options(parser,
+                                                                        values_only=True)))
+    except SystemExit as stop:  # --help, --version, or a bad argument (already printed)
+        return stop.code if isinstance(stop.code, int) else EXIT_BAD_INPUT
     try:
         return args.handler(args)
     except FleetsimError as error:

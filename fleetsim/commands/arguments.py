@@ -3,6 +3,8 @@
 * :class:`OneLineParser`: an ``argparse.ArgumentParser`` whose every error is one line
   ``fleetsim run: --seed: invalid value 'abc' (...)`` on stderr and exit code 2 (argparse's
   default prints the usage too), and whose unknown subcommands get a "did you mean".
+* An unknown option gets the closest option of any command: ``fleetsim: unknown option
+  '--sed' (did you mean '--seed'?)``.
 * :func:`join_negative_values`: ``--resolution -1h`` reaches the option as its value (argparse
   takes ``-1h`` for an option), so it is checked, and refused, like any other value.
 * Argument types: :func:`seed` (0 to 2**63 - 1), :func:`workers`, :func:`output_dir` and
@@ -33,6 +35,8 @@ MAX_PATH_CHARS = 4096
 MAX_SEED = 2**63 - 1
 #: Local worker processes a sweep may start.
 MAX_WORKERS = 1024
+
+UNRECOGNIZED = "unrecognized arguments: "
 
 #: A token that is a negative number or duration (``-1``, ``-1h``, ``-.5s``), never an option.
 NEGATIVE = re.compile(r"^-\.?\d")
@@ -65,8 +69,20 @@ class OneLineParser(argparse.ArgumentParser):
     """An argument parser whose errors are one line each (its subcommands' parsers too)."""
 
     def error(self, message: str) -> NoReturn:
+        if message.startswith(UNRECOGNIZED):
+            fail(self.prog, self._unrecognized(message.removeprefix(UNRECOGNIZED)))
         # argparse says "argument --seed: invalid int value: 'abc'"; the option is enough
         fail(self.prog, re.sub(r"^argument ([^:]+): ", r"\1: ", message))
+
+    def _unrecognized(self, extras: str) -> str:
+        """The first argument no parser took, with the closest option of any command."""
+        first = extras.split(" ")[0]
+        if not first.startswith("-"):
+            return f"unexpected argument {first!r}"
+        option = first.split("=")[0]
+        close = difflib.get_close_matches(option, sorted(long_options(self)), n=1)
+        hint = f"did you mean {close[0]!r}?" if close else "see --help"
+        return f"unknown option {option!r} ({hint})"
 
     def _check_value(self, action: argparse.Action, value: object) -> None:
         if (isinstance(action, argparse._SubParsersAction) and isinstance(value, str)
@@ -75,14 +91,14 @@ class OneLineParser(argparse.ArgumentParser):
         super()._check_value(action, value)
 
 
-def value_options(parser: argparse.ArgumentParser) -> set[str]:
-    """The long options taking exactly one value, of ``parser`` and its subcommands."""
+def long_options(parser: argparse.ArgumentParser, *, values_only: bool = False) -> set[str]:
+    """The long options of ``parser`` and its subcommands (those taking exactly one value)."""
     found: set[str] = set()
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             for subparser in set(action.choices.values()):
-                found |= value_options(subparser)
-        elif action.option_strings and action.nargs is None:
+                found |= long_options(subparser, values_only=values_only)
+        elif not values_only or action.nargs is None:
             found.update(option for option in action.option_strings if option.startswith("--"))
     return found
 
@@ -90,23 +106,20 @@ def value_options(parser: argparse.ArgumentParser) -> set[str]:
 def join_negative_values(argv: Sequence[str], options: set[str]) -> list[str]:
     """``["--resolution", "-1h"]`` -> ``["--resolution=-1h"]`` for the options in ``options``
     (argparse reads ``-1h`` as an unknown option and says the value is missing)."""
+    argv = list(argv)
     joined: list[str] = []
-    tokens = iter(argv)
-    for token in tokens:
+    index = 0
+    while index < len(argv):
+        token = argv[index]
         if token == "--":
+            return joined + argv[index:]
+        if (token in options and index + 1 < len(argv)
+                and NEGATIVE.match(argv[index + 1])):
+            joined.append(f"{token}={argv[index + 1]}")
+            index += 2
+        else:
             joined.append(token)
-            joined.extend(tokens)
-            break
-        if token in options:
-            following = next(tokens, None)
-            if following is not None and NEGATIVE.match(following):
-                joined.append(f"{token}={following}")
-                continue
-            joined.append(token)
-            if following is not None:
-                joined.append(following)
-            continue
-        joined.append(token)
+            index += 1
     return joined
 
 
@@ -132,7 +145,7 @@ def workers(text: str) -> int:
     allowed = f"allowed: 1 to {MAX_WORKERS}"
     value = _whole_number(text, allowed)
     if not 1 <= value <= MAX_WORKERS:
-        raise argparse.ArgumentTypeError(f"must be from 1 to {MAX_WORKERS}, got {text}")
+        raise argparse.ArgumentTypeError(f"must be >= 1 and <= {MAX_WORKERS}, got {text}")
     return value
 
 
