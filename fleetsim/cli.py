@@ -199,7 +199,8 @@ def _completion(args: argparse.Namespace) -> int:
 
     parser = _parser()
     _complete_paths(parser, shtab)
-    sys.stdout.write(shtab.complete(parser, shell=args.shell))
+    script = shtab.complete(parser, shell=args.shell)
+    sys.stdout.write(script if script.endswith("\n") else script + "\n")
     return 0
 
 
