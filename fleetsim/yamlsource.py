@@ -5,6 +5,12 @@ location tuple such as ``("jobs", 0, "checkpoint", "interval")``. :class:`Docume
 to the plain data, the line each such location was written on, so an error can be reported as
 ``quickstart.yaml:31: jobs.pretrain.checkpoint.interval: invalid duration '1x' (...)``.
 List items that are mappings with a ``name`` are shown by that name, as users address them.
+
+:func:`load_document` reads only regular files of UTF-8 text up to :data:`MAX_FILE_BYTES`, and
+refuses documents nested deeper than :data:`MAX_DEPTH` or expanding through aliases to more
+than :data:`MAX_NODES` values, before building anything from them: a FIFO, ``/dev/zero`` or an
+alias bomb fails in one line instead of blocking or growing without end. libyaml's own
+messages (several lines with a caret) become one line at their line of the file.
 """
 
 from __future__ import annotations
