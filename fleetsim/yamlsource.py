@@ -104,6 +104,8 @@ def read_text(path: str | Path) -> str:
         raise ScenarioError("file not found", file=file) from None
     except OSError as exc:
         raise ScenarioError(f"cannot read file ({exc.strerror or exc})", file=file) from None
+    except ValueError:  # a NUL character in the name
+        raise ScenarioError("not a valid file name", file=file) from None
     info = os.fstat(descriptor)
     if not stat.S_ISREG(info.st_mode):
         os.close(descriptor)

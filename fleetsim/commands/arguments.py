@@ -136,7 +136,7 @@ def seed(text: str) -> int:
     allowed = "allowed: 0 to 2**63-1"
     value = _whole_number(text, allowed)
     if not 0 <= value <= MAX_SEED:
-        raise argparse.ArgumentTypeError(f"must be from 0 to 2**63-1, got {text}")
+        raise argparse.ArgumentTypeError(f"must be >= 0 and <= 2**63-1, got {text}")
     return value
 
 

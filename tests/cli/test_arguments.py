@@ -29,9 +29,10 @@ def _fails(capsys, argv: list[str]) -> str:
 @pytest.mark.parametrize("argv, expected", [
     (["run", QUICKSTART, "--seed", "abc"],
      "fleetsim run: --seed: expected a whole number, got 'abc' (allowed: 0 to 2**63-1)"),
-    (["run", QUICKSTART, "--seed", "-1"], "fleetsim run: --seed: must be from 0 to 2**63-1, got -1"),
+    (["run", QUICKSTART, "--seed", "-1"],
+     "fleetsim run: --seed: must be >= 0 and <= 2**63-1, got -1"),
     (["run", QUICKSTART, f"--seed={2**63}"],
-     f"fleetsim run: --seed: must be from 0 to 2**63-1, got {2**63}"),
+     f"fleetsim run: --seed: must be >= 0 and <= 2**63-1, got {2**63}"),
     (["validate", QUICKSTART, "--seed", "1" * 5000],
      "fleetsim validate: --seed: expected a whole number"),
     (["topo", QUICKSTART, "--seed", "1.5"], "fleetsim topo: --seed: expected a whole number"),
