@@ -37,8 +37,9 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="simulate a scenario and print its summary")
     run.add_argument("scenario", help="scenario YAML file")
     _scenario_options(run)
-    run.add_argument("--out", metavar="DIR", type=output_dir, help="write summary.json, events.csv, "
-                     "timeseries (CSV, Parquet), phases.csv, trace.json and plots/ into DIR")
+    run.add_argument("--out", metavar="DIR", type=output_dir,
+                     help="write summary.json, events.csv, timeseries (CSV, Parquet), "
+                     "phases.csv, trace.json and plots/ into DIR")
     run.add_argument("--resolution", metavar="DURATION",
                      help="step of the timeseries, e.g. 1h (default: automatic)")
     run.add_argument("--force", action="store_true",

@@ -57,7 +57,8 @@ def add_parser(subparsers: Any) -> None:
         "topo", help="describe a scenario's cluster graph and its jobs' placement")
     parser.add_argument("scenario", help="scenario YAML file")
     _scenario_options(parser)
-    parser.add_argument("--export", metavar="FILE", type=output_file, help="write the cluster graph as GraphML")
+    parser.add_argument("--export", metavar="FILE", type=output_file,
+                        help="write the cluster graph as GraphML")
     parser.add_argument("--force", action="store_true",
                         help="overwrite an existing --export FILE")
     parser.add_argument("--json", action="store_true",

@@ -59,7 +59,8 @@ def test_a_bad_argument_is_one_line(capsys, root, monkeypatch, argv, expected):
      "fleetsim hardware: unknown command 'shwo' (did you mean 'show'?)"),
     (["hardware", "lst"], "fleetsim hardware: unknown command 'lst' (did you mean 'list'?)"),
     (["zzzz"], "fleetsim: unknown command 'zzzz' (allowed: run, validate, hardware, completion,"),
-    (["run", QUICKSTART, "--sed", "3"], "fleetsim: unknown option '--sed' (did you mean '--seed'?)"),
+    (["run", QUICKSTART, "--sed", "3"],
+     "fleetsim: unknown option '--sed' (did you mean '--seed'?)"),
     (["run", QUICKSTART, "--jsno"], "fleetsim: unknown option '--jsno' (did you mean '--json'?)"),
     (["run", QUICKSTART, "surplus"], "fleetsim: unexpected argument 'surplus'"),
 ])
