@@ -152,6 +152,19 @@ def parse_document(text: str, file: str) -> Document:
     return Document(data=data, file=file, lines=lines)
 
 
+def parse_value(text: str, file: str, key: str) -> Any:
+    """A ``--set`` value (YAML text), bounded like a file (a value of 100,000 ``[`` or an alias
+    bomb on the command line is refused too); errors are one line ``FILE:--set: key: ...``."""
+    try:
+        _check_shape(text, file)
+        return yaml.load(text, Loader=_Loader)
+    except ScenarioError as error:
+        message = f"cannot read the value: {error.message}"
+    except yaml.YAMLError:
+        message = f"cannot read the value {text!r} (a YAML scalar, list or mapping)"
+    raise ScenarioError(message, file=file, line=FROM_COMMAND_LINE, key=key)
+
+
 def _yaml_error(exc: yaml.YAMLError, text: str, file: str) -> ScenarioError:
     """PyYAML's error (several lines, with a caret) as one line at its line of the file."""
     line = None

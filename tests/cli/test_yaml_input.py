@@ -118,3 +118,21 @@ def test_hardware_files_and_sweep_files_are_read_the_same_way(tmp_path):
             loader(bomb)
     with pytest.raises(ScenarioError, match=r"is not a regular file \(a directory\)"):
         load_sweep(tmp_path)
+
+
+@pytest.mark.parametrize("value, words", [
+    ("[" * 50_000, f"cannot read the value: nested more than {MAX_DEPTH} levels deep"),
+    ("{a0: &a0 [1, 1, 1, 1, 1, 1, 1, 1, 1, 1], " + ", ".join(
+        f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)) + "}",
+     "cannot read the value: aliases expand the document past"),
+    ("[1, 2", "cannot read the value '[1, 2' (a YAML scalar, list or mapping)"),
+])
+def test_a_set_value_is_bounded_like_a_file(root, value, words):
+    """``--set`` values are YAML too: 50,000 ``[`` once overflowed Python's recursion limit."""
+    from fleetsim.scenario import load_scenario
+
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(root / "scenarios" / "quickstart.yaml", overrides=[f"name={value}"])
+    message = str(caught.value)
+    assert message.startswith(f"{root / 'scenarios' / 'quickstart.yaml'}:--set: name: {words}")
+    assert "\n" not in message
