@@ -92,7 +92,8 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def long_options(parser: argparse.ArgumentParser, *, values_only: bool = False) -> set[str]:
-    """The long options of ``parser`` and its subcommands (those taking exactly one value)."""
+    """The long options of ``parser`` and its subcommands (with ``values_only``, only those
+    taking exactly one value)."""
     found: set[str] = set()
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
