@@ -16,6 +16,7 @@ Python API::
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
@@ -35,13 +36,17 @@ _LAZY = {"RunResult": ("fleetsim.runner", "RunResult"), "load": ("fleetsim.prepa
 
 
 def __getattr__(name: str) -> Any:
-    """Import a public name of :data:`_LAZY` on first access (``fleetsim.sweep`` is the
-    callable package :mod:`fleetsim.sweep`)."""
-    if name not in _LAZY:
-        raise AttributeError(f"module 'fleetsim' has no attribute {name!r}")
-    module_name, attribute = _LAZY[name]
-    module = importlib.import_module(module_name)
-    value = module if attribute is None else getattr(module, attribute)
+    """Import a public name of :data:`_LAZY` (``fleetsim.sweep`` is the callable package
+    :mod:`fleetsim.sweep`) or a subpackage (``fleetsim.report``, ``fleetsim.units``) on first
+    access, as ``import fleetsim`` once did eagerly."""
+    if name in _LAZY:
+        module_name, attribute = _LAZY[name]
+        module = importlib.import_module(module_name)
+        value = module if attribute is None else getattr(module, attribute)
+    elif not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}"):
+        value = importlib.import_module(f"{__name__}.{name}")
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     globals()[name] = value
     return value
 

@@ -68,6 +68,8 @@ except AttributeError as error:
     assert "no_such_name" in str(error)
 else:
     raise SystemExit("missing AttributeError")
+assert fleetsim.units.parse_duration("1h") == 3600.0  # subpackages, as before
+assert callable(fleetsim.report.write_run)
 result = fleetsim.run("scenarios/quickstart.yaml", overrides={"horizon": "1d"})
 assert isinstance(result, RunResult)
 print("ok")
