@@ -151,3 +151,15 @@ def test_the_installed_command_prints_one_line_for_a_bad_seed(root):
     assert process.stdout == ""
     assert process.stderr == ("fleetsim run: --seed: expected a whole number, got 'abc' "
                               "(allowed: 0 to 2**63-1)\n")
+
+
+def test_checking_an_output_place_leaves_nothing_behind(tmp_path):
+    """The writability probe is removed at once; a new --out DIR is not made by the check."""
+    from fleetsim.commands.arguments import output_dir, output_file
+
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    assert output_dir(str(tmp_path / "new" / "deeper")) == str(tmp_path / "new" / "deeper")
+    assert output_dir(str(existing)) == str(existing)
+    assert output_file(str(existing / "graph.graphml")) == str(existing / "graph.graphml")
+    assert sorted(path.name for path in tmp_path.rglob("*")) == ["existing"]
