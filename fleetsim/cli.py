@@ -18,9 +18,9 @@ import sys
 from typing import Sequence
 
 from fleetsim import __version__
-from fleetsim.commands.arguments import (EXIT_BAD_INPUT, OneLineParser, join_negative_values,
-                                         long_options, one_line, output_dir, output_file,
-                                         seed)
+from fleetsim.commands.arguments import (EXIT_BAD_INPUT, OneLineParser, did_you_mean,
+                                         join_negative_values, long_options, one_line,
+                                         output_dir, output_file, seed)
 from fleetsim.errors import FleetsimError
 
 #: Shells ``fleetsim completion`` writes a script for (shtab's).
@@ -190,8 +190,9 @@ def _hardware(args: argparse.Namespace) -> int:
             print(f"# {path}")
             print(path.read_text(encoding="utf-8"), end="")
             return 0
-    known = ", ".join(catalogue.node_names() + catalogue.accelerator_names())
-    raise FleetsimError(f"hardware show: unknown name {args.name!r} (known: {known})")
+    known = catalogue.node_names() + catalogue.accelerator_names()
+    raise FleetsimError(f"hardware show: unknown name {args.name!r}"
+                        f"{did_you_mean(args.name, known)}")
 
 
 def _completion(args: argparse.Namespace) -> int:

@@ -69,6 +69,12 @@ def test_did_you_mean(capsys, root, monkeypatch, argv, expected):
     assert _fails(capsys, argv).startswith(expected)
 
 
+def test_an_unknown_hardware_name_gets_the_closest(capsys):
+    assert main(["hardware", "show", "dgx-h10"]) == 2
+    assert capsys.readouterr().err == ("fleetsim: hardware show: unknown name 'dgx-h10' "
+                                       "(did you mean 'dgx-h100'?)\n")
+
+
 @pytest.mark.parametrize("argv", [["run", QUICKSTART, "--resolution", "-1h"],
                                   ["run", QUICKSTART, "--resolution=-1h"],
                                   ["run", QUICKSTART, "--resolution", "-.5h"]])
