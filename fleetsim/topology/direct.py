@@ -15,7 +15,6 @@ dimension-ordered (routing.py), as on real tori (Dally & Towles, ch. 14).
 from __future__ import annotations
 
 import math
-
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # networkx is imported where a graph is made: loading a scenario needs none

@@ -28,7 +28,6 @@ Links inside a node carry the fabric's measured ``efficiency`` when the catalogu
 from __future__ import annotations
 
 import itertools
-
 from typing import TYPE_CHECKING, Callable
 
 if TYPE_CHECKING:  # networkx is imported where a graph is made: loading a scenario needs none

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import zlib
 from collections import deque
-
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # networkx is imported where a graph is made: loading a scenario needs none
