@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from typing import Sequence
 
@@ -22,6 +23,9 @@ from fleetsim.commands.arguments import (EXIT_BAD_INPUT, OneLineParser, did_you_
                                          join_negative_values, long_options, one_line,
                                          output_dir, output_file, seed)
 from fleetsim.errors import FleetsimError
+
+#: Exit code when the reader of stdout goes away (128 + SIGPIPE, as a shell reports it).
+EXIT_BROKEN_PIPE = 141
 
 #: Shells ``fleetsim completion`` writes a script for (shtab's).
 SHELLS = ("bash", "zsh", "tcsh")
@@ -106,6 +110,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("fleetsim: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `fleetsim hardware list | head -1`: the reader left, quietly
+        # the interpreter flushes stdout at exit: point it at /dev/null so it cannot fail again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
 
 
 def _load(args: argparse.Namespace):

@@ -169,3 +169,15 @@ def test_checking_an_output_place_leaves_nothing_behind(tmp_path):
     assert output_dir(str(existing)) == str(existing)
     assert output_file(str(existing / "graph.graphml")) == str(existing / "graph.graphml")
     assert sorted(path.name for path in tmp_path.rglob("*")) == ["existing"]
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback(root):
+    """``fleetsim hardware list | head -1``: a closed pipe ends the command quietly."""
+    process = subprocess.Popen([sys.executable, "-m", "fleetsim", "hardware", "list"], cwd=root,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout is not None and process.stderr is not None
+    assert process.stdout.readline() == b"accelerators:\n"
+    process.stdout.close()
+    error = process.stderr.read()
+    assert process.wait(timeout=120) in (0, 141)
+    assert error == b""
