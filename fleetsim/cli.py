@@ -103,7 +103,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as stop:  # --help, --version, or a bad argument (already printed)
         return stop.code if isinstance(stop.code, int) else EXIT_BAD_INPUT
     try:
-        return args.handler(args)
+        code = args.handler(args)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's flush at exit
+        return code
     except FleetsimError as error:
         print(one_line(f"fleetsim: {error}"), file=sys.stderr)
         return EXIT_BAD_INPUT
