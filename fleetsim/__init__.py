@@ -15,15 +15,44 @@ Python API::
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from fleetsim.errors import FleetsimError, ScenarioError
-from fleetsim.runner import RunResult, simulate
-from fleetsim.prepare import load
-from fleetsim import sweep  # the package, callable: fleetsim.sweep(spec, out=..., ...)
+
+if TYPE_CHECKING:
+    from fleetsim import sweep
+    from fleetsim.prepare import load
+    from fleetsim.runner import RunResult
 
 __version__ = "0.1.0"
+
+#: Names imported on first use (PEP 562), so that ``import fleetsim`` and the command line's
+#: ``--help`` do not load the simulator (pandas, SimPy, networkx): name -> (module, attribute).
+_LAZY = {"RunResult": ("fleetsim.runner", "RunResult"), "load": ("fleetsim.prepare", "load"),
+         "sweep": ("fleetsim.sweep", None)}
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name of :data:`_LAZY` (``fleetsim.sweep`` is the callable package
+    :mod:`fleetsim.sweep`) or a subpackage (``fleetsim.report``, ``fleetsim.units``) on first
+    access, as ``import fleetsim`` once did eagerly."""
+    if name in _LAZY:
+        module_name, attribute = _LAZY[name]
+        module = importlib.import_module(module_name)
+        value = module if attribute is None else getattr(module, attribute)
+    elif not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}"):
+        value = importlib.import_module(f"{__name__}.{name}")
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
 
 
 def run(scenario: str | Path | dict[str, Any], seed: int | None = None,
@@ -39,7 +68,10 @@ def run(scenario: str | Path | dict[str, Any], seed: int | None = None,
         items = list(overrides.items())
     elif overrides is not None:
         items = list(overrides)
+    from fleetsim.prepare import load
+    from fleetsim.runner import simulate
+
     return simulate(load(scenario, overrides=items, seed=seed))
 
 
-__all__ = ["FleetsimError", "RunResult", "ScenarioError", "__version__", "run", "sweep"]
+__all__ = ["FleetsimError", "RunResult", "ScenarioError", "__version__", "load", "run", "sweep"]

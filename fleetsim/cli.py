@@ -1,27 +1,38 @@
-"""The ``fleetsim`` command line: run, validate, hardware, and the commands in fleetsim/commands/.
+"""The ``fleetsim`` command line: run, validate, hardware, completion, and the commands in
+fleetsim/commands/.
 
-Bad input of any kind (scenario, hardware file, ``--set``, output directory) prints one line
-``FILE:LINE: key.path: what is wrong (what is allowed)`` on stderr and exits with code 2;
-nothing is written.
+Bad input of any kind (scenario, hardware file, ``--set``, an argument, output directory)
+prints one line ``FILE:LINE: key.path: what is wrong (what is allowed)`` (for an argument:
+``fleetsim run: --seed: ...``) on stderr and exits with code 2; nothing is written.
+
+Startup is kept short (``fleetsim --help`` and ``validate`` in well under half a second, see
+benchmarks/CLI_STARTUP.md): this module and the command modules import the simulator, pandas,
+matplotlib and rich only inside the handler that uses them.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from typing import Sequence
 
-from rich.console import Console
-
 from fleetsim import __version__
+from fleetsim.commands.arguments import (EXIT_BAD_INPUT, OneLineParser, did_you_mean,
+                                         join_negative_values, long_options, one_line,
+                                         output_dir, output_file, seed)
 from fleetsim.errors import FleetsimError
 
-EXIT_BAD_INPUT = 2
+#: Exit code when the reader of stdout goes away (128 + SIGPIPE, as a shell reports it).
+EXIT_BROKEN_PIPE = 141
+
+#: Shells ``fleetsim completion`` writes a script for (shtab's).
+SHELLS = ("bash", "zsh", "tcsh")
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="fleetsim", description="Discrete-event simulator of ML fleets: step time, "
         "failures, checkpoints and goodput.")
     parser.add_argument("--version", action="version", version=f"fleetsim {__version__}")
@@ -30,8 +41,9 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="simulate a scenario and print its summary")
     run.add_argument("scenario", help="scenario YAML file")
     _scenario_options(run)
-    run.add_argument("--out", metavar="DIR", help="write summary.json, events.csv, "
-                     "timeseries (CSV, Parquet), phases.csv, trace.json and plots/ into DIR")
+    run.add_argument("--out", metavar="DIR", type=output_dir,
+                     help="write summary.json, events.csv, timeseries (CSV, Parquet), "
+                     "phases.csv, trace.json and plots/ into DIR")
     run.add_argument("--resolution", metavar="DURATION",
                      help="step of the timeseries, e.g. 1h (default: automatic)")
     run.add_argument("--force", action="store_true",
@@ -54,6 +66,14 @@ def _parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=_run)
     validate.set_defaults(handler=_validate)
     hardware.set_defaults(handler=_hardware)
+
+    completion = commands.add_parser(
+        "completion", help="print a shell completion script (bash, zsh, tcsh)",
+        description="Print a tab-completion script for fleetsim's commands and options. "
+        "bash: fleetsim completion bash > ~/.local/share/bash-completion/completions/fleetsim; "
+        "zsh: fleetsim completion zsh > ~/.zfunc/_fleetsim (with ~/.zfunc on $fpath).")
+    completion.add_argument("shell", choices=SHELLS)
+    completion.set_defaults(handler=_completion)
     for module_name in COMMAND_MODULES:
         importlib.import_module(module_name).add_parser(commands)
     return parser
@@ -67,7 +87,7 @@ COMMAND_MODULES: tuple[str, ...] = ("fleetsim.commands.topo", "fleetsim.commands
 
 
 def _scenario_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--seed", type=int, help="replace the scenario's seed")
+    parser.add_argument("--seed", type=seed, help="replace the scenario's seed (0 to 2**63-1)")
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="KEY=VALUE", help="override a scenario key, e.g. "
                         "--set jobs.pretrain.checkpoint.interval=1h (repeatable)")
@@ -75,26 +95,38 @@ def _scenario_options(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``fleetsim`` command; returns the exit code."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        return args.handler(args)
+        args = parser.parse_args(join_negative_values(argv, long_options(parser,
+                                                                        values_only=True)))
+    except SystemExit as stop:  # --help, --version, or a bad argument (already printed)
+        return stop.code if isinstance(stop.code, int) else EXIT_BAD_INPUT
+    try:
+        code = args.handler(args)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's flush at exit
+        return code
     except FleetsimError as error:
-        print(f"fleetsim: {error}", file=sys.stderr)
+        print(one_line(f"fleetsim: {error}"), file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("fleetsim: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `fleetsim hardware list | head -1`: the reader left, quietly
+        # the interpreter flushes stdout at exit: point it at /dev/null so it cannot fail again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
 
 
 def _load(args: argparse.Namespace):
     from fleetsim.prepare import load
 
-    if args.seed is not None and args.seed < 0:
-        raise FleetsimError(f"{args.scenario}: --seed: must be >= 0 (got {args.seed})")
     return load(args.scenario, overrides=args.overrides, seed=args.seed)
 
 
 def _run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
     from fleetsim.report.console import progress_bar, summary_tables
     from fleetsim.report.writers import check_writable, summary_json, write_run
     from fleetsim.runner import RUN_LIMIT_FACTOR, simulate
@@ -168,8 +200,37 @@ def _hardware(args: argparse.Namespace) -> int:
             print(f"# {path}")
             print(path.read_text(encoding="utf-8"), end="")
             return 0
-    known = ", ".join(catalogue.node_names() + catalogue.accelerator_names())
-    raise FleetsimError(f"hardware show: unknown name {args.name!r} (known: {known})")
+    known = catalogue.node_names() + catalogue.accelerator_names()
+    raise FleetsimError(f"hardware show: unknown name {args.name!r}"
+                        f"{did_you_mean(args.name, known)}")
+
+
+def _completion(args: argparse.Namespace) -> int:
+    """Print the completion script of ``args.shell`` (generated from the parser by shtab)."""
+    import shtab
+
+    parser = _parser()
+    _complete_paths(parser, shtab)
+    script = shtab.complete(parser, shell=args.shell)
+    sys.stdout.write(script if script.endswith("\n") else script + "\n")
+    return 0
+
+
+#: Positional arguments (by dest) completed as file names, and as directory names.
+FILE_ARGUMENTS = ("scenario", "sweep")
+DIRECTORY_ARGUMENTS = ("dir", "directory")
+
+
+def _complete_paths(parser: argparse.ArgumentParser, shtab) -> None:
+    """Mark path arguments so that the shell completes them with file or directory names."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for subparser in set(action.choices.values()):
+                _complete_paths(subparser, shtab)
+        elif action.type is output_dir or action.dest in DIRECTORY_ARGUMENTS:
+            action.complete = shtab.DIRECTORY
+        elif action.type is output_file or action.dest in FILE_ARGUMENTS:
+            action.complete = shtab.FILE
 
 
 if __name__ == "__main__":  # pragma: no cover

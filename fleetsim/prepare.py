@@ -24,7 +24,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
 
 from fleetsim.errors import LocatedError
 from fleetsim.faults.stragglers import jitter_from
@@ -35,16 +35,16 @@ from fleetsim.scenario.models import TrainingJobFields, TrainingJobSpec
 from fleetsim.scenario.serving import ServingJobSpec
 from fleetsim.scheduler import COMMON_KEYS, PLACEMENTS
 from fleetsim.scheduler import POLICIES as SCHEDULING_POLICIES
-from fleetsim.serving.batching import POLICIES as BATCHING_POLICIES
-from fleetsim.serving.router import ROUTERS
-from fleetsim.serving.setup import ServingSetup, build_setup
 from fleetsim.topology import TopologyError
 from fleetsim.topology.cluster import check_fabric, leaf_groups
 from fleetsim.training.checkpoint import POLICIES as CHECKPOINT_POLICIES
 from fleetsim.training.plan import check_memory, make_plan
-from fleetsim.workload import Workload, prepare_workload
-from fleetsim.workload.distributions import possible_sizes
 from fleetsim.yamlsource import Document
+
+if TYPE_CHECKING:  # the serving and workload layers are imported by the scenarios that have
+    # them: validating a training scenario loads neither (nor pandas)
+    from fleetsim.serving.setup import ServingSetup
+    from fleetsim.workload import Workload
 
 
 @dataclass(frozen=True)
@@ -189,6 +189,9 @@ def _check_scheduler(loaded: LoadedScenario) -> None:
 
 
 def _workload(loaded: LoadedScenario) -> Workload:
+    from fleetsim.workload import prepare_workload
+    from fleetsim.workload.distributions import possible_sizes
+
     spec, document = loaded.spec, loaded.document
     workload = spec.workload
     assert workload is not None
@@ -225,6 +228,10 @@ def _workload(loaded: LoadedScenario) -> Workload:
 
 
 def _serving_setup(job: ServingJobSpec, loaded: LoadedScenario) -> ServingSetup:
+    from fleetsim.serving.batching import POLICIES as BATCHING_POLICIES
+    from fleetsim.serving.router import ROUTERS
+    from fleetsim.serving.setup import build_setup
+
     registered(BATCHING_POLICIES, job.batching.policy, ("batching", "policy"))
     registered(ROUTERS, job.router, ("router",))
     document = loaded.document

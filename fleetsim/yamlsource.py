@@ -5,13 +5,21 @@ location tuple such as ``("jobs", 0, "checkpoint", "interval")``. :class:`Docume
 to the plain data, the line each such location was written on, so an error can be reported as
 ``quickstart.yaml:31: jobs.pretrain.checkpoint.interval: invalid duration '1x' (...)``.
 List items that are mappings with a ``name`` are shown by that name, as users address them.
+
+:func:`load_document` reads only regular files of UTF-8 text up to :data:`MAX_FILE_BYTES`, and
+refuses documents nested deeper than :data:`MAX_DEPTH` or expanding through aliases to more
+than :data:`MAX_NODES` values, before building anything from them: a FIFO, ``/dev/zero`` or an
+alias bomb fails in one line instead of blocking or growing without end. libyaml's own
+messages (several lines with a caret) become one line at their line of the file.
 """
 
 from __future__ import annotations
 
+import os
+import stat
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-import typing
 from typing import Any, Iterable
 
 import yaml
@@ -68,40 +76,156 @@ class Document:
                              key=self.key_path(loc) or None)
 
 
+#: Largest YAML file read (scenarios, sweeps, hardware files are a few KiB; traces are CSV).
+MAX_FILE_BYTES = 4 * 2**20
+#: Deepest nesting of mappings and lists (scenarios nest about 6 deep); libyaml's composer
+#: recurses in C and would crash the interpreter on a file of 100,000 ``[``.
+MAX_DEPTH = 100
+#: Most values a document may hold once its aliases are expanded: an "alias bomb" (each
+#: anchor listing the previous one ten times) would otherwise grow exponentially.
+MAX_NODES = 500_000
+
+
 def load_document(path: str | Path) -> Document:
-    """Parse one YAML file into a :class:`Document`; raise :class:`ScenarioError` if malformed."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
+    """Parse one YAML file into a :class:`Document`; raise :class:`ScenarioError` if malformed.
+
+    Only a regular file is read (a FIFO, ``/dev/zero`` or a directory is refused without
+    reading), up to :data:`MAX_FILE_BYTES`, and it must be UTF-8.
+    """
+    return parse_document(read_text(path), str(path))
+
+
+def read_text(path: str | Path) -> str:
+    """The UTF-8 text of the regular file ``path`` (at most :data:`MAX_FILE_BYTES`)."""
+    file = str(path)
+    try:  # non-blocking: opening a FIFO with no writer must not wait for one
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
-        raise ScenarioError("file not found", file=str(path)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError(f"cannot read file ({exc})", file=str(path)) from None
-    return parse_document(text, str(path))
+        raise ScenarioError("file not found", file=file) from None
+    except OSError as exc:
+        raise ScenarioError(f"cannot read file ({exc.strerror or exc})", file=file) from None
+    except ValueError:  # a NUL character in the name
+        raise ScenarioError("not a valid file name", file=file) from None
+    info = os.fstat(descriptor)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(descriptor)
+        kind = "a directory" if stat.S_ISDIR(info.st_mode) else "a FIFO, device or socket"
+        raise ScenarioError(f"is not a regular file ({kind}); give a YAML file", file=file)
+    with os.fdopen(descriptor, "rb") as stream:
+        try:
+            data = stream.read(MAX_FILE_BYTES + 1)
+        except OSError as exc:
+            raise ScenarioError(f"cannot read file ({exc.strerror or exc})", file=file) from None
+    if max(len(data), info.st_size) > MAX_FILE_BYTES:
+        raise ScenarioError(f"the file is larger than {MAX_FILE_BYTES // 2**20} MiB (YAML files "
+                            "are read up to that size)", file=file)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset "
+                            f"{exc.start})", file=file,
+                            line=data.count(b"\n", 0, exc.start) + 1) from None
 
 
 def parse_document(text: str, file: str) -> Document:
     """Parse YAML text (named ``file`` in errors) into a :class:`Document`."""
-    loader = _Loader(text)
+    if len(text) > MAX_FILE_BYTES:
+        raise ScenarioError(f"the document is larger than {MAX_FILE_BYTES // 2**20} MiB",
+                            file=file)
     try:
-        node = loader.get_single_node()
-        if node is None:
-            raise ScenarioError("the file is empty (expected a YAML mapping)", file=file, line=1)
-        lines: dict[Location, int | str] = {}
-        _record_lines(node, (), lines, file)
-        data = loader.construct_document(node)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
-        problem = exc.problem or exc.context or "malformed YAML"
-        raise ScenarioError(f"malformed YAML: {problem}", file=file, line=line) from None
+        _check_shape(text, file)
+        loader = _Loader(text)
+        try:
+            node = loader.get_single_node()
+            if node is None:
+                raise ScenarioError("the file is empty (expected a YAML mapping)", file=file,
+                                    line=1)
+            lines: dict[Location, int | str] = {}
+            _record_lines(node, (), lines, file)
+            data = loader.construct_document(node)
+        finally:
+            loader.dispose()
     except yaml.YAMLError as exc:
-        raise ScenarioError(f"malformed YAML: {exc}", file=file) from None
-    finally:
-        loader.dispose()
+        raise _yaml_error(exc, text, file) from None
     if not isinstance(data, dict):
         raise ScenarioError("expected a YAML mapping of keys at the top level", file=file, line=1)
     return Document(data=data, file=file, lines=lines)
+
+
+def parse_value(text: str, file: str, key: str) -> Any:
+    """A ``--set`` value (YAML text), bounded like a file (a value of 100,000 ``[`` or an alias
+    bomb on the command line is refused too); errors are one line ``FILE:--set: key: ...``."""
+    try:
+        _check_shape(text, file)
+        return yaml.load(text, Loader=_Loader)
+    except ScenarioError as error:
+        message = f"cannot read the value: {error.message}"
+    except yaml.YAMLError:
+        message = f"cannot read the value {text!r} (a YAML scalar, list or mapping)"
+    raise ScenarioError(message, file=file, line=FROM_COMMAND_LINE, key=key)
+
+
+def _yaml_error(exc: yaml.YAMLError, text: str, file: str) -> ScenarioError:
+    """PyYAML's error (several lines, with a caret) as one line at its line of the file."""
+    line = None
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        problem = exc.problem or exc.context or "malformed YAML"
+    elif isinstance(exc, yaml.reader.ReaderError):
+        line = text.count("\n", 0, exc.position) + 1
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        problem = f"character U+{code:04X} is not allowed ({exc.reason})"
+    else:
+        problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return ScenarioError(f"malformed YAML: {' '.join(problem.split())}", file=file, line=line)
+
+
+def _check_shape(text: str, file: str) -> None:
+    """Refuse a document nested deeper than :data:`MAX_DEPTH`, with an alias inside its own
+    anchor, or holding more than :data:`MAX_NODES` values once aliases are expanded.
+
+    One pass over libyaml's events (no recursion): each open mapping or list counts the
+    values it holds, an alias counts as the values of its anchor.
+    """
+    loader = _Loader(text)
+    expanded: dict[str, int] = {}  # anchor -> values it stands for
+    open_nodes: list[list[Any]] = []  # [anchor, values so far] of each open mapping or list
+    try:
+        while True:
+            event = loader.get_event()
+            if event is None or isinstance(event, yaml.StreamEndEvent):
+                return
+            line = event.start_mark.line + 1
+            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                if len(open_nodes) >= MAX_DEPTH:
+                    raise ScenarioError(f"nested more than {MAX_DEPTH} levels deep",
+                                        file=file, line=line)
+                open_nodes.append([event.anchor, 1])
+                continue
+            if isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                anchor, values = open_nodes.pop()
+            elif isinstance(event, yaml.AliasEvent):
+                if any(node[0] == event.anchor for node in open_nodes):
+                    raise ScenarioError(f"the alias *{event.anchor} is inside its own anchor "
+                                        f"&{event.anchor} (a recursive structure)",
+                                        file=file, line=line)
+                anchor, values = None, expanded.get(event.anchor, 1)
+            elif isinstance(event, yaml.ScalarEvent):
+                anchor, values = event.anchor, 1
+            else:
+                continue
+            if anchor is not None:
+                expanded[anchor] = values
+            if open_nodes:
+                open_nodes[-1][1] += values
+                values = open_nodes[-1][1]
+            if values > MAX_NODES:
+                raise ScenarioError(f"aliases expand the document past {MAX_NODES:,} values "
+                                    "(write the values out, or alias less)", file=file,
+                                    line=line)
+    finally:
+        loader.dispose()
 
 
 def _record_lines(node: yaml.Node, location: Location, lines: dict[Location, int | str],

@@ -18,6 +18,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from fleetsim.commands.arguments import output_file
+
 
 def add_parser(subparsers: Any) -> None:
     """Register ``fleetsim plot``."""
@@ -34,7 +36,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--baseline", metavar="KEY=VALUE",
                         help="plot each point's paired difference (same seed) from the runs "
                         "where the --x or --hue parameter KEY has VALUE, with its 95%% CI")
-    parser.add_argument("--out", metavar="FILE.png",
+    parser.add_argument("--out", metavar="FILE.png", type=output_file,
                         help="the PNG to write (default DIR/plots/<y>_vs_<x>.png, short names)")
     parser.add_argument("--force", action="store_true", help="overwrite an existing PNG")
     parser.set_defaults(handler=run)

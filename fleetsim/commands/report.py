@@ -6,9 +6,6 @@ import argparse
 import json
 from pathlib import Path
 
-import pandas as pd
-from rich.console import Console
-
 from fleetsim.errors import FleetsimError
 
 
@@ -19,6 +16,9 @@ def add_parser(commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import pandas as pd
+    from rich.console import Console
+
     from fleetsim.report.console import summary_tables
     from fleetsim.report.plots import plot_run
 

@@ -22,8 +22,7 @@ import math
 import sys
 from typing import Any
 
-from rich.console import Console
-
+from fleetsim.commands.arguments import output_dir, workers
 from fleetsim.errors import FleetsimError
 
 
@@ -32,10 +31,10 @@ def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "sweep", help="run a scenario over a grid of overrides and seeds (resumable)")
     parser.add_argument("sweep", help="sweep YAML file (base scenario, grid/zip, seeds, set)")
-    parser.add_argument("--out", metavar="DIR", required=True,
+    parser.add_argument("--out", metavar="DIR", required=True, type=output_dir,
                         help="directory for runs.jsonl (resumable), results.parquet, "
                         "results.csv, aggregate.csv")
-    parser.add_argument("--workers", type=int, metavar="N",
+    parser.add_argument("--workers", type=workers, metavar="N",
                         help="local worker processes (default: the CPU count; 1 runs in "
                         "this process)")
     parser.add_argument("--scheduler", metavar="ADDRESS",
@@ -55,6 +54,8 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Handler of ``fleetsim sweep``; returns the exit code."""
+    from rich.console import Console
+
     from fleetsim.sweep.console import (ProgressBar, aggregate_table, measured_columns,
                                         shown_columns)
     from fleetsim.sweep.driver import execute_sweep

@@ -28,10 +28,13 @@ import sys
 from pathlib import Path
 from typing import Any, Iterable
 
-import networkx as nx
-from rich.console import Console
+from typing import TYPE_CHECKING
 
+from fleetsim.commands.arguments import output_file
 from fleetsim.errors import FleetsimError, OutputError
+
+if TYPE_CHECKING:  # imported by the handler: the parser is built for every command
+    import networkx as nx
 
 #: Graphs of at least this many nodes show a spinner while bisection and diameter are computed
 #: (16k GPUs take a few seconds).
@@ -54,7 +57,8 @@ def add_parser(subparsers: Any) -> None:
         "topo", help="describe a scenario's cluster graph and its jobs' placement")
     parser.add_argument("scenario", help="scenario YAML file")
     _scenario_options(parser)
-    parser.add_argument("--export", metavar="FILE", help="write the cluster graph as GraphML")
+    parser.add_argument("--export", metavar="FILE", type=output_file,
+                        help="write the cluster graph as GraphML")
     parser.add_argument("--force", action="store_true",
                         help="overwrite an existing --export FILE")
     parser.add_argument("--json", action="store_true",
@@ -64,6 +68,8 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Handler of ``fleetsim topo``; returns the exit code."""
+    from rich.console import Console
+
     from fleetsim.cli import _load
     from fleetsim.engine import RandomStreams
     from fleetsim.topology import build_cluster, summarize
@@ -285,6 +291,8 @@ def graphml_safe(graph: nx.DiGraph) -> nx.DiGraph:
                 out[key] = json.dumps(value, default=str)
         return out
 
+    import networkx as nx
+
     safe = nx.DiGraph(**clean(graph.graph))
     safe.add_nodes_from((vertex, clean(data)) for vertex, data in graph.nodes(data=True))
     safe.add_edges_from((u, v, clean(data)) for u, v, data in graph.edges(data=True))
@@ -300,6 +308,8 @@ def graphml_safe(graph: nx.DiGraph) -> nx.DiGraph:
 
 def write_graphml(graph: nx.DiGraph, path: Path) -> None:
     """Write ``graph`` as GraphML to ``path`` through a temporary file (no half-written file)."""
+    import networkx as nx
+
     temporary = path.parent / f".{path.name}.{os.getpid()}.tmp"
     try:
         nx.write_graphml(graphml_safe(graph), temporary)

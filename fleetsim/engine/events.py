@@ -7,7 +7,10 @@ DataFrame once at the end. Kinds are listed in :data:`KINDS` and in docs/guides/
 
 from __future__ import annotations
 
-import pandas as pd
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported where the frame is built: loading a scenario needs no pandas
+    import pandas as pd
 
 COLUMNS = ("time_s", "job", "kind", "cause", "unit")
 
@@ -52,4 +55,6 @@ class EventLog:
         return len(self._rows)
 
     def to_frame(self) -> pd.DataFrame:
+        import pandas as pd
+
         return pd.DataFrame.from_records(self._rows, columns=list(COLUMNS))

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-import yaml
-
 from fleetsim.errors import ScenarioError
-from fleetsim.yamlsource import FROM_COMMAND_LINE, Document
+from fleetsim.yamlsource import FROM_COMMAND_LINE, Document, parse_value
 
 
 def parse_assignment(text: str, file: str) -> tuple[str, Any]:
@@ -24,12 +22,7 @@ def parse_assignment(text: str, file: str) -> tuple[str, Any]:
     if not sep or not key:
         raise ScenarioError(f"expected key.path=value, got {text!r}", file=file,
                             line=FROM_COMMAND_LINE)
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
-        raise ScenarioError(f"cannot read the value {raw!r} (a YAML scalar, list or mapping)",
-                            file=file, line=FROM_COMMAND_LINE, key=key) from None
-    return key, value
+    return key, parse_value(raw, file, key) if raw.strip() else ""
 
 
 def apply_overrides(document: Document, assignments: Iterable[str | tuple[str, Any]]) -> None:

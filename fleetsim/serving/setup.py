@@ -17,10 +17,9 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
-import pandas as pd
 
 from fleetsim.errors import FleetsimError, LocatedError
 from fleetsim.hardware import Accelerator, NodeType
@@ -31,6 +30,9 @@ from fleetsim.serving.arrivals import (ArrivalError, ArrivalProcess, ClosedLoop,
 from fleetsim.serving.batching import make_policy
 from fleetsim.serving.cost import ServingCost, weight_bytes, dtype_bytes
 from fleetsim.serving.records import ServingError
+
+if TYPE_CHECKING:  # pandas is imported where a CSV is read: validating a scenario needs none
+    import pandas as pd
 
 #: Model load bandwidth per replica when nothing else is known: an ASSUMPTION of 2 GB/s, the
 #: order of safetensors loading from local NVMe or a parallel file system share (a 70B bf16
@@ -216,6 +218,8 @@ def _length(spec: LengthSpec | None, base_dir: Path, key: str) -> LengthDistribu
 
 
 def _csv(base_dir: Path, name: str | None, location: tuple[Any, ...]) -> pd.DataFrame:
+    import pandas as pd
+
     assert name is not None
     path = Path(name) if Path(name).is_absolute() else base_dir / name
     if not path.is_file():

@@ -55,16 +55,19 @@ def execute_sweep(spec: str | Path | Mapping[str, Any] | SweepPlan, out: str | P
     plan = spec if isinstance(spec, SweepPlan) else load_sweep(spec)
     progress = progress or SweepProgress()
     tasks = plan.tasks()
+    # a Dask scheduler is reached before anything is written: one that cannot be reached
+    # leaves no directory behind
+    connected = make_executor(workers, scheduler) if scheduler is not None else None
     store = RunStore(out) if out is not None else None
-    done: dict[str, dict[str, Any]] = store.open(plan, force=force) if store else {}
     try:
+        done: dict[str, dict[str, Any]] = store.open(plan, force=force) if store else {}
         wanted = {task.key for task in tasks}
         reused = len(wanted & done.keys())
         todo = [task for task in tasks if task.key not in done]
         ran = 0
         if todo:
             worker = SweepWorker(plan.base_data)
-            with make_executor(workers, scheduler, tasks=len(todo)) as executor:
+            with connected or make_executor(workers, tasks=len(todo)) as executor:
                 progress.start(len(tasks), len(tasks) - len(todo), executor.description)
                 try:
                     for task, row in executor.map_unordered(worker, todo):
@@ -87,6 +90,8 @@ def execute_sweep(spec: str | Path | Mapping[str, Any] | SweepPlan, out: str | P
         if out is not None:  # still holding the directory's lock
             _write_tables(result, Path(out))
     finally:
+        if connected is not None:
+            connected.close()
         if store is not None:
             store.close()
     return result

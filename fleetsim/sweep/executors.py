@@ -39,8 +39,9 @@ from fleetsim.errors import FleetsimError
 
 Task = TypeVar("Task")
 
-#: How long to wait for a Dask scheduler before giving up with a one-line error.
-DASK_CONNECT_TIMEOUT_S = 10
+#: How long to wait for a Dask scheduler before giving up with a one-line error (the sweep
+#: connects before it writes anything).
+DASK_CONNECT_TIMEOUT_S = 5
 
 
 class Executor(ABC):

@@ -11,9 +11,10 @@ one builder function, one entry here and one ``KEYS_BY_TYPE`` entry in fleetsim/
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
-import networkx as nx
+if TYPE_CHECKING:  # networkx is imported where a graph is made: loading a scenario needs none
+    import networkx as nx
 
 from fleetsim.hardware.models import NodeType
 from fleetsim.topology.direct import build_torus, torus_shape
@@ -25,7 +26,7 @@ from fleetsim.topology.trees import (build_fat_tree, build_rail_fat_tree, build_
                                      rail_fat_tree_localities, rail_fat_tree_plan,
                                      scalable_unit_size)
 
-Builder = Callable[[NodeType, int, FabricSpec], nx.DiGraph]
+Builder = Callable[[NodeType, int, FabricSpec], "nx.DiGraph"]
 
 BUILDERS: dict[str, Builder] = {
     "rail-fat-tree": build_rail_fat_tree,

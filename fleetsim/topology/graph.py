@@ -35,7 +35,10 @@ routing and costing caches in :mod:`fleetsim.topology.routing` and :mod:`fleetsi
 
 from __future__ import annotations
 
-import networkx as nx
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # networkx is imported where a graph is made: loading a scenario needs none
+    import networkx as nx
 
 from fleetsim.errors import FleetsimError
 
@@ -107,6 +110,8 @@ def single_switch_graph(gpus_count: int, bandwidth: float, latency: float, *,
     textbook alpha-beta closed forms hold exactly (alpha = step latency + 2 x ``latency``,
     beta = 1 / (``bandwidth`` x ``efficiency``)). GPUs carry no ``node``: each is its own node.
     """
+    import networkx as nx
+
     graph = nx.DiGraph(routing="up-down", fabric="single-switch")
     add_vertex(graph, "sw", "switch")
     for index in range(gpus_count):

@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
-import networkx as nx
+if TYPE_CHECKING:  # networkx is imported where a graph is made: loading a scenario needs none
+    import networkx as nx
 
 from fleetsim.topology.graph import gpus
 from fleetsim.topology.routing import Router
@@ -64,6 +66,8 @@ def bisection_bandwidth(graph: nx.DiGraph) -> float:
             units.append(unit_of[gpu])
     if len(units) < 2:
         return 0.0
+    import networkx as nx
+
     flow = nx.DiGraph()
     for u, v, bandwidth in graph.edges(data="bandwidth"):
         a, b = unit_of[u], unit_of[v]

@@ -28,9 +28,10 @@ Links inside a node carry the fabric's measured ``efficiency`` when the catalogu
 from __future__ import annotations
 
 import itertools
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-import networkx as nx
+if TYPE_CHECKING:  # networkx is imported where a graph is made: loading a scenario needs none
+    import networkx as nx
 
 from fleetsim.hardware.models import NodeType
 from fleetsim.topology.graph import (NETWORK_EFFICIENCY, SCALE_UP, SCALE_UP_EFFICIENCY,
@@ -116,6 +117,8 @@ def _add_torus_links(graph: nx.DiGraph, names: list[str], dims: tuple[int, ...],
 def new_cluster_graph(node_type: NodeType, nodes: int, fabric: str, routing: str,
                       **attributes: object) -> nx.DiGraph:
     """An empty graph carrying the graph attributes every builder records (see graph.py)."""
+    import networkx as nx
+
     return nx.DiGraph(routing=routing, fabric=fabric, node_type=node_type.name, nodes=nodes,
                       gpus_per_node=node_type.accelerators, scale_up=node_type.scale_up.topology,
                       scale_up_dims=scale_up_dims(node_type),

@@ -17,10 +17,12 @@ scenario uses (:data:`PLACEMENTS`); adding one is one class with ``@register_pla
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import ClassVar, Iterable
+from typing import TYPE_CHECKING, ClassVar, Iterable
 
-import networkx as nx
 import numpy as np
+
+if TYPE_CHECKING:  # networkx is imported where a graph is made: loading a scenario needs none
+    import networkx as nx
 
 from fleetsim.registry import Registry
 from fleetsim.topology.graph import TopologyError, gpus

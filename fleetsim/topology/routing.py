@@ -27,8 +27,10 @@ from __future__ import annotations
 
 import zlib
 from collections import deque
+from typing import TYPE_CHECKING
 
-import networkx as nx
+if TYPE_CHECKING:  # networkx is imported where a graph is made: loading a scenario needs none
+    import networkx as nx
 
 from fleetsim.topology.graph import SCALE_UP, TopologyError, gpu_name
 from fleetsim.topology.node import index_of

@@ -32,8 +32,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import networkx as nx
+if TYPE_CHECKING:  # networkx is imported where a graph is made: loading a scenario needs none
+    import networkx as nx
 
 from fleetsim.hardware.models import NodeType
 from fleetsim.topology.graph import TopologyError, add_link, add_vertex

@@ -51,7 +51,9 @@ def _one_line_error(argv, capsys) -> str:
     captured = capsys.readouterr()
     assert captured.out == ""
     error = captured.err.strip()
-    assert error.startswith("fleetsim: ") and "\n" not in error and "Traceback" not in error
+    # "fleetsim: ..." or, for an argument, "fleetsim sweep: --workers: ..."
+    assert error.startswith(("fleetsim: ", "fleetsim sweep: ")) and "\n" not in error
+    assert "Traceback" not in error
     return error
 
 
