@@ -7,9 +7,10 @@ Each page runs in its own scratch copy of the repository (``scenarios/``, ``exam
 * ``sh``, ``bash``, ``console`` (only its ``$ `` lines): each command line runs with the shell
   (``\\`` continuations and indented continuation lines joined). Commands run when they start
   (after ``VAR=value`` assignments) with ``fleetsim``, ``python``, ``pytest FILE`` or a file
-  command (``mkdir``, ``cp``, ``cat``, ``ls``, ``echo``); ``pip``, ``pytest`` without a file
-  (installing; the whole suite, this test in it) and anything else (``dask scheduler``) are
-  left out, per ``&&`` segment.
+  command (``mkdir``, ``cp``, ``cat``, ``ls``, ``echo``); ``python -m venv``, ``.`` or
+  ``source`` (activating it), ``pip``, ``pytest`` without a file (installing; the whole
+  suite, this test in it) and anything else (``dask scheduler``) are left out, per ``&&``
+  segment.
   A usage line (``fleetsim run S.yaml [--out DIR] ...``) first loses its ``[optional]``
   groups; if no metavariable (``S.yaml``, ``DIR``, ``KEY``) is left it runs, otherwise the
   command's ``--help`` must list every ``--option`` the line names.
@@ -60,7 +61,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PAGES = sorted(ROOT.glob("docs/**/*.md")) + [ROOT / "README.md"]
 COPIED = ("scenarios", "examples", "hardware", "docs")
 RUNNABLE = {"fleetsim", "python", "python3", "pytest-file", "mkdir", "cp", "cat", "ls", "echo"}
-LEFT_OUT = {"pip", "pip3", "pytest"}  # installing; the whole test suite (this test in it)
+#: installing (a virtual environment, activating it, pip); the whole test suite (this test in it)
+LEFT_OUT = {"venv", ".", "source", "pip", "pip3", "pytest"}
 SHELL_LANGUAGES = {"sh", "bash", "shell", "console"}
 TIMEOUT_S = 300
 
@@ -166,7 +168,7 @@ def _program(segment: str) -> str:
         words = words[1:]
     if not words:
         return ""
-    if words[0] in ("python", "python3") and words[1:3] == ["-m", "pytest"]:
+    if words[0] in ("python", "python3") and words[1:3] in (["-m", "pytest"], ["-m", "venv"]):
         words = words[2:]
     if words[0] == "pytest":  # a named test file runs; the whole suite would run this test
         return "pytest-file" if any(not word.startswith("-") for word in words[1:]) else "pytest"
@@ -475,6 +477,9 @@ def test_usage_lines_are_checked_or_run_without_their_options():
 
 def test_installs_the_suite_and_servers_are_left_out():
     assert classify("pip install -e .").action == "skip"
+    setup = classify("python -m venv .venv && . .venv/bin/activate && pip install -e . && "
+                     "fleetsim run s.yaml")
+    assert (setup.action, setup.text) == ("run", "fleetsim run s.yaml")
     assert classify("pip install -e . && fleetsim run s.yaml").text == "fleetsim run s.yaml"
     assert classify('pip install -e ".[test]" && python -m pytest').action == "skip"
     assert classify("python -m pytest -q test_my_node.py").action == "run"

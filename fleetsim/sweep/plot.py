@@ -141,7 +141,8 @@ def _figure(results: pd.DataFrame, x: str, y: str, hue: str | None,
     try:
         from matplotlib.figure import Figure
     except ImportError:
-        raise FleetsimError("fleetsim plot needs matplotlib: pip install 'fleetsim[plot]'") \
+        raise FleetsimError("fleetsim plot needs matplotlib, a dependency of fleetsim: "
+                            "pip install matplotlib") \
             from None
     x_axis = make_axis(results[x].tolist())
     groups = [(None, results)]
