@@ -50,6 +50,7 @@ float exactly either); compensated float sums would make the sum exact but not t
 
 from __future__ import annotations
 
+import heapq
 import math
 from typing import Mapping
 
@@ -86,24 +87,26 @@ def to_seconds(units: int) -> float:
 def exact_split(parts: Mapping[str, int]) -> dict[str, float]:
     """Non-negative parts (units) as seconds that add up exactly to their total's float.
 
-    The total is rounded to the nearest float; every part is rounded down onto that float's
-    spacing and the shortfall is handed out one spacing at a time to the largest remainders
-    (ties in the parts' order): Hamilton's apportionment. Each part then has at most 53
-    significant bits on a common grid, so all sums of them are exact floats."""
+    The total is rounded to 53 significant bits (its nearest float, ties to even); every part
+    is rounded down onto that float's spacing and the shortfall is handed out one spacing at a
+    time to the largest remainders (ties in the parts' order): Hamilton's apportionment. Each
+    part then has at most 53 significant bits on a common grid, so all sums of them are exact
+    floats."""
     total = sum(parts.values())
-    if total <= 0:
-        return dict.fromkeys(parts, 0.0)
-    total_s = to_seconds(total)
-    _, exponent = math.frexp(total_s)
-    shift = max(0, exponent - _FLOAT_DIGITS + UNIT_BITS)
-    target = int(math.ldexp(total_s, UNIT_BITS - shift))
+    shift = max(0, total.bit_length() - _FLOAT_DIGITS)
+    target, remainder = divmod(total, 1 << shift)
+    half = (1 << shift) >> 1
+    if remainder > half or (remainder == half and half and target & 1):
+        target += 1
     floors = {key: value >> shift for key, value in parts.items()}
     shortfall = target - sum(floors.values())
-    by_remainder = sorted(parts, key=lambda key: parts[key] - (floors[key] << shift),
-                          reverse=True)
-    for key in by_remainder[:shortfall]:
-        floors[key] += 1
-    return {key: math.ldexp(units, shift - UNIT_BITS) for key, units in floors.items()}
+    if shortfall:  # (none when every part is on the grid already: the common case)
+        mask = (1 << shift) - 1
+        for key in heapq.nlargest(shortfall, parts, key=lambda key: parts[key] & mask):
+            floors[key] += 1  # (nlargest: as a stable sort, ties in the parts' order)
+    exponent = shift - UNIT_BITS
+    return {key: math.ldexp(units, exponent) if units else 0.0
+            for key, units in floors.items()}
 
 
 def _share(whole: int, part: int, of: int) -> int:
@@ -141,6 +144,13 @@ class JobAccounting:
     def buckets(self) -> dict[str, float]:
         """Seconds per bucket; they add up exactly to the time credited (:func:`exact_split`)."""
         return exact_split(self.units)
+
+    def kept_s(self) -> dict[str, float]:
+        """``productive`` and ``straggler_delay`` seconds, each read alone (correctly rounded,
+        without apportioning every bucket: a checkpoint's bookmark, read at every checkpoint;
+        differences of bookmarks are what :meth:`roll_back` takes)."""
+        return {bucket: to_seconds(self.units[bucket])
+                for bucket in ("productive", "straggler_delay")}
 
     @property
     def gpu_buckets(self) -> dict[str, float]:
@@ -281,12 +291,15 @@ class JobAccounting:
         self.losses.append(to_seconds(lost))
 
     def roll_back(self, productive_s: float, delay_s: float) -> None:
-        """Work already made permanent is lost after all (its checkpoint was lost)."""
+        """Work already made permanent is lost after all (its checkpoint was lost). A negative
+        amount moves lost work back (a roll-back to a checkpoint whose bookmark is above the
+        books now, after an earlier roll-back); never more than the bucket it comes from."""
         moved_s = 0.0
         for bucket, seconds in (("productive", productive_s), ("straggler_delay", delay_s)):
             have = self.units[bucket]
-            moved = min(max(to_units(seconds), 0), have)
-            gpu = _share(self.gpu_units[bucket], moved, have)
+            moved = min(max(to_units(seconds), -self.units["lost_work"]), have)
+            gpu = min(max(_share(self.gpu_units[bucket], moved, have),
+                          -self.gpu_units["lost_work"]), self.gpu_units[bucket])
             self.units[bucket] -= moved
             self.gpu_units[bucket] -= gpu
             self.units["lost_work"] += moved

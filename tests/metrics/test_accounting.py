@@ -157,7 +157,7 @@ _STEP = st.one_of(
     st.tuples(st.just("commit_part"), _TIMES),
     st.tuples(st.just("lose"),),
     st.tuples(st.just("lose_part"), st.floats(0.0, 1e5), st.floats(0.0, 1e4)),
-    st.tuples(st.just("roll_back"), st.floats(0.0, 1e8), st.floats(0.0, 1e3)),
+    st.tuples(st.just("roll_back"), st.floats(-1e8, 1e8), st.floats(-1e3, 1e3)),
 )
 
 
