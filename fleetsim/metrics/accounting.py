@@ -43,9 +43,10 @@ a proportional GPU share) takes from one integer what it gives to another: the b
 pending equal end minus start as integers, with no rounding anywhere. Floats only appear when
 the books are read (:func:`exact_split`): the buckets are rounded together onto the grid of
 the spacing of their total's float, so that the floats reported add up to the reported total
-exactly, in any order of summation (every partial sum is exactly representable). Integer
-nanoseconds would round each transition time once (and 10 years of nanoseconds do not fit a
-float exactly either); compensated float sums would make the sum exact but not the parts.
+exactly, in any order of summation (every partial sum is exactly representable). Why not
+integer nanoseconds: they round every transition time, and reading them back as floats needs
+the same common grid anyway; why not compensated float sums (math.fsum): every credit would
+still be rounded, and a sum made exact by deriving one bucket hides the error in it.
 """
 
 from __future__ import annotations
@@ -100,7 +101,7 @@ def exact_split(parts: Mapping[str, int]) -> dict[str, float]:
         target += 1
     floors = {key: value >> shift for key, value in parts.items()}
     shortfall = target - sum(floors.values())
-    if shortfall:  # (none when every part is on the grid already: the common case)
+    if shortfall:  # (none when every part is on the grid already)
         mask = (1 << shift) - 1
         for key in heapq.nlargest(shortfall, parts, key=lambda key: parts[key] & mask):
             floors[key] += 1  # (nlargest: as a stable sort, ties in the parts' order)
