@@ -7,9 +7,10 @@ Each page runs in its own scratch copy of the repository (``scenarios/``, ``exam
 * ``sh``, ``bash``, ``console`` (only its ``$ `` lines): each command line runs with the shell
   (``\\`` continuations and indented continuation lines joined). Commands run when they start
   (after ``VAR=value`` assignments) with ``fleetsim``, ``python``, ``pytest FILE`` or a file
-  command (``mkdir``, ``cp``, ``cat``, ``ls``, ``echo``); ``pip``, ``pytest`` without a file
-  (installing; the whole suite, this test in it) and anything else (``dask scheduler``) are
-  left out, per ``&&`` segment.
+  command (``mkdir``, ``cp``, ``cat``, ``ls``, ``echo``); ``python -m venv``, ``.`` or
+  ``source`` (activating it), ``pip``, ``pytest`` without a file (installing; the whole
+  suite, this test in it) and anything else (``dask scheduler``) are left out, per ``&&``
+  segment.
   A usage line (``fleetsim run S.yaml [--out DIR] ...``) first loses its ``[optional]``
   groups; if no metavariable (``S.yaml``, ``DIR``, ``KEY``) is left it runs, otherwise the
   command's ``--help`` must list every ``--option`` the line names.
@@ -35,6 +36,13 @@ HTML comments on the line(s) just before a fence steer a block:
 
 Other blocks (``text``, unlabelled) are output or formulas and are not run. Pages added later
 (the serving guide and background) are picked up by the glob.
+
+Fast mode: every block still runs, but sweeps run at most :data:`FAST_SEEDS` seeds per point
+(the same points, the same code path; a reader's sweep of 16 points x 5 seeds is 16 x 2 here).
+The scratch copy's sweep files (``examples/**/*.yaml``, and sweep files a page's ``file:``
+blocks write) get ``seeds: 2``, and in the page's interpreter ``fleetsim.sweep`` caps the
+``seeds`` of a sweep given as a dict. The pages' own text is unchanged. ``FLEETSIM_FAST=1`` in
+the environment tells example scripts to do the same (fewer seeds and points).
 """
 
 from __future__ import annotations
@@ -60,9 +68,11 @@ ROOT = Path(__file__).resolve().parent.parent
 PAGES = sorted(ROOT.glob("docs/**/*.md")) + [ROOT / "README.md"]
 COPIED = ("scenarios", "examples", "hardware", "docs")
 RUNNABLE = {"fleetsim", "python", "python3", "pytest-file", "mkdir", "cp", "cat", "ls", "echo"}
-LEFT_OUT = {"pip", "pip3", "pytest"}  # installing; the whole test suite (this test in it)
+#: installing (a virtual environment, activating it, pip); the whole test suite (this test in it)
+LEFT_OUT = {"venv", ".", "source", "pip", "pip3", "pytest"}
 SHELL_LANGUAGES = {"sh", "bash", "shell", "console"}
 TIMEOUT_S = 300
+FAST_SEEDS = 2  # seeds per point of the docs' sweeps in the tests (fast mode, docstring)
 
 _FENCE = re.compile(r"^(?P<indent>[ \t]*)```(?P<lang>[\w+-]*)[^\n]*\n(?P<body>.*?)"
                     r"^(?P=indent)```[ \t]*$", re.DOTALL | re.MULTILINE)
@@ -166,7 +176,7 @@ def _program(segment: str) -> str:
         words = words[1:]
     if not words:
         return ""
-    if words[0] in ("python", "python3") and words[1:3] == ["-m", "pytest"]:
+    if words[0] in ("python", "python3") and words[1:3] in (["-m", "pytest"], ["-m", "venv"]):
         words = words[2:]
     if words[0] == "pytest":  # a named test file runs; the whole suite would run this test
         return "pytest-file" if any(not word.startswith("-") for word in words[1:]) else "pytest"
@@ -233,6 +243,15 @@ def _shell(command: str, scratch: Path, environment: dict) -> subprocess.Complet
 
 _DRIVER = r"""
 import json, sys, traceback
+import fleetsim.sweep
+def _fast_mode(run_sweep, seeds):
+    # fleetsim.sweep with a dict spec's seeds capped (fast mode, module docstring)
+    def run(spec, *args, **kwargs):
+        if isinstance(spec, dict) and isinstance(spec.get("seeds"), int):
+            spec = {**spec, "seeds": min(spec["seeds"], seeds)}
+        return run_sweep(spec, *args, **kwargs)
+    return run
+fleetsim.sweep.run_sweep = _fast_mode(fleetsim.sweep.run_sweep, int(sys.argv[1]))
 namespace = {"__name__": "__main__"}
 for line in sys.stdin:
     ok = True
@@ -254,7 +273,8 @@ class PythonSession:
 
     def __init__(self, scratch: Path, environment: dict) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-c", _DRIVER], cwd=scratch, env=environment, text=True,
+            [sys.executable, "-c", _DRIVER, str(FAST_SEEDS)], cwd=scratch, env=environment,
+            text=True,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         self.lines: queue.Queue[str | None] = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
@@ -362,10 +382,29 @@ def environment_for_docs() -> dict:
 
 
 def scratch_copy(directory: Path) -> Path:
+    """The repository's folders the docs use, copied into ``directory``, sweeps in fast mode."""
     for folder in COPIED:
         shutil.copytree(ROOT / folder, directory / folder,
                         ignore=shutil.ignore_patterns("__pycache__"))
+    for path in (directory / "examples").rglob("*.yaml"):
+        path.write_text(fast_sweep(path.read_text(encoding="utf-8")), encoding="utf-8")
     return directory
+
+
+_SEEDS_LINE = re.compile(r"^(seeds:[ \t]*)\d+", re.MULTILINE)
+
+
+def fast_sweep(text: str) -> str:
+    """A sweep file's text with at most :data:`FAST_SEEDS` seeds (anything else unchanged;
+    only the number changes, so line numbers and comments stay)."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    is_sweep = isinstance(data, dict) and "base" in data and ({"grid", "zip"} & set(data))
+    if not is_sweep or not isinstance(data.get("seeds"), int) or data["seeds"] <= FAST_SEEDS:
+        return text
+    return _SEEDS_LINE.sub(lambda match: f"{match[1]}{FAST_SEEDS}", text, count=1)
 
 
 def run_page(page: Path, scratch: Path) -> PageRun:
@@ -381,7 +420,7 @@ def run_page(page: Path, scratch: Path) -> PageRun:
             if block.markers.get("file"):
                 target = scratch / block.markers["file"]
                 target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_text(block.text, encoding="utf-8")
+                target.write_text(fast_sweep(block.text), encoding="utf-8")
             if block.language in SHELL_LANGUAGES:
                 for line in command_lines(block):
                     command = classify(line)
@@ -475,6 +514,9 @@ def test_usage_lines_are_checked_or_run_without_their_options():
 
 def test_installs_the_suite_and_servers_are_left_out():
     assert classify("pip install -e .").action == "skip"
+    setup = classify("python -m venv .venv && . .venv/bin/activate && pip install -e . && "
+                     "fleetsim run s.yaml")
+    assert (setup.action, setup.text) == ("run", "fleetsim run s.yaml")
     assert classify("pip install -e . && fleetsim run s.yaml").text == "fleetsim run s.yaml"
     assert classify('pip install -e ".[test]" && python -m pytest').action == "skip"
     assert classify("python -m pytest -q test_my_node.py").action == "run"
@@ -497,3 +539,11 @@ def test_fragments_merge_by_key_and_by_name():
     fragment = {"jobs": [{"name": "a", "checkpoint": {"load": "2s"}}, {"name": "b"}]}
     assert merge(base, fragment) == {"name": "s", "jobs": [
         {"name": "a", "gpus": 8, "checkpoint": {"save": "1s", "load": "2s"}}, {"name": "b"}]}
+
+
+def test_fast_mode_shrinks_only_the_seeds_of_sweeps():
+    sweep = "base: a.yaml   # base\ngrid:\n  x: [1, 2]\nseeds: 5   # replicates\n"
+    assert fast_sweep(sweep) == sweep.replace("seeds: 5", f"seeds: {FAST_SEEDS}")
+    scenario = "name: s\nseed: 5\ncluster: {nodes: 2}\njobs: []\n"
+    assert fast_sweep(scenario) == scenario
+    assert fast_sweep("base: a.yaml\ngrid: {x: [1]}\nseeds: 1\n").endswith("seeds: 1\n")

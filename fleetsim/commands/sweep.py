@@ -39,7 +39,7 @@ def add_parser(subparsers: Any) -> None:
                         "this process)")
     parser.add_argument("--scheduler", metavar="ADDRESS",
                         help="run on a Dask cluster, e.g. tcp://host:8786 (needs "
-                        "fleetsim[dask])")
+                        "Dask: pip install -e '.[dask]')")
     parser.add_argument("--force", action="store_true",
                         help="use --out DIR even if it holds another sweep (shared runs "
                         "are reused)")

@@ -25,8 +25,8 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from fleetsim.metrics.accounting import BUCKETS
-from fleetsim.metrics.timeseries import state_seconds, step_lookup
+from fleetsim.metrics.accounting import BUCKETS, exact_split, to_seconds, to_units
+from fleetsim.metrics.timeseries import step_lookup
 
 #: jobs.csv columns, in order (docs/guides/outputs.md)
 JOB_COLUMNS = ("job", "type", "class", "team", "priority", "gpus", "submit_s", "start_s",
@@ -79,7 +79,7 @@ def _nan(value: float | None) -> float:
 def _held_gpu_seconds(job: Any) -> float:
     accounting = getattr(job, "accounting", None)
     if accounting is not None:
-        return float(sum(accounting.gpu_buckets.values()) + accounting.pending_gpu["total"])
+        return to_seconds(accounting.held_gpu_units())
     return float(job.attained_gpu_s)
 
 
@@ -91,19 +91,38 @@ def _stats(values: np.ndarray) -> dict[str, float | None]:
 
 
 def gpu_seconds(jobs: Iterable[Any], fleet: Any, end_s: float) -> dict[str, float]:
-    """The fleet's GPU-seconds by bucket (module docstring); ``total`` is GPUs x wall."""
-    totals = dict.fromkeys(BUCKETS, 0.0)
-    totals["serving"] = 0.0
+    """The fleet's GPU-seconds by bucket (module docstring); ``total`` is GPUs x wall.
+
+    Summed exactly, in the accounting's integer units: the training jobs' buckets, the GPU
+    states (busy, idle, spare, down) integrated exactly over the state log, and ``serving``
+    = busy minus the training jobs' held GPU-time (serving jobs hold the rest of the busy
+    GPUs). The log's four states add up to the cluster's GPUs at every change, so the parts
+    add up to ``total`` as integers, and :func:`exact_split` keeps that exact in floats."""
+    parts = dict.fromkeys(BUCKETS, 0)
     for job in jobs:
         accounting = getattr(job, "accounting", None)
-        if accounting is None:
-            totals["serving"] += fleet.gpu_seconds.get(job.name, 0.0)
-            continue
-        for bucket, value in accounting.gpu_buckets.items():
-            totals[bucket] += value
-    states = state_seconds(fleet.state_log, end_s)
-    totals.update(idle=states["idle"], spare=states["spare"], down=states["down"])
+        if accounting is not None:
+            for bucket, units in accounting.gpu_units.items():
+                parts[bucket] += units
+    states = _state_units(fleet.state_log, end_s)
+    parts["serving"] = states["busy"] - sum(parts.values())
+    parts.update(idle=states["idle"], spare=states["spare"], down=states["down"])
+    totals = exact_split(parts)
     totals["total"] = fleet.total_gpus * end_s
+    return totals
+
+
+def _state_units(state_log: Sequence[tuple[float, int, int, int, int]],
+                 end_s: float) -> dict[str, int]:
+    """GPU-units busy, down, spare and idle over [0, end_s] (the log is a step function)."""
+    names = ("busy", "down", "spare", "idle")
+    totals = dict.fromkeys(names, 0)
+    rows = [row for row in state_log if row[0] <= end_s]
+    ends = [to_units(row[0]) for row in rows[1:]] + [to_units(end_s)]
+    for row, end in zip(rows, ends):
+        duration = end - to_units(row[0])
+        for name, count in zip(names, row[1:]):
+            totals[name] += duration * int(count)
     return totals
 
 

@@ -109,7 +109,7 @@ def _write_tables(result: SweepResult, out: Path) -> None:
         write_table(result.results, files["results.parquet"])
     else:
         message = ("pyarrow is not installed: wrote results.csv but not results.parquet "
-                   "(pip install 'fleetsim[parquet]')")
+                   "(pyarrow is a dependency of fleetsim: pip install pyarrow)")
         result.warnings.append(message)
         warnings.warn(message, stacklevel=3)
     write_table(result.results, files["results.csv"])

@@ -17,7 +17,7 @@ function of its scenario and seed).
   sweep process is killed.
 * :class:`DaskExecutor` (``--scheduler tcp://host:8786``): a ``distributed.Client`` on a running
   Dask scheduler; workers need fleetsim installed. Dask is imported only here, and a missing
-  install is one line: ``pip install 'fleetsim[dask]'``.
+  install is one line: ``pip install -e '.[dask]'`` in fleetsim's checkout.
 
 Leaving ``map_unordered`` early (an error, Ctrl-C) cancels the runs not yet started.
 """
@@ -189,7 +189,8 @@ class DaskExecutor(Executor):
             import distributed
         except ImportError:
             raise FleetsimError("--scheduler needs Dask's distributed scheduler, which is not "
-                                "installed: pip install 'fleetsim[dask]'") from None
+                                "installed: pip install -e '.[dask]' in fleetsim's "
+                                "checkout") from None
         self._distributed = distributed
         if isinstance(scheduler, distributed.Client):
             self.client, self._owned = scheduler, False

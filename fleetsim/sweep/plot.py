@@ -192,7 +192,8 @@ def _figure(results: pd.DataFrame, x: str, y: str, hue: str | None,
     try:
         from matplotlib.figure import Figure
     except ImportError:
-        raise FleetsimError("fleetsim plot needs matplotlib: pip install 'fleetsim[plot]'") \
+        raise FleetsimError("fleetsim plot needs matplotlib, a dependency of fleetsim: "
+                            "pip install matplotlib") \
             from None
     x_axis, lines = series(results, x, y, hue, baseline)
     x_text, x_scale = labels.parameter_label(x, x_axis.kind, x_axis.positions)

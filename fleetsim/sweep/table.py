@@ -106,6 +106,6 @@ def read_results(out_dir: str | Path) -> pd.DataFrame:
         return pd.read_csv(csv)
     if parquet.exists():
         raise FleetsimError(f"{parquet}: reading Parquet needs pyarrow: "
-                            "pip install 'fleetsim[parquet]'")
+                            "pip install pyarrow (a dependency of fleetsim)")
     raise FleetsimError(f"{out}: no results.parquet or results.csv (run `fleetsim sweep "
                         f"SWEEP.yaml --out {out}` to the end first)")

@@ -122,7 +122,7 @@ class Checkpointer:
         job = self.job
         job.has_checkpoint = True
         job.checkpoints += 1
-        buckets = job.accounting.buckets
+        buckets = job.accounting.kept_s()
         job.checkpoint_history.append((job.env.now, job.steps_committed, buckets["productive"],
                                        buckets["straggler_delay"]))
         job.log.record(job.env.now, "checkpoint", job=job.name)
@@ -136,7 +136,7 @@ class Checkpointer:
         self._count()
 
     def _books(self) -> _Durable:
-        buckets = self.job.accounting.buckets
+        buckets = self.job.accounting.kept_s()
         return _Durable(self.job.steps_committed, buckets["productive"],
                         buckets["straggler_delay"])
 
@@ -180,7 +180,7 @@ class Checkpointer:
             return job.env.timeout(self.memory_load_s)
         self.fallbacks += 1
         remote = self._remote or _Durable(0, 0.0, 0.0)
-        buckets = job.accounting.buckets
+        buckets = job.accounting.kept_s()
         job.accounting.roll_back(buckets["productive"] - remote.productive_s,
                                  buckets["straggler_delay"] - remote.straggler_s)
         job.steps_committed = job.steps_done = remote.steps

@@ -290,7 +290,7 @@ class TrainingJob:
             return
         good = [entry for entry in self.checkpoint_history if entry[0] <= since]
         _time, steps, productive, straggler = good[-1] if good else (0.0, 0, 0.0, 0.0)
-        buckets = self.accounting.buckets
+        buckets = self.accounting.kept_s()
         rolled = buckets["productive"] - productive + buckets["straggler_delay"] - straggler
         self.accounting.roll_back(buckets["productive"] - productive,
                                   buckets["straggler_delay"] - straggler)

@@ -69,7 +69,7 @@ def test_a_failing_task_raises_and_names_the_task(executor):
 
 def test_dask_missing_is_one_line(monkeypatch):
     monkeypatch.setitem(sys.modules, "distributed", None)
-    with pytest.raises(FleetsimError, match=r"pip install 'fleetsim\[dask\]'"):
+    with pytest.raises(FleetsimError, match=r"pip install -e '\.\[dask\]'"):
         DaskExecutor("tcp://127.0.0.1:8786")
 
 
