@@ -78,6 +78,9 @@ class FleetPower:
     it_w: np.ndarray
     jobs: dict[str, JobPower]
     buckets_j: dict[str, float] = field(default_factory=dict)
+    #: the run was stopped (horizon, run limit) rather than ended by its jobs: the jobs'
+    #: closing at ``end_s`` is no power change, so the swing ignores that instant
+    stopped: bool = False
 
     # -- energy -------------------------------------------------------------------------------
     @property
@@ -100,7 +103,8 @@ class FleetPower:
     def swing(self, window_s: float) -> dict[str, float | None]:
         """The largest drop and rise of IT power within any ``window_s`` (and when each
         ended), from the exact step function (:func:`largest_swing`)."""
-        return largest_swing(self.times, self.it_w, window_s)
+        inside = self.times < self.end_s if self.stopped else self.times <= self.end_s
+        return largest_swing(self.times[inside], self.it_w[inside], window_s)
 
     # -- timeseries ---------------------------------------------------------------------------
     def columns(self, grid: np.ndarray, resolution_s: float) -> dict[str, np.ndarray]:
@@ -154,8 +158,9 @@ class FleetPower:
 
 
 # -- building ---------------------------------------------------------------------------------
-def fleet_power(run: "Run", end_s: float) -> FleetPower:
-    """The power and energy of ``run``, finished at ``end_s``."""
+def fleet_power(run: "Run", end_s: float, stopped: bool = False) -> FleetPower:
+    """The power and energy of ``run``, finished at ``end_s`` (``stopped``: by its horizon
+    or run limit, not by its jobs ending)."""
     from fleetsim.training.job import TrainingJob  # jobs sit above metrics-level code
 
     scenario = run.scenario
@@ -179,7 +184,7 @@ def fleet_power(run: "Run", end_s: float) -> FleetPower:
             buckets[bucket] += joules
     for bucket, joules in unheld_j.items():
         buckets[bucket] += joules
-    return FleetPower(node, pue_profile(spec), end_s, times, it_w, jobs, buckets)
+    return FleetPower(node, pue_profile(spec), end_s, times, it_w, jobs, buckets, stopped)
 
 
 def training_power(job, times: np.ndarray, gpus: np.ndarray, node: NodePower,
