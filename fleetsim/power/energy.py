@@ -186,14 +186,8 @@ def fleet_power(run: "Run", end_s: float, stopped: bool = False) -> FleetPower:
         # the serving job's accelerator energy plus the host's share, per held GPU-second
         watts[index, _SERVING_CODE] = jobs[index].energy_j / held_s[index] + host_w
     row_w = table.gpus * watts[table.job, table.code]
-    per_job = {job.name: JobPower(job.name, table.times[a:b], row_w[a:b],
-                                  _buckets(job, table.gpu_s[index], watts[index])
-                                  if fractions[index] is not None
-                                  else {"serving": float(table.gpu_s[index].sum()
-                                                         * watts[index, _SERVING_CODE])},
-                                  fractions[index],
-                                  watts[index, 0] if fractions[index] is not None
-                                  else watts[index, _SERVING_CODE])
+    per_job = {job.name: _job_power(job, table.times[a:b], row_w[a:b], table.gpu_s[index],
+                                    watts[index], fractions[index])
                for index, (job, (a, b)) in enumerate(zip(jobs, table.bounds()))}
     unheld_times, unheld_w, unheld_j = _unheld(run.fleet.state_log, node, end_s)
     first = np.ones(len(row_w), dtype=bool)
@@ -208,6 +202,17 @@ def fleet_power(run: "Run", end_s: float, stopped: bool = False) -> FleetPower:
     for bucket, joules in unheld_j.items():
         buckets[bucket] += joules
     return FleetPower(node, pue_profile(spec), end_s, times, it_w, per_job, buckets, stopped)
+
+
+def _job_power(job, times: np.ndarray, watts: np.ndarray, gpu_s: np.ndarray,
+               per_gpu: np.ndarray, fraction: float | None) -> JobPower:
+    """One job's power and buckets (``fraction`` None: a serving job)."""
+    if fraction is None:
+        serving = per_gpu[_SERVING_CODE]
+        return JobPower(job.name, times, watts, {"serving": float(gpu_s.sum() * serving)},
+                        None, float(serving))
+    return JobPower(job.name, times, watts, _buckets(job, gpu_s, per_gpu), fraction,
+                    float(per_gpu[0]))
 
 
 def _phase_watts(node: NodePower, fraction: np.ndarray) -> np.ndarray:
@@ -230,8 +235,8 @@ def _buckets(job, gpu_s: np.ndarray, watts: np.ndarray) -> dict[str, float]:
     running = watts[0]
     return {
         "productive": float((gpu_s[0] - lost - slowdown) * running),
-        "lost_work": lost * running,
-        "slowdown": slowdown * running,
+        "lost_work": float(lost * running),
+        "slowdown": float(slowdown * running),
         "checkpoint": float(gpu_s[1] * watts[1]),
         "restart": float(gpu_s[4] * watts[4]),
         "stall": float((gpu_s[2] + gpu_s[3]) * watts[2]),
