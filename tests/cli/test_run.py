@@ -23,7 +23,8 @@ def test_run_writes_the_documented_outputs(tmp_path, root, capsys):
     table = capsys.readouterr().out
     assert "goodput" in table and "pretrain" in table
     summary = json.loads((out / "summary.json").read_text())
-    assert set(summary) == {"scenario", "seed", "sim_time_s", "end", "jobs", "cluster", "fleet"}
+    assert set(summary) == {"scenario", "seed", "sim_time_s", "end", "jobs", "cluster", "fleet",
+                            "power"}
     assert SUMMARY_JOB_KEYS <= set(summary["jobs"]["pretrain"])
     assert {"gpus", "failures", "failures_by_cause", "utilization"} <= set(summary["cluster"])
     events = pd.read_csv(out / "events.csv")
