@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from fleetsim.metrics.accounting import BUCKETS
+from fleetsim.report.power_plot import plot_power
 
 HOUR = 3600.0
 DAY = 86400.0
@@ -67,7 +68,8 @@ def plot_run(summary: dict, timeseries: pd.DataFrame, events: pd.DataFrame,
                            out / "serving.png"))
         if requests is not None:
             paths.append(_latency_cdf(summary, serving, requests, out / "latency_cdf.png"))
-    return paths
+    power = plot_power(summary, timeseries, out / "power.png")  # fleetsim/report/power_plot.py
+    return paths + ([power] if power is not None else [])
 
 
 def serving_figure(summary: dict, names: list[str], timeseries: pd.DataFrame,

@@ -1,0 +1,164 @@
+"""The ``power`` section of a scenario: facility overhead (PUE), node power per state, the
+window of the power-swing statistic.
+
+Every run computes the fleet's power and energy (fleetsim/power/); this section only changes
+the figures it uses. Without it: PUE 1.0 (IT power only), node power per state derived from
+the hardware catalogue (fleetsim/power/states.py), swing window 1 s.
+
+* ``pue``: a number >= 1 (constant), or a linear function of the outside temperature
+  ``pue = base + per_degree * max(0, T - above)`` with ``T`` a time profile in degrees
+  Celsius (a step function: each value holds from its time to the next point; ``period``
+  repeats it, e.g. ``24h`` for a daily cycle). Free cooling holds the overhead flat below
+  ``above``; above it the chillers' share grows with the temperature (docs/background/power.md
+  gives the model, its sources and its limits).
+* ``node``: whole-node watts in a state, overriding the catalogue-derived figure
+  (``compute``, ``stall``, ``loading``, ``idle``, ``down``).
+* ``swing_window``: the largest rise and drop of the fleet's IT power within any window of
+  this length is reported (the Llama 3 effect: a whole job stalling at once).
+
+:class:`TimeProfile` is the shared shape of a value that changes over the run (also meant for
+a grid's carbon intensity).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BeforeValidator, Discriminator, Field, Tag, model_validator
+
+from fleetsim import units
+from fleetsim.scenario.types import Model, PositiveDuration
+
+#: Electrical power in watts, written with a unit (``700W``, ``10.2kW``, ``1.5MW``).
+Watts = Annotated[float, BeforeValidator(units.parse_power), Field(ge=0)]
+
+
+def _point(value: object) -> tuple[float, float]:
+    """``[time, value]`` -> (seconds, float); anything else is an error naming the shape."""
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        raise ValueError(f"a profile point is [time, value], e.g. [6h, 18.5], got {value!r}")
+    time_s = units.parse_duration(value[0])
+    if time_s < 0:
+        raise ValueError(f"a profile point's time must be >= 0, got {value[0]!r}")
+    number = value[1]
+    if isinstance(number, bool) or not isinstance(number, (int, float)):
+        raise ValueError(f"a profile point's value must be a number, got {number!r}")
+    return time_s, float(number)
+
+
+ProfilePoint = Annotated[tuple[float, float], BeforeValidator(_point)]
+
+
+#: the finest spacing of a profile's points, and the shortest period: outside temperature
+#: and grid intensity come hourly or every 5 minutes; the bounds keep a profile unrolled
+#: over a long run small (a year of a daily profile of minutes: 525,600 steps)
+MIN_POINT_SPACING_S = 60.0
+MIN_PERIOD_S = 3600.0
+
+
+class TimeProfile(Model):
+    """A value over the run as a step function: ``points`` are ``[time, value]`` pairs, the
+    first at time 0, times increasing by at least a minute; each value holds until the next
+    point (the last one until the end, or until ``period``, at least an hour, when the
+    profile repeats every ``period``)."""
+
+    points: tuple[ProfilePoint, ...] = Field(min_length=1)
+    period: PositiveDuration | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "TimeProfile":
+        times = [time_s for time_s, _value in self.points]
+        if times[0] != 0:
+            raise ValueError("the first point must be at time 0 (e.g. [0, 12.0])")
+        if any(later <= earlier for earlier, later in zip(times, times[1:])):
+            raise ValueError("point times must increase strictly")
+        if any(later - earlier < MIN_POINT_SPACING_S for earlier, later in zip(times, times[1:])):
+            raise ValueError("points must be at least 1min apart")
+        if self.period is not None and self.period < MIN_PERIOD_S:
+            raise ValueError(f"period must be at least 1h, got {self.period:g} s")
+        if self.period is not None and times[-1] >= self.period:
+            raise ValueError(f"every point must lie within the period ({self.period:g} s); "
+                             f"the last is at {times[-1]:g} s")
+        return self
+
+
+#: outside temperatures on Earth lie within these (record low -89.2 C at Vostok, record high
+#: 56.7 C in Death Valley, WMO); a value outside is a unit or sign mistake
+CELSIUS_RANGE = (-90.0, 60.0)
+#: no data center reports a PUE above 3 (the Uptime Institute's 2007 industry average was
+#: ~2.5): a larger one is a mistake
+MAX_PUE = 3.0
+
+
+class TemperaturePue(Model):
+    """PUE as a linear function of the outside temperature (degrees Celsius):
+    ``base + per_degree * max(0, T - above)``."""
+
+    base: Annotated[float, Field(ge=1, le=MAX_PUE)]  # PUE with free cooling (T <= above)
+    per_degree: Annotated[float, Field(ge=0)]  # PUE added per degree above ``above``
+    above: Annotated[float, Field(ge=CELSIUS_RANGE[0], le=CELSIUS_RANGE[1])] = 0.0
+    temperature: TimeProfile  # outside temperature, degrees C
+
+    @model_validator(mode="after")
+    def _plausible(self) -> "TemperaturePue":
+        low, high = CELSIUS_RANGE
+        values = [value for _time, value in self.temperature.points]
+        if not all(low <= value <= high for value in values):
+            raise ValueError(f"temperatures must lie within {low:g}..{high:g} degrees C "
+                             f"(got {min(values):g}..{max(values):g})")
+        hottest = self.base + self.per_degree * max(0.0, max(values) - self.above)
+        if hottest > MAX_PUE:
+            raise ValueError(f"PUE reaches {hottest:.3g} at {max(values):g} C; at most "
+                             f"{MAX_PUE:g} (lower per_degree)")
+        return self
+
+
+#: the largest node the catalogue could hold draws ~120 kW (a GB200 NVL72 rack as one
+#: scale-up node); a megawatt per node is a unit mistake
+MAX_NODE_W = 1e6
+
+NodeWatts = Annotated[float, BeforeValidator(units.parse_power), Field(ge=0, le=MAX_NODE_W)]
+
+
+class NodePowerSpec(Model):
+    """Whole-node watts per state, overriding the catalogue-derived figures (each optional;
+    the ones given must keep stall, loading, idle <= compute and down <= idle)."""
+
+    compute: NodeWatts | None = None  # every accelerator computing
+    stall: NodeWatts | None = None  # allocated, accelerators waiting (checkpoint, comm, barrier)
+    loading: NodeWatts | None = None  # restarting: re-initialising, loading a checkpoint
+    idle: NodeWatts | None = None  # up, no job computing on it (also hot spares)
+    down: NodeWatts | None = None  # failed or in repair
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "NodePowerSpec":
+        pairs = [("stall", "compute"), ("loading", "compute"), ("idle", "compute"),
+                 ("down", "idle")]
+        for lower, upper in pairs:
+            low, high = getattr(self, lower), getattr(self, upper)
+            if low is not None and high is not None and low > high:
+                raise ValueError(f"{lower} ({low:g} W) must not exceed {upper} ({high:g} W)")
+        return self
+
+
+def _pue(value: object) -> object:
+    """A number or a mapping: anything else gets a message naming both shapes."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, dict)):
+        raise ValueError(f"expected a number >= 1 or a mapping {{base, per_degree, above, "
+                         f"temperature}}, got {value!r}")
+    return value
+
+
+def _pue_kind(value: object) -> str:
+    """Which shape ``pue`` has (so errors inside a mapping name the mapping's key)."""
+    return "TemperaturePue" if isinstance(value, (dict, TemperaturePue)) else "Number"
+
+
+class PowerSpec(Model):
+    """Facility overhead, node power per state, and the power-swing window."""
+
+    pue: Annotated[Annotated[Annotated[float, Field(ge=1, le=MAX_PUE)], Tag("Number")]
+                   | Annotated[TemperaturePue, Tag("TemperaturePue")],
+                   Discriminator(_pue_kind), BeforeValidator(_pue)] = 1.0
+    node: NodePowerSpec = NodePowerSpec()
+    swing_window: PositiveDuration = 1.0  # window of the largest power rise/drop reported
