@@ -9,6 +9,7 @@ List items that are mappings with a ``name`` are shown by that name, as users ad
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 import typing
@@ -18,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from fleetsim.errors import ScenarioError
+from fleetsim.units import shown
 
 Location = tuple[Any, ...]
 
@@ -148,8 +150,21 @@ def _first_error(exc: ValidationError, model: type[BaseModel], document: Documen
     kind = error["type"]
     if kind == "extra_forbidden":
         parent = _model_at(model, inner[:-1], _raw(document, prefix))
-        allowed = f" (allowed: {', '.join(parent.model_fields)})" if parent else ""
-        message = f"unknown key{allowed}"
+        message = "unknown key" + (_unknown_key_hint(str(loc[-1]), parent) if parent else "")
+    elif kind == "literal_error":
+        allowed = _literal_choices(str((error.get("ctx") or {}).get("expected", "")))
+        raw = _raw(document, loc)
+        message = (f"must be one of {', '.join(allowed)}, got {shown(raw)}"
+                   + _did_you_mean(raw, allowed))
+    elif kind in ("string_too_long", "string_too_short"):
+        context = error.get("ctx") or {}
+        raw = _raw(document, loc)
+        message = (f"must be at most {context.get('max_length')} characters"
+                   if kind == "string_too_long" else
+                   f"must be at least {context.get('min_length')} character(s)")
+        message += f", got {shown(raw)}"
+    elif kind == "finite_number":
+        message = f"must be a finite number, got {shown(_raw(document, loc))}"
     elif kind == "missing":
         message = "required key is missing"
     elif kind in ("union_tag_not_found", "union_tag_invalid"):
@@ -159,16 +174,49 @@ def _first_error(exc: ValidationError, model: type[BaseModel], document: Documen
             message = "required key is missing"
         else:
             allowed = context.get("expected_tags", "").replace("'", "")
-            message = f"must be one of {allowed}, got {_raw(document, loc)!r}"
+            tag = _raw(document, loc)
+            message = (f"must be one of {allowed}, got {shown(tag)}"
+                       + _did_you_mean(tag, allowed.split(", ")))
     elif kind in _BOUNDS:
         context = error.get("ctx") or {}
         limit = next(iter(value for key, value in context.items() if key != "field_type"), "")
-        message = f"must be {_BOUNDS[kind]} {limit}, got {_raw(document, loc)!r}"
+        message = f"must be {_BOUNDS[kind]} {_limit(limit)}, got {shown(_raw(document, loc))}"
     else:
         message = str(error["msg"])
         for prefix_text in ("Value error, ", "Assertion failed, "):
             message = message.removeprefix(prefix_text)
     return document.error(loc, message)
+
+
+def _unknown_key_hint(key: str, parent: type[BaseModel]) -> str:
+    """`` (did you mean 'checkpoint'?)`` for a near miss, else the keys allowed."""
+    names = [name for name, info in parent.model_fields.items()]
+    names += [info.alias for info in parent.model_fields.values() if info.alias]
+    close = difflib.get_close_matches(key, names, n=1)
+    if close:
+        return f" (did you mean {close[0]!r}?)"
+    return f" (allowed: {', '.join(parent.model_fields)})"
+
+
+def _did_you_mean(value: Any, choices: Iterable[str]) -> str:
+    """`` (did you mean 'sync'?)`` when a string ``value`` is close to one of ``choices``."""
+    if not isinstance(value, str) or len(value) > 100:
+        return ""
+    close = difflib.get_close_matches(value, list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _literal_choices(expected: str) -> list[str]:
+    """``"'sync', 'async' or 'in-memory'"`` (pydantic's wording) -> ``[sync, async, in-memory]``."""
+    return [part.strip().strip("'") for part in expected.replace(" or ", ", ").split(", ")
+            if part.strip()]
+
+
+def _limit(value: Any) -> str:
+    """A bound as a reader writes it: ``1e+09`` rather than ``1000000000``."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) >= 1e6:
+        return f"{value:g}"
+    return str(value)
 
 
 _BOUNDS = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<",

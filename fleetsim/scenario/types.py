@@ -88,9 +88,30 @@ def number(low: float = 0.0, high: float = MAX_COUNT, *, open_low: bool = False,
 
 
 def duration(low: float = 0.0, high: float = MAX_DURATION_S, *, open_low: bool = False) -> Any:
-    """A duration with a unit (``30min``) between ``low`` and ``high``."""
-    return Annotated[float, BeforeValidator(units.parse_duration),
-                     Field(le=high, **_lower(low, open_low))]
+    """A duration with a unit (``30min``) from ``low`` (excluded if ``open_low``) to ``high``;
+    the error states the range in the units a reader writes (``at most 100y``)."""
+
+    def parse(value: object) -> float:
+        seconds = units.parse_duration(value)
+        if seconds < low or (open_low and seconds == low):
+            relation = ">" if open_low else ">="
+            shown_low = "0" if low == 0 else _duration_text(low)
+            raise ValueError(f"must be {relation} {shown_low}, got {units.shown(value)}")
+        if seconds > high:
+            raise ValueError(f"must be at most {_duration_text(high)}, got "
+                             f"{units.shown(value)}")
+        return seconds
+
+    return Annotated[float, BeforeValidator(parse)]
+
+
+def _duration_text(seconds: float) -> str:
+    """``100y``, ``1us``: a bound in the largest unit that divides it."""
+    for unit in ("y", "d", "h", "min", "s", "ms", "us"):
+        size = units.DURATION_UNITS[unit]
+        if seconds >= size:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
 
 
 Duration = duration()
