@@ -22,8 +22,14 @@ import numpy as np
 import pandas as pd
 
 from fleetsim.errors import ScenarioError
+from fleetsim.units import shown
+from fleetsim.scenario.models import MAX_STEPS
+from fleetsim.scenario.types import MAX_COUNT, MAX_DURATION_S, MAX_NAME_LENGTH
 
 REQUIRED = ("submit_s", "gpus")
+#: the largest value of each numeric column (the ranges of the scenario keys they stand for)
+LIMITS = {"submit_s": MAX_DURATION_S, "duration_s": MAX_DURATION_S,
+          "estimate_s": MAX_DURATION_S, "steps": MAX_STEPS, "priority": MAX_COUNT}
 
 
 def read_trace(path: Path, *, gpus_per_node: int, usable_gpus: int,
@@ -42,7 +48,8 @@ def read_trace(path: Path, *, gpus_per_node: int, usable_gpus: int,
             frame = pd.read_csv(path, skipinitialspace=True)
             first_line = 2
     except Exception as exc:  # noqa: BLE001 (any reader failure is a bad file)
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else \
+            type(exc).__name__
         raise ScenarioError(f"not a readable CSV or Parquet trace ({reason})",
                             file=file) from None
     missing = [column for column in REQUIRED if column not in frame.columns]
@@ -65,7 +72,7 @@ def read_trace(path: Path, *, gpus_per_node: int, usable_gpus: int,
         raw = frame[column]
         bad = np.flatnonzero(np.isnan(values) & raw.notna().to_numpy())
         if bad.size:
-            raise fail(bad[0], column, f"not a number: {raw.iloc[bad[0]]!r}")
+            raise fail(bad[0], column, f"not a number: {shown(raw.iloc[bad[0]])}")
         infinite = np.flatnonzero(np.isinf(values))
         if infinite.size:
             raise fail(infinite[0], column, "must be finite")
@@ -73,6 +80,10 @@ def read_trace(path: Path, *, gpus_per_node: int, usable_gpus: int,
             empty = np.flatnonzero(np.isnan(values))
             if empty.size:
                 raise fail(empty[0], column, "missing value")
+        limit = LIMITS.get(column)
+        if limit is not None:
+            _check(np.abs(values) > limit, fail, column,
+                   lambda row: f"must be at most {limit:g} in size, got {values[row]:g}")
         return values
 
     submit = numbers("submit_s", True)
@@ -109,6 +120,9 @@ def read_trace(path: Path, *, gpus_per_node: int, usable_gpus: int,
             raise fail(unknown[0], "type", f"names no workload class {types[unknown[0]]!r} "
                                            f"(classes: {', '.join(sorted(known)) or 'none'})")
     names = _strings(frame, "name")
+    for column, texts in (("name", names), ("team", _strings(frame, "team"))):
+        _check(np.array([len(text) > MAX_NAME_LENGTH for text in texts], dtype=bool), fail,
+               column, lambda row: f"longer than {MAX_NAME_LENGTH} characters")
     seen: set[str] = set()
     for row, name in enumerate(names):
         if name:
