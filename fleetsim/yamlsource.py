@@ -10,6 +10,7 @@ List items that are mappings with a ``name`` are shown by that name, as users ad
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 import typing
@@ -56,7 +57,7 @@ class Document:
             if isinstance(part, int) and isinstance(node, list):
                 item = node[part] if 0 <= part < len(node) else None
                 name = item.get("name") if isinstance(item, dict) else None
-                parts.append(str(name) if isinstance(name, str) and name else str(part))
+                parts.append(name if _addressable(name) else str(part))
                 node = item
             else:
                 parts.append(str(part))
@@ -68,6 +69,15 @@ class Document:
         loc = tuple(location)
         return ScenarioError(message, file=self.file, line=self.line_of(loc),
                              key=self.key_path(loc) or None)
+
+
+def _addressable(name: Any) -> bool:
+    """A list item's ``name`` that can stand in its key path (a short plain name; else the
+    item is shown by its index)."""
+    return isinstance(name, str) and 0 < len(name) <= 128 and _PLAIN_NAME.match(name) is not None
+
+
+_PLAIN_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$")
 
 
 def load_document(path: str | Path) -> Document:

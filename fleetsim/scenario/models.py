@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from fleetsim.scenario.types import (MAX_NODES, Bandwidth, Batch, Duration, Factor,
                                      Fraction, Model, Name, NotBool, PositiveCount,
@@ -201,11 +201,14 @@ class Scenario(Model):
     stragglers: StragglersSpec = StragglersSpec()
     scheduler: SchedulerSpec = SchedulerSpec()
     jobs: tuple[JobSpec, ...] = ()
-    workload: WorkloadSpec | None = None  # jobs arriving over time (a trace or classes)
+    #: jobs arriving over time (a trace or classes); checked even when absent (validate_default)
+    #: so that "no jobs at all" is reported at a key, not at the top of the file
+    workload: WorkloadSpec | None = Field(default=None, validate_default=True)
     output: OutputSpec = OutputSpec()
 
-    @model_validator(mode="after")
-    def _some_jobs(self) -> "Scenario":
-        if not self.jobs and self.workload is None:
+    @field_validator("workload")
+    @classmethod
+    def _some_jobs(cls, workload: WorkloadSpec | None, info: ValidationInfo) -> WorkloadSpec | None:
+        if workload is None and not info.data.get("jobs") and "jobs" in info.data:
             raise ValueError("a scenario needs jobs (a list) or a workload")
-        return self
+        return workload
