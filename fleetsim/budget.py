@@ -31,7 +31,9 @@ from fleetsim.scenario import LoadedScenario
 from fleetsim.scenario.architecture import architecture
 from fleetsim.scenario.models import TrainingJobSpec
 from fleetsim.scenario.serving import ArrivalSpec, ServingJobSpec
+from fleetsim.scenario.workload import WorkloadSpec
 from fleetsim.units import format_duration
+from fleetsim.workload.distributions import duration_mean
 
 #: the most events a run may expect (see the module docstring)
 EVENT_BUDGET = 10_000_000
@@ -91,10 +93,25 @@ def run_span_s(loaded: LoadedScenario) -> float | None:
             total += _training_time_s(job, loaded)
         else:
             total += _serving_time_s(job)
-    workload = spec.workload
-    if workload is not None and workload.until is not None:
-        total = max(total, workload.until)
+    if spec.workload is not None:
+        total = max(total, _workload_time_s(spec.workload))
     return RUN_LIMIT_FACTOR * total if total > 0 else None
+
+
+def _workload_time_s(workload: WorkloadSpec) -> float:
+    """When a workload's last job is expected to end: its arrivals' end (``until``, else the
+    job limit over the rate) plus a job's mean duration."""
+    total = workload.until or 0.0
+    for job_class in workload.classes:
+        arrivals = job_class.arrivals
+        rate = _mean_rate(arrivals) if arrivals is not None else None
+        limits = [limit for limit in (job_class.jobs, workload.jobs) if limit is not None]
+        if rate is None or job_class.duration is None:
+            continue
+        end = workload.until if workload.until is not None else (
+            min(limits) / rate if limits else 0.0)
+        total = max(total, end + duration_mean(job_class.duration))
+    return total
 
 
 def _training_time_s(job: TrainingJobSpec, loaded: LoadedScenario) -> float:

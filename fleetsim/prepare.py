@@ -234,11 +234,9 @@ def _workload(loaded: LoadedScenario) -> Workload:
                                  "empirical sizes (each gets a parallel plan)")
         with located(document, where + ("job",)):
             _check_training(job_class.job, loaded, possible or ())
-    try:
+    with located(document, ("workload",)):
         prepared = prepare_workload(workload, scenario_file=loaded.file, gpus_per_node=per_node,
                                     usable_gpus=usable, horizon_s=spec.horizon)
-    except UnknownName as exc:  # pragma: no cover (names are checked above)
-        raise document.error(("workload",), str(exc)) from None
     with located(document, ("workload", "defaults")):
         sizes = (sorted(set(prepared.trace["gpus"])) if prepared.trace is not None else [])
         _check_training(workload.defaults, loaded, sizes)
