@@ -10,6 +10,8 @@ below where a model's step time is not known yet):
   and false repairs thin candidates drawn at ``faults.bad_nodes.factor``);
 * slow-node episodes: nodes / ``mtbs`` x span;
 * a training job's segments (a checkpoint each): span / max(interval, step), at most its steps;
+  and the steps of one segment, whose times are drawn at once (a workload's job: its longest
+  expected one, the largest value of its duration distribution or ten means), checked alone;
 * serving arrivals: the process's rate (a diurnal process's peak rate, its thinning draws
   candidates at the peak) x span, or ``requests``;
 * a workload's arrivals: each class's rate x ``until`` (or its job limit), and the trace's rows;
@@ -29,9 +31,9 @@ from typing import Any, Callable, Iterator
 
 from fleetsim.scenario import LoadedScenario
 from fleetsim.scenario.architecture import architecture
-from fleetsim.scenario.models import TrainingJobSpec
+from fleetsim.scenario.models import TrainingJobFields, TrainingJobSpec
 from fleetsim.scenario.serving import ArrivalSpec, ServingJobSpec
-from fleetsim.scenario.workload import WorkloadSpec
+from fleetsim.scenario.workload import DurationDistribution, WorkloadSpec
 from fleetsim.units import format_duration
 from fleetsim.workload.distributions import duration_mean
 
@@ -50,6 +52,8 @@ class Term:
     location: tuple[Any, ...]
     events: float
     what: str
+    #: False for draws held in memory at once (a segment's steps): checked on their own
+    summed: bool = True
 
 
 class BudgetError(Exception):
@@ -69,17 +73,22 @@ def check_budget(loaded: LoadedScenario, units_of: Callable[[str], int],
     where = f"over {format_duration(span)}" if span is not None else "in the run"
     for term in terms:
         if not term.events <= EVENT_BUDGET:  # also catches nan
-            raise BudgetError(term.location, _message(term.events, term.what, where))
-    total = sum(term.events for term in terms)
+            raise BudgetError(term.location, _message(term.events, term.what,
+                                                      where if term.summed else "",
+                                                      not term.summed))
+    summed = [term for term in terms if term.summed]
+    total = sum(term.events for term in summed)
     if total > EVENT_BUDGET:
-        largest = max(terms, key=lambda term: term.events)
+        largest = max(summed, key=lambda term: term.events)
         raise BudgetError(largest.location, _message(total, f"events ({largest.what} the "
                                                             "largest part)", where))
 
 
-def _message(events: float, what: str, where: str) -> str:
-    return (f"expects ~{events:.2g} {what} {where}, more than the {EVENT_BUDGET:.0e} events "
-            "a run may hold (a shorter horizon, or rarer events)")
+def _message(events: float, what: str, where: str, in_memory: bool = False) -> str:
+    advice = ("checkpoints, a shorter interval or fewer steps" if in_memory
+              else "a shorter horizon, or rarer events")
+    return (f"expects ~{events:.2g} {what}{' ' + where if where else ''}, more than the "
+            f"{EVENT_BUDGET:.0e} events a run may hold ({advice})")
 
 
 def run_span_s(loaded: LoadedScenario) -> float | None:
@@ -123,7 +132,9 @@ def _training_time_s(job: TrainingJobSpec, loaded: LoadedScenario) -> float:
     return job.steps * _step_lower_bound_s(job, loaded)
 
 
-def _step_lower_bound_s(job: TrainingJobSpec, loaded: LoadedScenario) -> float:
+def _step_lower_bound_s(job: TrainingJobFields, loaded: LoadedScenario) -> float:
+    """The step time, or for a model a lower bound: its FLOPs at the peak of all the job's
+    GPUs (of all the cluster's, for a workload's template)."""
     if job.step_time is not None:
         return job.step_time
     assert job.model is not None and job.global_batch is not None
@@ -132,7 +143,9 @@ def _step_lower_bound_s(job: TrainingJobSpec, loaded: LoadedScenario) -> float:
     tokens = count if unit == "tokens" else count * model.seq_len
     peaks = loaded.accelerator.peak_flops
     peak = peaks.get(job.precision) or max(peaks.values())
-    return model.model_flops_per_token() * tokens / (job.gpus * peak)
+    gpus = job.gpus if isinstance(job, TrainingJobSpec) else (
+        loaded.spec.cluster.nodes * loaded.gpus_per_node)
+    return model.model_flops_per_token() * tokens / (gpus * peak)
 
 
 def _serving_time_s(job: ServingJobSpec) -> float:
@@ -164,8 +177,8 @@ def _terms(loaded: LoadedScenario, span: float | None, units_of: Callable[[str],
         where = ("jobs", index)
         if isinstance(job, ServingJobSpec):
             yield from _serving_terms(job, where, span)
-        elif span is not None:
-            yield _segments(job, where, span, loaded)
+        else:
+            yield from _training_terms(job, where, span, loaded)
     yield from _workload_terms(loaded, span)
     if span is None:
         return
@@ -178,16 +191,25 @@ def _terms(loaded: LoadedScenario, span: float | None, units_of: Callable[[str],
         yield Term(("output", "resolution"), span / spec.output.resolution, "timeseries rows")
 
 
-def _segments(job: TrainingJobSpec, where: tuple[Any, ...], span: float,
-              loaded: LoadedScenario) -> Term:
-    """Checkpoint segments: one per interval (or step, if longer), at most one per step."""
-    interval = job.checkpoint.interval
+def _training_terms(job: TrainingJobFields, where: tuple[Any, ...], span: float | None,
+                    loaded: LoadedScenario, work_s: float | None = None) -> Iterator[Term]:
+    """A training job's checkpoint segments (one per interval, or per step if longer, at most
+    one per step) and the steps of one segment, whose times are drawn at once (numpy)."""
     step = _step_lower_bound_s(job, loaded)
-    steps = job.steps if job.steps is not None else (job.work or 0.0) / step
-    if interval is None:
-        return Term(where + ("checkpoint",), 1.0, "checkpoint segments")
-    return Term(where + ("checkpoint", "interval"), min(steps, span / max(interval, step)),
-                "checkpoint segments")
+    if isinstance(job, TrainingJobSpec):
+        steps = job.steps if job.steps is not None else (job.work or 0.0) / step
+    else:  # a workload's template: its longest expected job
+        steps = (work_s or 0.0) / step
+    interval = job.checkpoint.interval
+    if interval is None or job.checkpoint.policy == "none":
+        yield Term(where + ("steps",) if isinstance(job, TrainingJobSpec) else where,
+                   steps, "steps drawn at once (no checkpoints: one segment)", summed=False)
+        return
+    yield Term(where + ("checkpoint", "interval"), min(steps, max(1.0, interval / step)),
+               "steps drawn at once (one checkpoint interval)", summed=False)
+    if span is not None:
+        yield Term(where + ("checkpoint", "interval"), min(steps, span / max(interval, step)),
+                   "checkpoint segments")
 
 
 def _serving_terms(job: ServingJobSpec, where: tuple[Any, ...],
@@ -214,6 +236,9 @@ def _workload_terms(loaded: LoadedScenario, span: float | None) -> Iterator[Term
         if arrivals is None:
             continue
         where = ("workload", "classes", index)
+        if job_class.duration is not None:
+            yield from _training_terms(job_class.job, where + ("duration",), None, loaded,
+                                       _longest_s(job_class.duration))
         limits = [limit for limit in (job_class.jobs, workload.jobs) if limit is not None]
         peak = _peak_rate(arrivals)
         if until is not None and peak is not None:
@@ -221,6 +246,15 @@ def _workload_terms(loaded: LoadedScenario, span: float | None) -> Iterator[Term
             yield Term(where + ("arrivals", key), peak * until, "job arrivals drawn")
         elif limits:
             yield Term(where + ("jobs",), min(limits), "jobs")
+
+
+def _longest_s(spec: DurationDistribution) -> float:
+    """A long job of a duration distribution: the largest value given, else ten means."""
+    if spec.distribution == "fixed":
+        return float(spec.value or 0.0)
+    if spec.distribution == "empirical":
+        return float(max(spec.values or (0.0,)))
+    return 10 * duration_mean(spec)
 
 
 def _failure_terms(loaded: LoadedScenario, span: float,

@@ -224,7 +224,7 @@ def _literal_choices(expected: str) -> list[str]:
 
 def _limit(value: Any) -> str:
     """A bound as a reader writes it: ``1e+09`` rather than ``1000000000``."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) >= 1e6:
+    if isinstance(value, float) or (isinstance(value, int) and abs(value) >= 1e6):
         return f"{value:g}"
     return str(value)
 
