@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from fleetsim.errors import ScenarioError
+from fleetsim.errors import LocatedError, ScenarioError
 from fleetsim.workload.trace import read_trace
 
 GOOD = {"submit_s": [0.0, 10.0], "gpus": [8, 16], "duration_s": [3600.0, 7200.0]}
@@ -58,9 +58,13 @@ def test_a_bad_cell_is_one_line_with_file_line_and_column(tmp_path, column, valu
     assert any(word in message for word in words.split("|")), message
 
 
-def test_an_unreadable_file_is_one_line(tmp_path):
+def test_an_unreadable_file_is_one_line_at_the_trace_key(tmp_path):
+    """The reader's own message is cut to its first line; the scenario's loader puts the
+    error at ``workload.trace`` (the key that names the file)."""
     path = tmp_path / "jobs.parquet"
     path.write_bytes(b"PAR1 not really parquet\n\n\nsecond line")
-    with pytest.raises(ScenarioError) as caught:
+    with pytest.raises(LocatedError) as caught:
         read_trace(path, gpus_per_node=8, usable_gpus=64)
-    assert "\n" not in str(caught.value) and str(caught.value).startswith(f"{path}: ")
+    assert caught.value.location == ("trace",)
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith(f"{path} is not a readable"), message
