@@ -6,8 +6,9 @@ expectation, over the run's span (the horizon; without one, the run limit of
 :mod:`fleetsim.runner`, ``RUN_LIMIT_FACTOR`` times the jobs' failure-free time, bounded from
 below where a model's step time is not known yet):
 
-* failures: each cause's units / MTBF x span, times the largest rate multiplier (bad nodes
-  and false repairs thin candidates drawn at ``faults.bad_nodes.factor``);
+* failures: each cause's units / MTBF x span (for Weibull and lognormal lifetimes, a
+  renewal-theory bound that holds for heavy tails too), times the largest rate multiplier (bad
+  nodes and false repairs thin candidates drawn at ``faults.bad_nodes.factor``);
 * slow-node episodes: nodes / ``mtbs`` x span;
 * a training job's segments (a checkpoint each): span / max(interval, step), at most its steps;
   and the steps of one segment, whose times are drawn at once (a workload's job: its longest
@@ -29,7 +30,10 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
+import numpy as np
+
 from fleetsim.scenario import LoadedScenario
+from fleetsim.scenario.faults import FaultCause
 from fleetsim.scenario.architecture import architecture
 from fleetsim.scenario.models import TrainingJobFields, TrainingJobSpec
 from fleetsim.scenario.serving import ArrivalSpec, ServingJobSpec
@@ -257,6 +261,31 @@ def _longest_s(spec: DurationDistribution) -> float:
     return 10 * duration_mean(spec)
 
 
+def _renewals(cause: FaultCause, span: float, gpus_per_node: int) -> float:
+    """Expected failures of one unit in ``span``: ``span / MTBF`` for exponential lifetimes;
+    for ageing ones the renewal-theory bound ``2 span / E[min(L, span)] - 1`` (with L capped
+    at the span, the renewals before it end within twice the span; Wald's identity), which stays
+    right where the long-run rate is wrong: a heavy-tailed lifetime (lognormal with a large
+    sigma, Weibull with a small shape) whose mean is the MTBF but whose median is a
+    microsecond fails over and over before its first long life."""
+    mtbf = cause.unit_mtbf_s(gpus_per_node)
+    if cause.distribution == "exponential":
+        return span / mtbf
+    # E[min(L, T)] = integral of the survival function over [0, T], on a log grid
+    grid = np.geomspace(span * 1e-30, span, 4000)
+    if cause.distribution == "weibull":
+        scale = mtbf / math.gamma(1 + 1 / cause.shape)
+        survival = np.exp(-(grid / scale) ** cause.shape)
+    else:
+        mu = math.log(mtbf) - cause.sigma**2 / 2
+        survival = 0.5 * _erfc((np.log(grid) - mu) / (cause.sigma * math.sqrt(2)))
+    capped_mean = grid[0] + float(np.trapezoid(survival, grid))
+    return max(span / mtbf, 2 * span / capped_mean - 1)
+
+
+_erfc = np.vectorize(math.erfc)
+
+
 def _failure_terms(loaded: LoadedScenario, span: float,
                    units_of: Callable[[str], int]) -> Iterator[Term]:
     faults = loaded.spec.faults
@@ -272,9 +301,8 @@ def _failure_terms(loaded: LoadedScenario, span: float,
     explicit = {cause.name: index for index, cause in enumerate(faults.causes)}
     per_node = loaded.gpus_per_node
     for cause in faults.effective_causes():
-        rate = units_of(cause.scope) / cause.unit_mtbf_s(per_node)
-        if cause.scope != "leaf":
-            rate *= multiplier
+        factor = 1.0 if cause.scope == "leaf" else multiplier
+        rate = units_of(cause.scope) * _renewals(cause, span * factor, per_node) / span
         if cause.name in explicit:
             key = "mtbf" if cause.mtbf is not None and "mtbf" in faults.causes[
                 explicit[cause.name]].model_fields_set else "per_1000_node_days"

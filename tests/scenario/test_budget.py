@@ -9,13 +9,16 @@ tried here.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from fleetsim.budget import EVENT_BUDGET, _terms, run_span_s
+from fleetsim.budget import EVENT_BUDGET, _renewals, _terms, run_span_s
 from fleetsim.errors import ScenarioError
 from fleetsim.prepare import load
+from fleetsim.scenario.faults import FaultCause
 
 ROOT = Path(__file__).resolve().parents[2]
 QUICKSTART = ROOT / "scenarios" / "quickstart.yaml"
@@ -91,3 +94,67 @@ def test_the_shipped_scenarios_stay_far_inside_the_budget(path):
                         rows))
     assert all(term.events < EVENT_BUDGET / 10 for term in terms), max(
         (term.events, term.what) for term in terms)
+
+
+def _simulated_renewals(draw, span: float, units: int = 4000) -> float:
+    """Mean renewals per unit in [0, span] (vectorised over units)."""
+    elapsed = np.zeros(units)
+    count = np.zeros(units)
+    alive = np.ones(units, dtype=bool)
+    while alive.any():
+        elapsed[alive] += draw(int(alive.sum()))
+        ended = alive & (elapsed <= span)
+        count[ended] += 1
+        alive = ended
+    return float(count.mean())
+
+
+@pytest.mark.parametrize("distribution, parameter, span_h", [
+    ("lognormal", {"sigma": 4.0}, 100.0),
+    ("lognormal", {"sigma": 1.0}, 10_000.0),
+    ("weibull", {"shape": 0.3}, 100.0),
+    ("weibull", {"shape": 2.0}, 10_000.0),
+])
+def test_the_renewal_bound_holds_for_heavy_and_light_tails(distribution, parameter, span_h):
+    """Expected renewals of one unit in [0, T] are at most 2T / E[min(L, T)] - 1 (Wald's
+    identity on lifetimes capped at T); for T >> MTBF that is at most twice T / MTBF, the
+    elementary renewal theorem's count. Ground truth: a Monte Carlo of 4000 units (seed 7);
+    the bound must hold within 5% of its noise, the Monte Carlo match T / MTBF within 15%.
+    Heavy tails (lognormal sigma 4, Weibull shape 0.3) renew far more often than T / MTBF."""
+    mtbf = 1000.0 * 3600
+    cause = FaultCause(name="c", scope="gpu", mtbf="1000h", distribution=distribution,
+                       **parameter)
+    rng = np.random.default_rng(7)
+    if distribution == "lognormal":
+        sigma = parameter["sigma"]
+        mu = math.log(mtbf) - sigma**2 / 2
+        draw = lambda n: rng.lognormal(mu, sigma, n)  # noqa: E731
+    else:
+        shape = parameter["shape"]
+        draw = lambda n: rng.weibull(shape, n) * mtbf / math.gamma(1 + 1 / shape)  # noqa: E731
+    span = span_h * 3600
+    simulated = _simulated_renewals(draw, span)
+    bound = _renewals(cause, span, gpus_per_node=8)
+    assert bound >= 0.95 * simulated
+    if span > 5 * mtbf:
+        assert span / mtbf <= bound <= 2 * span / mtbf
+        assert simulated == pytest.approx(span / mtbf, rel=0.15)
+    else:
+        assert simulated > 10 * span / mtbf  # the long-run rate alone would miss them
+
+
+def test_heavy_tailed_failures_are_refused_not_run():
+    """A lognormal lifetime of sigma 10 and mean 1000 h has a median of 7e-16 s: each GPU
+    fails ~3e5 times in six hours; the run is refused at the cause."""
+    with pytest.raises(ScenarioError) as caught:
+        load(QUICKSTART, overrides=[("horizon", "6h"), ("faults.causes.gpu", {
+            "name": "gpu", "scope": "gpu", "mtbf": "1000h", "distribution": "lognormal",
+            "sigma": 10})])
+    assert "faults.causes.gpu.mtbf: expects" in str(caught.value), caught.value
+
+
+def test_a_job_submitted_after_the_horizon_is_refused():
+    with pytest.raises(ScenarioError) as caught:
+        load(QUICKSTART, overrides=[("jobs.pretrain.submit", "100y")])
+    assert "jobs.pretrain.submit: submitted at 3.65e+04 d, at or after the horizon" in str(
+        caught.value), caught.value
