@@ -20,8 +20,9 @@ below where a model's step time is not known yet):
 * an autoscaler's decisions: span / ``interval``.
 
 A term above :data:`EVENT_BUDGET` is an error on its key; so is a sum above it (named by its
-largest term). The budget, 10^7 events, is about ten seconds of SimPy and a few hundred MB
-of numpy; the shipped scenarios stay below 10^6 (docs/reference/scenario.md).
+largest term). The budget, 10^7 events, is 10 to 30 minutes of simulation at the rates of
+benchmarks/BUDGET_RESULTS.md and a few hundred MB of numpy draws; the shipped scenarios stay
+below 10^6 (docs/reference/scenario.md).
 """
 
 from __future__ import annotations
