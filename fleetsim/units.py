@@ -82,7 +82,8 @@ def _parse(value: object, units: dict[str, float], what: str, example: str,
     if isinstance(value, (int, float)):
         if unitless_ok or value == 0:
             return _finite(float(value), what, example)
-        raise UnitError(f"{what} {shown(value)} needs a unit (e.g. '{example}'; units: {_allowed(units)})")
+        raise UnitError(f"{what} {shown(value)} needs a unit (e.g. '{example}'; units: "
+                        f"{_allowed(units)})")
     if not isinstance(value, str):
         raise UnitError(f"expected a {what} such as '{example}', got {shown(value)}")
     match = _QUANTITY.match(value)

@@ -17,7 +17,7 @@ mean is the MTBF). ``faults.scale`` multiplies every rate: the knob a sweep turn
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import field_validator, model_validator
 

@@ -23,9 +23,8 @@ from pydantic import BeforeValidator, model_validator
 
 from fleetsim.scenario.models import TrainingJobFields
 from fleetsim.scenario.serving import ArrivalSpec
-from fleetsim.scenario.types import (Factor, Model, Name, PositiveCount, PositiveDuration,
-                                     Reference, Sigma, SignedInteger, Weight, count, integer,
-                                     number)
+from fleetsim.scenario.types import (Model, Name, PositiveDuration, Reference, Sigma,
+                                     SignedInteger, Weight, count, integer, number)
 
 #: the most jobs a workload (or one of its classes) may hold; the run's event budget bounds
 #: the number drawn further

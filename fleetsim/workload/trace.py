@@ -11,8 +11,8 @@ trace file, the row's line (a CSV's header is line 1, so row *i* is line *i + 2*
 Parquet, the row number) and the column: a missing, non-numeric or non-finite value, a
 negative time, a value over its key's range (times over 100y, steps over 10^12), a size that
 is not a whole number of GPUs, a multiple of the node or more than the cluster, a ``type``
-naming no class, a name over 128 characters. ``examples/convert_helios_trace.py`` turns a Helios/AcmeTrace-style job table into
-this layout.
+naming no class, a name over 128 characters. ``examples/convert_helios_trace.py`` turns a
+Helios/AcmeTrace-style job table into this layout.
 """
 
 from __future__ import annotations

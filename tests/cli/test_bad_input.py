@@ -15,7 +15,8 @@ ONE_LINE = re.compile(r"^fleetsim: \S+:(\d+|--set): [\w.\-]+: .+\n$")
 
 # (description, text substitution on quickstart.yaml, expected key, words in the message)
 BAD_FILES = [
-    ("unknown key", ("  spares: 2 ", "  spare: 2 "), "cluster.spare", "unknown key (did you mean 'spares'?)"),
+    ("unknown key", ("  spares: 2 ", "  spare: 2 "), "cluster.spare",
+     "unknown key (did you mean 'spares'?)"),
     ("unknown node type", ("node: dgx-h100", "node: dgx-h1000"), "cluster.node",
      "unknown node type 'dgx-h1000'"),
     ("negative duration", ("detection: 2min", "detection: -2min"), "faults.detection",
