@@ -181,7 +181,7 @@ def _terms(loaded: LoadedScenario, span: float | None, units_of: Callable[[str],
     for index, job in enumerate(spec.jobs):
         where = ("jobs", index)
         if isinstance(job, ServingJobSpec):
-            yield from _serving_terms(job, where, span)
+            yield from _serving_terms(job, where, spec.horizon, span)
         else:
             yield from _training_terms(job, where, span, loaded)
     yield from _workload_terms(loaded, span)
@@ -217,15 +217,17 @@ def _training_terms(job: TrainingJobFields, where: tuple[Any, ...], span: float 
                    "checkpoint segments")
 
 
-def _serving_terms(job: ServingJobSpec, where: tuple[Any, ...],
+def _serving_terms(job: ServingJobSpec, where: tuple[Any, ...], horizon: float | None,
                    span: float | None) -> Iterator[Term]:
+    """Requests; arrivals drawn over the horizon (without one, the arrivals are drawn until
+    ``requests`` have come: the requests term)."""
     arrivals = job.arrivals
     peak = _peak_rate(arrivals)
     if job.requests is not None:
         yield Term(where + ("requests",), job.requests, "requests")
-    if peak is not None and span is not None:
+    if peak is not None and horizon is not None:
         key = "rate" if arrivals.rate is not None else "mean_rate"
-        yield Term(where + ("arrivals", key), peak * span, "arrivals drawn")
+        yield Term(where + ("arrivals", key), peak * horizon, "arrivals drawn")
     if job.autoscale is not None and span is not None:
         yield Term(where + ("autoscale", "interval"), span / job.autoscale.interval,
                    "autoscaler decisions")
