@@ -200,20 +200,23 @@ def _first_error(exc: ValidationError, model: type[BaseModel], document: Documen
 
 def _unknown_key_hint(key: str, parent: type[BaseModel]) -> str:
     """`` (did you mean 'checkpoint'?)`` for a near miss, else the keys allowed."""
-    names = [name for name, info in parent.model_fields.items()]
+    names = list(parent.model_fields)
     names += [info.alias for info in parent.model_fields.values() if info.alias]
-    close = difflib.get_close_matches(key, names, n=1)
-    if close:
-        return f" (did you mean {close[0]!r}?)"
-    return f" (allowed: {', '.join(parent.model_fields)})"
+    return _did_you_mean(key, names) or f" (allowed: {', '.join(parent.model_fields)})"
 
 
 def _did_you_mean(value: Any, choices: Iterable[str]) -> str:
-    """`` (did you mean 'sync'?)`` when a string ``value`` is close to one of ``choices``."""
+    """`` (did you mean 'sync'?)`` when a string ``value`` is close to one of ``choices``
+    (``'seed' or 'seeds'`` when several are equally close), else ``""``."""
     if not isinstance(value, str) or len(value) > 100:
         return ""
-    close = difflib.get_close_matches(value, list(choices), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    scores = {choice: difflib.SequenceMatcher(None, value, choice).ratio()
+              for choice in choices}
+    best = max(scores.values(), default=0.0)
+    if best < 0.6:  # difflib.get_close_matches' default cutoff
+        return ""
+    closest = sorted(choice for choice, score in scores.items() if score == best)
+    return f" (did you mean {' or '.join(repr(choice) for choice in closest)}?)"
 
 
 def _literal_choices(expected: str) -> list[str]:
