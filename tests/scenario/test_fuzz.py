@@ -31,7 +31,7 @@ from typing import Any, Iterator
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from fleetsim.errors import ScenarioError
@@ -127,7 +127,9 @@ def test_a_bad_value_is_one_line_or_runs(workdir, target, value, via_set):
         prepared = load(source, overrides=overrides)
     except ScenarioError as error:
         _check_message(error, file)
+        event("refused in one line")
         return
+    event("accepted and prepared")
     if prepared.spec.cluster.nodes <= SMALL_NODES:
         try:
             short = load(source, overrides=overrides + [("horizon", "1h")])
@@ -136,3 +138,4 @@ def test_a_bad_value_is_one_line_or_runs(workdir, target, value, via_set):
             return
         result = simulate(short)
         assert result.summary["sim_time_s"] <= 3600.0 + 1e-6
+        event("accepted and run for an hour")
