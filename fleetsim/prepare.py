@@ -13,7 +13,9 @@ and key, exit code 2):
 * the scheduler's policy and placement, and that the policy reads every key given;
 * the workload: its trace rows (:mod:`fleetsim.workload.trace`), its classes' sizes (that
   they fit the cluster; with a model, that each size has a plan that fits in memory) and
-  job templates, and that its arrivals end (a horizon, ``until`` or a job limit).
+  job templates, and that its arrivals end (a horizon, ``until`` or a job limit);
+* the event budget (:mod:`fleetsim.budget`): no failure rate, arrival rate, checkpoint
+  interval or resolution that would make the run take hours.
 
 The layers below raise :class:`~fleetsim.errors.LocatedError` with a key path relative to
 what they were given; :func:`located` turns it into the file's line.
@@ -26,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
 
+from fleetsim.budget import BudgetError, check_budget
 from fleetsim.errors import LocatedError
 from fleetsim.faults.stragglers import jitter_from
 from fleetsim.hardware import Accelerator, Catalogue, NodeType
@@ -108,7 +111,25 @@ def prepare(loaded: LoadedScenario) -> PreparedScenario:
                 _check_training(job, loaded)
             elif isinstance(job, ServingJobSpec):
                 serving[job.name] = _serving_setup(job, loaded)
+    _check_budget(loaded, workload)
     return PreparedScenario(loaded, serving, workload)
+
+
+def _check_budget(loaded: LoadedScenario, workload: Workload | None) -> None:
+    cluster, per_node = loaded.spec.cluster, loaded.gpus_per_node
+
+    def units_of(scope: str) -> int:
+        if scope == "gpu":
+            return cluster.nodes * per_node
+        if scope == "leaf":  # plannable: checked by _check_fabric
+            return len(leaf_groups(loaded.node, cluster.nodes, cluster.fabric))
+        return cluster.nodes
+
+    rows = len(workload.trace) if workload is not None and workload.trace is not None else 0
+    try:
+        check_budget(loaded, units_of, rows)
+    except BudgetError as exc:
+        raise loaded.document.error(exc.location, str(exc)) from None
 
 
 @contextmanager
@@ -216,11 +237,9 @@ def _workload(loaded: LoadedScenario) -> Workload:
                                  "empirical sizes (each gets a parallel plan)")
         with located(document, where + ("job",)):
             _check_training(job_class.job, loaded, possible or ())
-    try:
+    with located(document, ("workload",)):
         prepared = prepare_workload(workload, scenario_file=loaded.file, gpus_per_node=per_node,
                                     usable_gpus=usable, horizon_s=spec.horizon)
-    except UnknownName as exc:  # pragma: no cover (names are checked above)
-        raise document.error(("workload",), str(exc)) from None
     with located(document, ("workload", "defaults")):
         sizes = (sorted(set(prepared.trace["gpus"])) if prepared.trace is not None else [])
         _check_training(workload.defaults, loaded, sizes)

@@ -58,6 +58,19 @@ COUNT_UNITS: dict[str, float] = {"": 1.0, "K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9
                                  "Ki": 2.0**10, "Mi": 2.0**20, "Gi": 2.0**30, "Ti": 2.0**40}
 
 
+#: the longest value an error message repeats (a 50 MB name is shown by its start)
+_SHOWN_LENGTH = 40
+
+
+def shown(value: object) -> str:
+    """``repr(value)``, shortened for an error message: ``'xxxxxxxx...' (50000000 characters)``."""
+    text = repr(value)
+    if len(text) <= _SHOWN_LENGTH:
+        return text
+    size = f" ({len(value)} characters)" if isinstance(value, str) else ""
+    return f"{text[:_SHOWN_LENGTH]}...{size}"
+
+
 def _allowed(units: dict[str, float]) -> str:
     return ", ".join(u for u in units if u)
 
@@ -65,25 +78,26 @@ def _allowed(units: dict[str, float]) -> str:
 def _parse(value: object, units: dict[str, float], what: str, example: str,
            unitless_ok: bool = False) -> float:
     if isinstance(value, bool):
-        raise UnitError(f"expected a {what} such as '{example}', got {value!r}")
+        raise UnitError(f"expected a {what} such as '{example}', got {shown(value)}")
     if isinstance(value, (int, float)):
         if unitless_ok or value == 0:
             return _finite(float(value), what, example)
-        raise UnitError(f"{what} {value!r} needs a unit (e.g. '{example}'; units: {_allowed(units)})")
+        raise UnitError(f"{what} {shown(value)} needs a unit (e.g. '{example}'; units: "
+                        f"{_allowed(units)})")
     if not isinstance(value, str):
-        raise UnitError(f"expected a {what} such as '{example}', got {value!r}")
+        raise UnitError(f"expected a {what} such as '{example}', got {shown(value)}")
     match = _QUANTITY.match(value)
     if match is None:
-        raise UnitError(f"invalid {what} {value!r} (a number with a unit, e.g. '{example}'; "
+        raise UnitError(f"invalid {what} {shown(value)} (a number with a unit, e.g. '{example}'; "
                         f"units: {_allowed(units)})")
     number, unit = float(match.group(1)), match.group(2)
     if unit == "" and (unitless_ok or number == 0):
         return _finite(number, what, example)
     if unit == "":
-        raise UnitError(f"{what} {value!r} needs a unit (e.g. '{example}'; units: "
+        raise UnitError(f"{what} {shown(value)} needs a unit (e.g. '{example}'; units: "
                         f"{_allowed(units)})")
     if unit not in units:
-        raise UnitError(f"invalid {what} {value!r}: unknown unit {unit!r} "
+        raise UnitError(f"invalid {what} {shown(value)}: unknown unit {shown(unit)} "
                         f"(units: {_allowed(units)})")
     return _finite(number * units[unit], what, example)
 
@@ -132,7 +146,7 @@ def parse_rate(value: object) -> float:
             duration = parse_duration(f"1{per.strip()}")
             return _finite(parse_count(count.strip()) / duration, "rate", "10/s")
         except UnitError:
-            raise UnitError(f"invalid rate {value!r} (a number per second, or e.g. '10/s', "
+            raise UnitError(f"invalid rate {shown(value)} (a number per second, or e.g. '10/s', "
                             f"'600/min'; durations: {_allowed(DURATION_UNITS)})") from None
     return parse_count(value)
 

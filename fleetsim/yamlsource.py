@@ -15,7 +15,9 @@ messages (several lines with a caret) become one line at their line of the file.
 
 from __future__ import annotations
 
+import difflib
 import os
+import re
 import stat
 import typing
 from dataclasses import dataclass, field
@@ -26,6 +28,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from fleetsim.errors import ScenarioError
+from fleetsim.units import shown
 
 Location = tuple[Any, ...]
 
@@ -62,7 +65,7 @@ class Document:
             if isinstance(part, int) and isinstance(node, list):
                 item = node[part] if 0 <= part < len(node) else None
                 name = item.get("name") if isinstance(item, dict) else None
-                parts.append(str(name) if isinstance(name, str) and name else str(part))
+                parts.append(name if _addressable(name) else str(part))
                 node = item
             else:
                 parts.append(str(part))
@@ -74,6 +77,15 @@ class Document:
         loc = tuple(location)
         return ScenarioError(message, file=self.file, line=self.line_of(loc),
                              key=self.key_path(loc) or None)
+
+
+def _addressable(name: Any) -> bool:
+    """A list item's ``name`` that can stand in its key path (a short plain name; else the
+    item is shown by its index)."""
+    return isinstance(name, str) and 0 < len(name) <= 128 and _PLAIN_NAME.match(name) is not None
+
+
+_PLAIN_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$")
 
 
 #: Largest YAML file read (scenarios, sweeps, hardware files are a few KiB; traces are CSV).
@@ -272,8 +284,21 @@ def _first_error(exc: ValidationError, model: type[BaseModel], document: Documen
     kind = error["type"]
     if kind == "extra_forbidden":
         parent = _model_at(model, inner[:-1], _raw(document, prefix))
-        allowed = f" (allowed: {', '.join(parent.model_fields)})" if parent else ""
-        message = f"unknown key{allowed}"
+        message = "unknown key" + (_unknown_key_hint(str(loc[-1]), parent) if parent else "")
+    elif kind == "literal_error":
+        allowed = _literal_choices(str((error.get("ctx") or {}).get("expected", "")))
+        raw = _raw(document, loc)
+        message = (f"must be one of {', '.join(allowed)}, got {shown(raw)}"
+                   + _did_you_mean(raw, allowed))
+    elif kind in ("string_too_long", "string_too_short"):
+        context = error.get("ctx") or {}
+        raw = _raw(document, loc)
+        message = (f"must be at most {context.get('max_length')} characters"
+                   if kind == "string_too_long" else
+                   f"must be at least {context.get('min_length')} character(s)")
+        message += f", got {shown(raw)}"
+    elif kind == "finite_number":
+        message = f"must be a finite number, got {shown(_raw(document, loc))}"
     elif kind == "missing":
         message = "required key is missing"
     elif kind in ("union_tag_not_found", "union_tag_invalid"):
@@ -283,16 +308,52 @@ def _first_error(exc: ValidationError, model: type[BaseModel], document: Documen
             message = "required key is missing"
         else:
             allowed = context.get("expected_tags", "").replace("'", "")
-            message = f"must be one of {allowed}, got {_raw(document, loc)!r}"
+            tag = _raw(document, loc)
+            message = (f"must be one of {allowed}, got {shown(tag)}"
+                       + _did_you_mean(tag, allowed.split(", ")))
     elif kind in _BOUNDS:
         context = error.get("ctx") or {}
         limit = next(iter(value for key, value in context.items() if key != "field_type"), "")
-        message = f"must be {_BOUNDS[kind]} {limit}, got {_raw(document, loc)!r}"
+        message = f"must be {_BOUNDS[kind]} {_limit(limit)}, got {shown(_raw(document, loc))}"
     else:
         message = str(error["msg"])
         for prefix_text in ("Value error, ", "Assertion failed, "):
             message = message.removeprefix(prefix_text)
     return document.error(loc, message)
+
+
+def _unknown_key_hint(key: str, parent: type[BaseModel]) -> str:
+    """`` (did you mean 'checkpoint'?)`` for a near miss, else the keys allowed."""
+    names = list(parent.model_fields)
+    names += [info.alias for info in parent.model_fields.values() if info.alias]
+    return _did_you_mean(key, names) or f" (allowed: {', '.join(parent.model_fields)})"
+
+
+def _did_you_mean(value: Any, choices: Iterable[str]) -> str:
+    """`` (did you mean 'sync'?)`` when a string ``value`` is close to one of ``choices``
+    (``'seed' or 'seeds'`` when several are equally close), else ``""``."""
+    if not isinstance(value, str) or len(value) > 100:
+        return ""
+    scores = {choice: difflib.SequenceMatcher(None, value, choice).ratio()
+              for choice in choices}
+    best = max(scores.values(), default=0.0)
+    if best < 0.6:  # difflib.get_close_matches' default cutoff
+        return ""
+    closest = sorted(choice for choice, score in scores.items() if score == best)
+    return f" (did you mean {' or '.join(repr(choice) for choice in closest)}?)"
+
+
+def _literal_choices(expected: str) -> list[str]:
+    """``"'sync', 'async' or 'in-memory'"`` (pydantic's wording) -> ``[sync, async, in-memory]``."""
+    return [part.strip().strip("'") for part in expected.replace(" or ", ", ").split(", ")
+            if part.strip()]
+
+
+def _limit(value: Any) -> str:
+    """A bound as a reader writes it: ``1e+09`` rather than ``1000000000``."""
+    if isinstance(value, float) or (isinstance(value, int) and abs(value) >= 1e6):
+        return f"{value:g}"
+    return str(value)
 
 
 _BOUNDS = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<",

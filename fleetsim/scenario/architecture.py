@@ -19,26 +19,35 @@ core only (+4 l s h per token).
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import model_validator
 
-from fleetsim.scenario.types import Count, Model
+from fleetsim.scenario.types import Model, count, integer
+
+#: the largest architecture dimensions accepted (10x to 100x beyond today's largest models)
+MAX_LAYERS = 10_000
+MAX_HIDDEN = 1_000_000
+MAX_HEADS = 100_000
+MAX_FFN = 10_000_000
+MAX_VOCAB = 10_000_000
+MAX_SEQ_LEN = 100_000_000
+MAX_EXPERTS = 100_000
 
 
 class Architecture(Model):
     """A decoder-only transformer, as a scenario's ``model:`` mapping or a preset."""
 
-    layers: Annotated[int, Field(gt=0)]
-    hidden: Annotated[int, Field(gt=0)]
-    heads: Annotated[int, Field(gt=0)]
-    kv_heads: Annotated[int, Field(gt=0)] | None = None  # default: heads (no GQA)
-    ffn: Annotated[int, Field(gt=0)] | None = None  # default: 4 * hidden
-    vocab: Annotated[Count, Field(gt=0)]
-    seq_len: Annotated[Count, Field(gt=0)]
+    layers: integer(1, MAX_LAYERS)
+    hidden: integer(1, MAX_HIDDEN)
+    heads: integer(1, MAX_HEADS)
+    kv_heads: integer(1, MAX_HEADS) | None = None  # default: heads (no GQA)
+    ffn: integer(1, MAX_FFN) | None = None  # default: 4 * hidden
+    vocab: count(1, MAX_VOCAB)
+    seq_len: count(1, MAX_SEQ_LEN)
     gated_mlp: bool = True  # SwiGLU (3 matrices) or plain GELU MLP (2)
-    experts: Annotated[int, Field(gt=0)] = 1
-    experts_per_token: Annotated[int, Field(gt=0)] = 1
+    experts: integer(1, MAX_EXPERTS) = 1
+    experts_per_token: integer(1, MAX_EXPERTS) = 1
 
     @model_validator(mode="after")
     def _shapes(self) -> "Architecture":

@@ -21,11 +21,13 @@ down ports hold when a node's rail takes several ports (bonded NICs, e.g. Gaudi 
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import model_validator
 
-from fleetsim.hardware.models import Bandwidth, Fraction, Seconds, Spec
+from fleetsim.hardware.models import Spec
+from fleetsim.scenario.types import (MAX_NODES, Bandwidth, Duration, NotBool, integer,
+                                     number)
 
 FabricType = Literal["rail-fat-tree", "fat-tree", "torus", "ring", "single-switch"]
 
@@ -45,13 +47,13 @@ class FabricSpec(Spec):
 
     type: FabricType = "rail-fat-tree"
     link: Bandwidth | None = None
-    link_latency: Seconds = 0.5e-6
-    efficiency: Fraction | None = None
-    oversubscription: float = Field(default=1.0, ge=1.0)
-    radix: int = Field(default=64, ge=4)
-    su_size: int | None = Field(default=None, ge=1)
-    tiers: Literal["auto", 2, 3] = "auto"
-    dims: tuple[int, ...] = ()
+    link_latency: Duration = 0.5e-6
+    efficiency: number(0.0, 1.0, open_low=True) | None = None
+    oversubscription: number(1.0, 1000.0) = 1.0
+    radix: integer(4, 4096) = 64
+    su_size: integer(1, MAX_NODES) | None = None
+    tiers: Annotated[Literal["auto", 2, 3], NotBool] = "auto"
+    dims: tuple[integer(1, MAX_NODES), ...] = ()
     #: jobs whose collectives cross the same links slow each other (comm/sharing.py)
     interference: bool = True
 

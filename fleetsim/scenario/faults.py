@@ -17,15 +17,20 @@ mean is the MTBF). ``faults.scale`` multiplies every rate: the knob a sweep turn
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import field_validator, model_validator
 
 from fleetsim.scenario.fault_presets import PRESETS, preset_causes
-from fleetsim.scenario.types import Duration, Model, Name, PositiveDuration
+from fleetsim.scenario.types import (MAX_BAD_NODE_FACTOR, MAX_SIGMA, Duration, Fraction, Model,
+                                     Mtbf, Name, PositiveDuration, number)
 from fleetsim.units import DAY
 
-Probability = Annotated[float, Field(ge=0, le=1)]
+Probability = Fraction
+#: failures per 1000 node-days: at most a million (one a node every 86 ms)
+MAX_PER_1000_NODE_DAYS = 1e6
+#: faults.scale: 0 (no failures) or between 1/MAX_SCALE and MAX_SCALE
+MAX_SCALE = 1e6
 
 
 class FaultCause(Model):
@@ -33,11 +38,11 @@ class FaultCause(Model):
 
     name: Name
     scope: Literal["gpu", "node", "leaf", "job"]
-    mtbf: PositiveDuration | None = None  # mean time between failures of one unit
-    per_1000_node_days: Annotated[float, Field(gt=0)] | None = None
+    mtbf: Mtbf | None = None  # mean time between failures of one unit
+    per_1000_node_days: number(0.0, MAX_PER_1000_NODE_DAYS, open_low=True) | None = None
     distribution: Literal["exponential", "weibull", "lognormal"] = "exponential"
-    shape: Annotated[float, Field(gt=0)] = 1.0  # Weibull shape (1 = exponential)
-    sigma: Annotated[float, Field(gt=0)] = 1.0  # lognormal shape
+    shape: number(0.05, 100.0) = 1.0  # Weibull shape (1 = exponential)
+    sigma: number(0.0, MAX_SIGMA, open_low=True) = 1.0  # lognormal shape
     planned: bool = False  # maintenance: the job drains (saves its finished steps) first
     detection: Duration | None = None  # overrides faults.detection for this cause
     silent: bool = False  # silent data corruption: the job runs on until detection, then
@@ -90,18 +95,26 @@ class BadNodes(Model):
     """A fraction of nodes that fail ``factor`` times faster than the rest (all causes)."""
 
     fraction: Probability
-    factor: Annotated[float, Field(ge=1)] = 5.0
+    factor: number(1.0, MAX_BAD_NODE_FACTOR) = 5.0
 
 
 class FaultsSpec(Model):
     """Failure causes, and the time to notice and to repair a failure."""
 
     preset: Literal[tuple(PRESETS)] | None = None  # type: ignore[valid-type]
-    scale: Annotated[float, Field(ge=0)] = 1.0  # multiplies every cause's rate
+    scale: number(0.0, MAX_SCALE) = 1.0  # multiplies every cause's rate (0: no failures)
     causes: tuple[FaultCause, ...] = ()
     detection: Duration = 0.0  # failure -> the job notices (default for every cause)
     repair: Duration | RepairPipeline = 0.0  # failed node -> healthy (constant, or a pipeline)
     bad_nodes: BadNodes | None = None
+
+    @field_validator("scale")
+    @classmethod
+    def _scale_range(cls, scale: float) -> float:
+        if 0 < scale < 1 / MAX_SCALE:
+            raise ValueError(f"must be 0 (no failures) or at least {1 / MAX_SCALE:g}, "
+                             f"got {scale:g}")
+        return scale
 
     def effective_causes(self) -> tuple[FaultCause, ...]:
         """The preset's causes (replaced by explicit causes of the same name), then the

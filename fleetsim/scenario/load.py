@@ -20,6 +20,7 @@ from typing import Any, Iterable
 
 from fleetsim.errors import ScenarioError
 from fleetsim.hardware import Accelerator, Catalogue, NodeType, UnknownHardware, load_spec
+from fleetsim.units import format_duration
 from fleetsim.scenario.models import Scenario
 from fleetsim.scenario.overrides import apply_overrides
 from fleetsim.yamlsource import Document, load_document, validate
@@ -101,6 +102,10 @@ def _check(spec: Scenario, node: NodeType, document: Document) -> None:
     per_node = node.accelerators
     usable = (cluster.nodes - cluster.spares) * per_node
     for index, job in enumerate(spec.jobs):
+        if spec.horizon is not None and job.submit >= spec.horizon:
+            raise document.error(("jobs", index, "submit"),
+                                 f"submitted at {format_duration(job.submit)}, at or after the "
+                                 f"horizon ({format_duration(spec.horizon)}): it would never run")
         if job.type == "serving":
             if job.tp > per_node:
                 raise document.error(("jobs", index, "tp"),

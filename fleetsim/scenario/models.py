@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from fleetsim.scenario.types import (Bandwidth, Batch, Count, Duration, Model, Name,
-                                     PositiveDuration)
+from fleetsim.scenario.types import (MAX_NODES, Bandwidth, Batch, Duration, Factor,
+                                     Fraction, Model, Name, NotBool, PositiveCount,
+                                     PositiveDuration, PositiveInteger, Reference, Seed, Text,
+                                     StepDuration, count, integer, number)
 from fleetsim.scenario.faults import FaultsSpec
 from fleetsim.scenario.serving import ServingJobSpec, known_preset
 from fleetsim.scenario.scheduling import SchedulerSpec, Scheduling
@@ -20,6 +22,10 @@ from fleetsim.scenario.stragglers import StragglersSpec
 from fleetsim.scenario.fabric import FabricSpec
 from fleetsim.scenario.power import PowerSpec
 from fleetsim.scenario.architecture import PRESETS, Architecture, Recompute
+
+
+#: the most steps a training job may ask for (the run's event budget bounds them further)
+MAX_STEPS = 10**12
 
 
 class StorageSpec(Model):
@@ -31,9 +37,9 @@ class StorageSpec(Model):
 class ClusterSpec(Model):
     """The fleet: how many nodes of which type, and how many are held back as hot spares."""
 
-    node: str = Field(min_length=1)  # a catalogue name, or a path to a node YAML file
-    nodes: Annotated[Count, Field(gt=0)]
-    spares: Annotated[Count, Field(ge=0)] = 0
+    node: Reference  # a catalogue name, or a path to a node YAML file
+    nodes: count(0, MAX_NODES, open_low=True)
+    spares: count(0, MAX_NODES) = 0
     fabric: FabricSpec = FabricSpec()  # the scale-out network joining the nodes
     storage: StorageSpec | None = None  # checkpoint storage shared by every job
 
@@ -41,7 +47,7 @@ class ClusterSpec(Model):
 class CheckpointSpec(Model):
     """When a training job saves its state and what saving and loading cost."""
 
-    policy: str = "fixed"  # fixed | young | daly | none, or a registered policy (checked
+    policy: Reference = "fixed"  # fixed | young | daly | none, or a registered policy (checked
     #                          against the registry when the run is prepared)
     interval: PositiveDuration | None = None  # compute time between checkpoints (fixed)
     mode: Literal["sync", "async", "in-memory"] = "sync"
@@ -49,12 +55,12 @@ class CheckpointSpec(Model):
     load: Duration = 0.0  # time to load the last checkpoint from remote storage on restart
     snapshot: Duration = 0.0  # async / in-memory: blocking copy to host / peer memory
     memory_load: Duration = 0.0  # in-memory: restore from peer memory
-    remote_every: Annotated[int, Field(ge=1)] = 10  # in-memory: every Nth also goes remote
+    remote_every: PositiveInteger = 10  # in-memory: every Nth also goes remote
     # With a model: derive save/load (when not given) from the checkpoint size and this
     # bandwidth; the size is params x bytes_per_param (bf16 weights 2 + fp32 master 4 + Adam
     # moments 8 = 14 bytes; gradients are not saved).
     storage_bandwidth: Bandwidth | None = None
-    bytes_per_param: Annotated[float, Field(gt=0)] = 14.0
+    bytes_per_param: number(0.0, 1000.0, open_low=True) = 14.0
 
 
 class ParallelismSpec(Model):
@@ -65,23 +71,24 @@ class ParallelismSpec(Model):
     ranks; Llama 3 uses ``tp-cp-pp-dp`` (arXiv 2407.21783 section 3.3.2).
     """
 
-    tp: Annotated[int, Field(ge=1)] = 1  # tensor parallel (within a node)
-    cp: Annotated[int, Field(ge=1)] = 1  # context parallel: each sequence split over cp ranks
-    pp: Annotated[int, Field(ge=1)] = 1  # pipeline stages
-    dp: Annotated[int, Field(ge=1)] | None = None  # data parallel; default gpus/(tp*cp*pp)
-    ep: Annotated[int, Field(ge=1)] = 1  # expert parallel (within the data-parallel group)
-    order: str = "tp-cp-dp-pp"  # rank order, innermost dimension first
-    zero: Literal[0, 1, 2, 3] = 0  # ZeRO stage: shard optimizer (1), + grads (2), + weights (3)
+    tp: PositiveInteger = 1  # tensor parallel (within a node)
+    cp: PositiveInteger = 1  # context parallel: each sequence split over cp ranks
+    pp: PositiveInteger = 1  # pipeline stages
+    dp: PositiveInteger | None = None  # data parallel; default gpus/(tp*cp*pp)
+    ep: PositiveInteger = 1  # expert parallel (within the data-parallel group)
+    order: Annotated[str, Field(max_length=64)] = "tp-cp-dp-pp"  # rank order, innermost first
+    #: ZeRO stage: shard optimizer (1), + grads (2), + weights (3)
+    zero: Annotated[Literal[0, 1, 2, 3], NotBool] = 0
     fsdp: bool = False  # fully sharded data parallel: the same as zero: 3
-    virtual_stages: Annotated[int, Field(ge=1)] = 1  # interleaved 1F1B chunks per stage
-    first_stage_layers: Annotated[int, Field(ge=0)] | None = None  # default: an even split
-    last_stage_layers: Annotated[int, Field(ge=0)] | None = None  # default: an even split
+    virtual_stages: PositiveInteger = 1  # interleaved 1F1B chunks per stage
+    first_stage_layers: integer() | None = None  # default: an even split
+    last_stage_layers: integer() | None = None  # default: an even split
     sequence_parallel: bool = True  # Megatron sequence parallelism inside the TP group
-    overlap: Annotated[float, Field(ge=0, le=1)] = 1.0  # share of DP comm hidden by compute
-    p2p_overlap: Annotated[float, Field(ge=0, le=1)] = 0.0  # share of pipeline sends hidden
+    overlap: Fraction = 1.0  # share of DP comm hidden by compute
+    p2p_overlap: Fraction = 0.0  # share of pipeline sends hidden
     dp_mode: Literal["all-reduce", "parameter-server"] = "all-reduce"
-    ps_servers: Annotated[int, Field(ge=1)] = 1  # parameter-server nodes
-    compression: Annotated[float, Field(ge=1)] = 1.0  # gradient compression ratio
+    ps_servers: PositiveInteger = 1  # parameter-server nodes
+    compression: Factor = 1.0  # gradient compression ratio
     grad_reduce_dtype: Literal["bf16", "fp32"] = "bf16"  # gradients' dtype on the wire
     recompute: Recompute = "selective"  # activation recomputation
 
@@ -102,24 +109,24 @@ class DataLoadingSpec(Model):
     """The input pipeline: hidden behind compute when fast enough, stalling the step if not."""
 
     time: Duration  # loading one step's batch with one worker
-    workers: Annotated[int, Field(ge=1)] = 1
-    prefetch: Annotated[int, Field(ge=0)] = 2  # batches loaded ahead; 0 = no overlap
+    workers: PositiveInteger = 1
+    prefetch: integer() = 2  # batches loaded ahead; 0 = no overlap
 
 
 class ElasticSpec(Model):
     """Continue on fewer data-parallel replicas while replacements are missing."""
 
-    min_fraction: Annotated[float, Field(gt=0, le=1)] = 0.5  # of the job's nodes
+    min_fraction: number(0.0, 1.0, open_low=True) = 0.5  # of the job's nodes
 
 
 class TrainingJobFields(Model):
     """What a training job runs and how, apart from its name, size and amount of work (the
     template a workload's jobs share)."""
 
-    step_time: PositiveDuration | None = None  # failure-free time of one training step
-    model: str | Architecture | None = None  # a preset name or an architecture mapping
+    step_time: StepDuration | None = None  # failure-free time of one training step
+    model: Reference | Architecture | None = None  # a preset name or an architecture mapping
     global_batch: Batch | None = None  # sequences per step, or "16Mi tokens"
-    micro_batch: Annotated[Count, Field(gt=0)] = 1  # sequences per micro-batch
+    micro_batch: PositiveCount = 1  # sequences per micro-batch
     precision: Literal["bf16", "fp16", "fp8"] = "bf16"
     attention: Literal["flash", "standard"] = "flash"  # fused attention kernel or unfused
     dropout: bool = False  # dropout after attention and MLP (GPT-3, Megatron-LM); Llama: none
@@ -158,8 +165,8 @@ class TrainingJobSpec(Scheduling, TrainingJobFields):
 
     name: Name
     type: Literal["training"]
-    gpus: Annotated[Count, Field(gt=0)]
-    steps: Annotated[Count, Field(gt=0)] | None = None
+    gpus: PositiveCount
+    steps: count(0, MAX_STEPS, open_low=True) | None = None
     work: PositiveDuration | None = None  # failure-free compute time, instead of steps
 
     @model_validator(mode="after")
@@ -187,20 +194,23 @@ class Scenario(Model):
     """A whole scenario file."""
 
     name: Name
-    seed: Annotated[int, Field(ge=0)] = 0
+    seed: Seed = 0
     horizon: PositiveDuration | None = None  # stop time; default: when every job finishes
-    description: str = ""
+    description: Text = ""
     cluster: ClusterSpec
     faults: FaultsSpec = FaultsSpec()
     stragglers: StragglersSpec = StragglersSpec()
     scheduler: SchedulerSpec = SchedulerSpec()
     jobs: tuple[JobSpec, ...] = ()
-    workload: WorkloadSpec | None = None  # jobs arriving over time (a trace or classes)
+    #: jobs arriving over time (a trace or classes); checked even when absent (validate_default)
+    #: so that "no jobs at all" is reported at a key, not at the top of the file
+    workload: WorkloadSpec | None = Field(default=None, validate_default=True)
     output: OutputSpec = OutputSpec()
     power: PowerSpec = PowerSpec()  # facility overhead, node power per state, swing window
 
-    @model_validator(mode="after")
-    def _some_jobs(self) -> "Scenario":
-        if not self.jobs and self.workload is None:
+    @field_validator("workload")
+    @classmethod
+    def _some_jobs(cls, workload: WorkloadSpec | None, info: ValidationInfo) -> WorkloadSpec | None:
+        if workload is None and not info.data.get("jobs") and "jobs" in info.data:
             raise ValueError("a scenario needs jobs (a list) or a workload")
-        return self
+        return workload

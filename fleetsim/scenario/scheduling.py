@@ -8,11 +8,12 @@ when the run is prepared. docs/reference/scenario.md documents every key.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import model_validator
 
-from fleetsim.scenario.types import Duration, Model, Name, PositiveDuration
+from fleetsim.scenario.types import (Duration, Fraction, Model, Name, PositiveDuration,
+                                     PositiveInteger, Reference, SignedInteger)
 
 
 class PreemptionSpec(Model):
@@ -25,15 +26,15 @@ class PreemptionSpec(Model):
 class SchedulerSpec(Model):
     """How waiting jobs are ordered, started, placed and preempted."""
 
-    policy: str = "fifo"  # fifo | priority | backfill | sjf | las | fair-share (registry)
-    placement: str = "packed"  # packed | spread | random (registry)
+    policy: Reference = "fifo"  # fifo | priority | backfill | sjf | las | fair-share (registry)
+    placement: Reference = "packed"  # packed | spread | random (registry)
     backfill: bool | None = None  # EASY backfill; default: on for policy backfill only
-    backfill_depth: Annotated[int, Field(ge=1)] = 1000  # waiting jobs tried per pass
+    backfill_depth: PositiveInteger = 1000  # waiting jobs tried per pass
     preemption: PreemptionSpec = PreemptionSpec()
     #: las: GPU-time (GPU-seconds) thresholds between the priority queues, ascending
     thresholds: tuple[PositiveDuration, ...] | None = None
     #: fair-share: each team's nominal share of the GPUs (fractions summing to at most 1)
-    quotas: dict[Name, Annotated[float, Field(ge=0, le=1)]] | None = None
+    quotas: dict[Name, Fraction] | None = None
     borrowing: bool = True  # fair-share: may a team use GPUs beyond its quota when idle
 
     @model_validator(mode="after")
@@ -54,7 +55,7 @@ class Scheduling(Model):
     """Base of every job spec: when it is submitted and how the scheduler treats it."""
 
     submit: Duration = 0.0  # submission time (from the start of the run)
-    priority: int = 0  # higher runs first (policy priority) and may preempt lower
+    priority: SignedInteger = 0  # higher runs first (policy priority) and may preempt lower
     team: Name | None = None  # for fair-share quotas and per-team results
     estimate: PositiveDuration | None = None  # user's runtime estimate (backfill, sjf)
     preemptible: bool = True  # may the scheduler preempt it

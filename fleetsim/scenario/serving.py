@@ -8,17 +8,21 @@ process through a router. ``model`` gives the LLM cost model (:mod:`fleetsim.ser
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import BeforeValidator, Field, field_validator, model_validator
+from pydantic import field_validator, model_validator
 
 from fleetsim import units
 from fleetsim.scenario.scheduling import Scheduling
-from fleetsim.scenario.types import Bandwidth, Count, Duration, Model, Name, PositiveDuration
+from fleetsim.scenario.types import (MAX_SIGMA, Bandwidth, Cv, Duration, Factor, Fraction,
+                                     Model, Name, PositiveCount, PositiveDuration,
+                                     PositiveInteger, Rate, Reference, StepDuration, count,
+                                     integer, number)
 from fleetsim.scenario.architecture import PRESETS, Architecture
 
-#: Requests per second, written ``12.5``, ``10/s``, ``600/min`` or ``1.2K/h``.
-Rate = Annotated[float, BeforeValidator(units.parse_rate), Field(gt=0)]
+#: the most tokens of one prompt or one output
+MAX_TOKENS = 10**8
+Tokens = count(1, MAX_TOKENS)
 
 Precision = Literal["fp16", "bf16", "fp8", "int8"]
 
@@ -28,13 +32,13 @@ class ArrivalSpec(Model):
 
     process: Literal["poisson", "gamma", "diurnal", "trace", "closed"]
     rate: Rate | None = None  # poisson, gamma: mean requests per second
-    cv: Annotated[float, Field(gt=0)] = 1.0  # gamma: coefficient of variation of the gaps
+    cv: Cv = 1.0  # gamma: coefficient of variation of the gaps
     mean_rate: Rate | None = None  # diurnal: the rate averaged over a period
-    peak_to_trough: Annotated[float, Field(ge=1)] = 2.0  # diurnal: max rate / min rate
+    peak_to_trough: Factor = 2.0  # diurnal: max rate / min rate
     period: PositiveDuration = units.DAY  # diurnal
     phase: Duration = 0.0  # diurnal: time of the mean rate on the way up
-    file: str | None = None  # trace: CSV with columns time_s, prompt_tokens, output_tokens
-    concurrency: Annotated[int, Field(ge=1)] | None = None  # closed: clients, one request each
+    file: Reference | None = None  # trace: CSV with columns time_s, prompt_tokens, output_tokens
+    concurrency: PositiveInteger | None = None  # closed: clients, one request each
     think: Duration = 0.0  # closed: a client's pause between a response and its next request
 
     @model_validator(mode="after")
@@ -55,13 +59,13 @@ class LengthSpec(Model):
     """A distribution of token counts (prompt or output)."""
 
     distribution: Literal["fixed", "uniform", "lognormal", "empirical"]
-    value: Annotated[Count, Field(gt=0)] | None = None  # fixed
-    low: Annotated[Count, Field(gt=0)] | None = None  # uniform, inclusive
-    high: Annotated[Count, Field(gt=0)] | None = None  # uniform, inclusive
-    mean: Annotated[float, Field(gt=0)] | None = None  # lognormal: the mean token count
-    sigma: Annotated[float, Field(gt=0)] = 1.0  # lognormal: sigma of the underlying normal
-    values: tuple[Annotated[int, Field(gt=0)], ...] | None = None  # empirical: observed
-    file: str | None = None  # empirical: a CSV of observed counts (its first column)
+    value: Tokens | None = None  # fixed
+    low: Tokens | None = None  # uniform, inclusive
+    high: Tokens | None = None  # uniform, inclusive
+    mean: number(1.0, MAX_TOKENS) | None = None  # lognormal: the mean token count
+    sigma: number(0.0, MAX_SIGMA, open_low=True) = 1.0  # lognormal: of the underlying normal
+    values: tuple[integer(1, MAX_TOKENS), ...] | None = None  # empirical: observed
+    file: Reference | None = None  # empirical: a CSV of observed counts (its first column)
 
     @model_validator(mode="after")
     def _parameters(self) -> "LengthSpec":
@@ -81,14 +85,14 @@ class BatchingSpec(Model):
     """The batching policy of every replica and its parameters (unset keys take the
     policy's defaults; a key the policy does not take is an error)."""
 
-    policy: str = "continuous"  # none | static | dynamic | continuous | chunked-prefill
-    batch_size: Annotated[int, Field(ge=1)] | None = None  # static: requests per batch
+    policy: Reference = "continuous"  # none | static | dynamic | continuous | chunked-prefill
+    batch_size: PositiveInteger | None = None  # static: requests per batch
     timeout: PositiveDuration | None = None  # static: start a partial batch after this wait
-    max_batch_size: Annotated[int, Field(ge=1)] | None = None  # dynamic, iteration-level
+    max_batch_size: PositiveInteger | None = None  # dynamic, iteration-level
     max_queue_delay: Duration | None = None  # dynamic: the oldest request's longest wait
-    token_budget: Annotated[int, Field(ge=1)] | None = None  # tokens per iteration
-    watermark: Annotated[float, Field(ge=0, lt=1)] | None = None  # KV blocks kept free
-    reserve_tokens: Annotated[int, Field(ge=1)] | None = None  # request-level: KV per request
+    token_budget: PositiveInteger | None = None  # tokens per iteration
+    watermark: number(0.0, 1.0, open_high=True) | None = None  # KV blocks kept free
+    reserve_tokens: PositiveInteger | None = None  # request-level: KV per request
 
     def params(self) -> dict[str, float | int]:
         """Keyword arguments of the policy class (SI units)."""
@@ -105,9 +109,9 @@ class SpeculativeSpec(Model):
     tokens, the target verifies them in one pass, each accepted with probability
     ``acceptance``."""
 
-    draft_model: str | Architecture  # a preset name or an architecture mapping
-    tokens: Annotated[int, Field(ge=1)] = 4
-    acceptance: Annotated[float, Field(ge=0, le=1)] = 0.7
+    draft_model: Reference | Architecture  # a preset name or an architecture mapping
+    tokens: integer(1, 1000) = 4
+    acceptance: Fraction = 0.7
 
     @field_validator("draft_model")
     @classmethod
@@ -119,7 +123,7 @@ class ServiceSpec(Model):
     """Abstract mode: a replica is a server whose service time has this distribution."""
 
     distribution: Literal["exponential", "deterministic"] = "exponential"
-    mean: PositiveDuration
+    mean: StepDuration
 
 
 class SloSpec(Model):
@@ -138,10 +142,10 @@ class AutoscaleSpec(Model):
     the model load (cold start); a removed one drains its requests first and then returns its
     nodes to the fleet."""
 
-    min: Annotated[int, Field(ge=1)] = 1
-    max: Annotated[int, Field(ge=1)]
+    min: PositiveInteger = 1
+    max: PositiveInteger
     metric: Literal["queue", "utilization"] = "queue"
-    target: Annotated[float, Field(gt=0)]  # outstanding requests, or busy fraction (<= 1)
+    target: number(0.0, 1e9, open_low=True)  # outstanding requests, or busy fraction (<= 1)
     interval: PositiveDuration = 30.0
     cooldown: Duration = 300.0
 
@@ -159,29 +163,29 @@ class ServingJobSpec(Scheduling):
 
     name: Name
     type: Literal["serving"]
-    model: str | Architecture | None = None  # a preset name or an architecture mapping
+    model: Reference | Architecture | None = None  # a preset name or an architecture mapping
     service: ServiceSpec | None = None  # abstract mode, instead of a model
-    servers: Annotated[int, Field(ge=1)] = 1  # abstract mode: servers per replica
-    replicas: Annotated[Count, Field(gt=0)]
-    tp: Annotated[int, Field(ge=1)] = 1  # tensor parallel GPUs per replica (within a node)
-    pp: Annotated[int, Field(ge=1)] = 1  # pipeline stages per replica
+    servers: PositiveInteger = 1  # abstract mode: servers per replica
+    replicas: PositiveCount
+    tp: PositiveInteger = 1  # tensor parallel GPUs per replica (within a node)
+    pp: PositiveInteger = 1  # pipeline stages per replica
     precision: Precision = "bf16"  # weights (and compute)
     kv_precision: Precision | None = None  # KV cache; default: precision
     batching: BatchingSpec = BatchingSpec()
     speculative: SpeculativeSpec | None = None
-    router: str = "round-robin"  # random | round-robin | join-shortest-queue | ...
+    router: Reference = "round-robin"  # random | round-robin | join-shortest-queue | ...
     arrivals: ArrivalSpec
     prompt_tokens: LengthSpec | None = None
     output_tokens: LengthSpec | None = None
     slo: SloSpec = SloSpec()
-    requests: Annotated[Count, Field(gt=0)] | None = None  # stop admitting after N arrivals
-    retries: Annotated[int, Field(ge=0)] = 2  # re-sends of a request lost to a replica failure
+    requests: PositiveCount | None = None  # stop admitting after N arrivals
+    retries: integer(0, 1000) = 2  # re-sends of a request lost to a replica failure
     model_load: Duration | None = None  # replica restart: load the weights (default: derived)
     load_bandwidth: Bandwidth | None = None  # per replica, to derive model_load
     warmup: Duration = 0.0  # requests arriving earlier are left out of the latency metrics
     cpu_overhead: Duration = 3e-3  # per model iteration (scheduling, sampling)
     cpu_overhead_per_sequence: Duration = 2e-4  # per sequence in the iteration, added
-    memory_reserve: Annotated[float, Field(ge=0, lt=1)] = 0.1  # HBM kept out of the KV cache
+    memory_reserve: number(0.0, 1.0, open_high=True) = 0.1  # HBM kept out of the KV cache
     autoscale: AutoscaleSpec | None = None  # scale replicas on load (replicas: the start)
 
     @field_validator("model")

@@ -19,24 +19,26 @@ The time beyond the straggler-free step is the ``straggler_delay`` bucket.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import Field
+from fleetsim.scenario.types import (MAX_CV, MAX_SIGMA, Factor, Fraction, Model,
+                                     PositiveDuration, PositiveInteger, Reference, number)
 
-from fleetsim.scenario.types import Model, PositiveDuration
+#: a jitter parameter: a positive multiple of the step time (or a shape), at most 100
+JitterParameter = number(0.0, 100.0, open_low=True)
 
 
 class JitterSpec(Model):
     """Per-rank, per-step jitter of the step time (the law is checked against the registry
     of :mod:`fleetsim.faults.stragglers` when the run is prepared)."""
 
-    distribution: str = "none"
-    mean: Annotated[float, Field(gt=0)] | None = None  # exponential: mean excess
-    sigma: Annotated[float, Field(gt=0)] | None = None  # lognormal shape
-    median: Annotated[float, Field(gt=0)] | None = None  # lognormal median excess
-    cv: Annotated[float, Field(gt=0)] | None = None  # normal (half-normal) scale
-    shape: Annotated[float, Field(gt=0)] | None = None  # weibull
-    scale: Annotated[float, Field(gt=0)] | None = None  # weibull
+    distribution: Reference = "none"
+    mean: JitterParameter | None = None  # exponential: mean excess
+    sigma: number(0.0, MAX_SIGMA, open_low=True) | None = None  # lognormal shape
+    median: JitterParameter | None = None  # lognormal median excess
+    cv: number(0.0, MAX_CV, open_low=True) | None = None  # normal (half-normal) scale
+    shape: number(0.01, 100.0) | None = None  # weibull
+    scale: JitterParameter | None = None  # weibull
 
     def params(self) -> dict[str, float]:
         """The parameters given (the keys the YAML used)."""
@@ -47,8 +49,8 @@ class JitterSpec(Model):
 class SlowNodesSpec(Model):
     """Persistently slow nodes."""
 
-    fraction: Annotated[float, Field(ge=0, le=1)] = 0.0  # slow from the start
-    slowdown: Annotated[float, Field(ge=1)] = 1.1
+    fraction: Fraction = 0.0  # slow from the start
+    slowdown: Factor = 1.1
     mtbs: PositiveDuration | None = None  # per node: mean time between becoming slow
     duration: PositiveDuration | None = None  # mean slow episode (default: until repaired)
 
@@ -57,7 +59,7 @@ class MitigationSpec(Model):
     """What a job does about a slow node."""
 
     policy: Literal["none", "evict"] = "none"
-    after_steps: Annotated[int, Field(ge=1)] = 100
+    after_steps: PositiveInteger = 100
 
 
 class StragglersSpec(Model):

@@ -19,11 +19,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, model_validator
+from pydantic import BeforeValidator, model_validator
 
 from fleetsim.scenario.models import TrainingJobFields
 from fleetsim.scenario.serving import ArrivalSpec
-from fleetsim.scenario.types import Count, Model, Name, PositiveDuration
+from fleetsim.scenario.types import (Model, Name, PositiveDuration, Reference, Sigma,
+                                     SignedInteger, Weight, count, integer, number)
+
+#: the most jobs a workload (or one of its classes) may hold; the run's event budget bounds
+#: the number drawn further
+MAX_JOBS = 10**7
+#: the most GPUs one job may ask for (the cluster bounds it further)
+MAX_JOB_GPUS = 10**7
 
 
 def _fixed_duration(value: Any) -> Any:
@@ -42,10 +49,10 @@ class DurationDistribution(Model):
     distribution: Literal["fixed", "exponential", "lognormal", "weibull", "empirical"]
     value: PositiveDuration | None = None  # fixed
     mean: PositiveDuration | None = None  # exponential, lognormal, weibull
-    sigma: Annotated[float, Field(gt=0, le=10)] = 1.0  # lognormal: of the underlying normal
-    shape: Annotated[float, Field(gt=0)] = 1.0  # weibull (< 1: heavy-tailed)
+    sigma: Sigma = 1.0  # lognormal: of the underlying normal
+    shape: number(0.05, 100.0) = 1.0  # weibull (< 1: heavy-tailed)
     values: tuple[PositiveDuration, ...] | None = None  # empirical: observed durations
-    weights: tuple[Annotated[float, Field(ge=0)], ...] | None = None  # empirical
+    weights: tuple[Weight, ...] | None = None  # empirical
 
     @model_validator(mode="after")
     def _parameters(self) -> "DurationDistribution":
@@ -59,11 +66,11 @@ class SizeDistribution(Model):
     ones up to a power of two (1, 2, 4, ... GPUs of one node)."""
 
     distribution: Literal["fixed", "lognormal", "empirical"]
-    value: Annotated[Count, Field(gt=0)] | None = None  # fixed
-    mean: Annotated[float, Field(gt=0)] | None = None  # lognormal: mean GPUs (before rounding)
-    sigma: Annotated[float, Field(gt=0, le=10)] = 1.0  # lognormal
-    values: tuple[Annotated[int, Field(gt=0)], ...] | None = None  # empirical
-    weights: tuple[Annotated[float, Field(ge=0)], ...] | None = None  # empirical
+    value: count(1, MAX_JOB_GPUS) | None = None  # fixed
+    mean: number(1.0, MAX_JOB_GPUS) | None = None  # lognormal: mean GPUs (before rounding)
+    sigma: Sigma = 1.0  # lognormal
+    values: tuple[integer(1, MAX_JOB_GPUS), ...] | None = None  # empirical
+    weights: tuple[Weight, ...] | None = None  # empirical
 
     @model_validator(mode="after")
     def _parameters(self) -> "SizeDistribution":
@@ -106,13 +113,14 @@ class JobClass(Model):
 
     name: Name
     arrivals: ArrivalSpec | None = None  # poisson, gamma or diurnal; rates in jobs/time
-    jobs: Annotated[Count, Field(gt=0)] | None = None  # stop this class after N jobs
+    jobs: count(1, MAX_JOBS) | None = None  # stop this class after N jobs
     gpus: Annotated[SizeDistribution, BeforeValidator(_fixed_size)] = SizeDistribution(
         distribution="fixed", value=1)
     duration: Annotated[DurationDistribution, BeforeValidator(_fixed_duration)] | None = None
-    priority: int = 0
-    teams: dict[Name, Annotated[float, Field(ge=0)]] | None = None  # team mix (weights)
-    estimate_factor: Annotated[float, Field(gt=0)] = 1.0  # user estimate / true duration
+    priority: SignedInteger = 0
+    teams: dict[Name, Weight] | None = None  # team mix (weights)
+    #: user estimate / true duration
+    estimate_factor: number(1 / 1000, 1000.0) = 1.0
     preemptible: bool = True
     job: JobTemplate = JobTemplate()
 
@@ -133,10 +141,10 @@ class JobClass(Model):
 class WorkloadSpec(Model):
     """Jobs arriving over time: a trace, synthetic classes, or both."""
 
-    trace: str | None = None  # CSV or Parquet, one row per job (relative to the scenario)
+    trace: Reference | None = None  # CSV or Parquet, one row per job (relative to the scenario)
     classes: tuple[JobClass, ...] = ()
     defaults: JobTemplate = JobTemplate()  # how trace jobs without a matching class run
-    jobs: Annotated[Count, Field(gt=0)] | None = None  # at most this many jobs in all
+    jobs: count(1, MAX_JOBS) | None = None  # at most this many jobs in all
     #: arrivals and trace rows after this time are ignored (default: the scenario's horizon)
     until: PositiveDuration | None = None
 

@@ -25,6 +25,7 @@ import numpy as np
 
 from fleetsim.errors import FleetsimError
 from fleetsim.registry import Registry, UnknownName
+from fleetsim.scenario.types import MAX_CV
 
 
 class ArrivalError(FleetsimError):
@@ -59,9 +60,11 @@ def make_length(name: str, **params) -> "LengthDistribution":
     return _build(LENGTHS, "length distribution", name, params)
 
 
-def _positive(name: str, value: float) -> None:
-    if not value > 0:
-        raise ArrivalError(f"{name} must be > 0, got {value}")
+def _positive(name: str, value: float, limit: float = math.inf) -> None:
+    """``0 < value <= limit`` (and finite): the samplers' loops depend on it."""
+    if not (0 < value <= limit and math.isfinite(value)):
+        bound = "" if math.isinf(limit) else f" and at most {limit:g}"
+        raise ArrivalError(f"{name} must be finite, > 0{bound}, got {value}")
 
 
 # ------------------------------------------------------------------------------ arrivals
@@ -131,7 +134,7 @@ class Gamma(ArrivalProcess):
 
     def __post_init__(self) -> None:
         _positive("rate", self.rate)
-        _positive("cv", self.cv)
+        _positive("cv", self.cv, MAX_CV)  # a larger cv: gaps of 0 and one huge, forever
 
     @property
     def mean_rate(self) -> float:
@@ -163,8 +166,9 @@ class Diurnal(ArrivalProcess):
     def __post_init__(self) -> None:
         _positive("mean_rate", self.mean_rate_rps)
         _positive("period_s", self.period_s)
-        if self.peak_to_trough < 1:
-            raise ArrivalError(f"peak_to_trough must be >= 1, got {self.peak_to_trough}")
+        if not 1 <= self.peak_to_trough < math.inf:
+            raise ArrivalError(f"peak_to_trough must be finite and >= 1, got "
+                               f"{self.peak_to_trough}")
 
     @property
     def amplitude(self) -> float:

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from fleetsim.engine import RandomStreams
+from fleetsim.errors import FleetsimError, LocatedError
 from fleetsim.scenario.models import TrainingJobSpec
 from fleetsim.scenario.workload import JobClass, JobTemplate, WorkloadSpec
 from fleetsim.serving.setup import arrival_process
@@ -54,6 +55,15 @@ class Workload:
         self.until_s = until_s
         self.trace = trace
         self.classes = {job_class.name: job_class for job_class in spec.classes}
+        #: each class's arrival process, built now so that bad parameters are found when the
+        #: run is prepared (a LocatedError at the class's arrivals), not when it draws
+        self._processes = {}
+        for index, job_class in enumerate(spec.classes):
+            if job_class.arrivals is not None:
+                try:
+                    self._processes[job_class.name] = arrival_process(job_class.arrivals)
+                except FleetsimError as exc:
+                    raise LocatedError(str(exc), ("classes", index, "arrivals")) from None
 
     def draw(self, streams: RandomStreams) -> "DrawnWorkload":
         """The run's jobs, sorted by submission (ties: the trace, then classes in order)."""
@@ -88,7 +98,7 @@ class Workload:
     def _class_part(self, job_class: JobClass, source: int,
                     rng: np.random.Generator) -> pd.DataFrame:
         assert job_class.arrivals is not None and job_class.duration is not None
-        process = arrival_process(job_class.arrivals)
+        process = self._processes[job_class.name]
         limit = job_class.jobs if job_class.jobs is not None else self.spec.jobs
         times = _arrival_times(process, rng, self.until_s, limit)
         count = times.size

@@ -5,12 +5,14 @@ required, and each row gives exactly one of ``duration_s`` (failure-free compute
 and ``steps``; ``name``, ``priority``, ``team``, ``type`` and ``estimate_s`` are optional.
 Other columns are ignored, so a converted public trace may keep its own.
 
-A bad row is a one-line :class:`~fleetsim.errors.ScenarioError` naming the trace file, the
-row's line (a CSV's header is line 1, so row *i* is line *i + 2*; for Parquet, the row
-number) and the column: a missing or non-numeric value, a negative time, a size that is not
-a whole number of GPUs, a multiple of the node or more than the cluster, a ``type`` naming no
-class. ``examples/convert_helios_trace.py`` turns a Helios/AcmeTrace-style job table into
-this layout.
+A missing or unreadable file is a :class:`~fleetsim.errors.LocatedError` at the scenario's
+``trace`` key. A bad row is a one-line :class:`~fleetsim.errors.ScenarioError` naming the
+trace file, the row's line (a CSV's header is line 1, so row *i* is line *i + 2*; for
+Parquet, the row number) and the column: a missing, non-numeric or non-finite value, a
+negative time, a value over its key's range (times over 100y, steps over 10^12), a size that
+is not a whole number of GPUs, a multiple of the node or more than the cluster, a ``type``
+naming no class, a name over 128 characters. ``examples/convert_helios_trace.py`` turns a
+Helios/AcmeTrace-style job table into this layout.
 """
 
 from __future__ import annotations
@@ -21,9 +23,15 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from fleetsim.errors import ScenarioError
+from fleetsim.errors import LocatedError, ScenarioError
+from fleetsim.units import shown
+from fleetsim.scenario.models import MAX_STEPS
+from fleetsim.scenario.types import MAX_COUNT, MAX_DURATION_S, MAX_NAME_LENGTH
 
 REQUIRED = ("submit_s", "gpus")
+#: the largest value of each numeric column (the ranges of the scenario keys they stand for)
+LIMITS = {"submit_s": MAX_DURATION_S, "duration_s": MAX_DURATION_S,
+          "estimate_s": MAX_DURATION_S, "steps": MAX_STEPS, "priority": MAX_COUNT}
 
 
 def read_trace(path: Path, *, gpus_per_node: int, usable_gpus: int,
@@ -32,8 +40,8 @@ def read_trace(path: Path, *, gpus_per_node: int, usable_gpus: int,
     ``submit_s, gpus, duration_s, steps, name, priority, team, type, estimate_s`` (missing
     optional values as NaN or empty strings) and ``line`` (for errors later)."""
     file = str(path)
-    if not path.is_file():
-        raise ScenarioError("trace file not found", file=file)
+    if not path.is_file():  # located at the scenario's workload.trace by the caller
+        raise LocatedError(f"trace file {file!r} not found", ("trace",))
     try:
         if path.suffix.lower() in (".parquet", ".pq"):
             frame = pd.read_parquet(path)
@@ -42,9 +50,10 @@ def read_trace(path: Path, *, gpus_per_node: int, usable_gpus: int,
             frame = pd.read_csv(path, skipinitialspace=True)
             first_line = 2
     except Exception as exc:  # noqa: BLE001 (any reader failure is a bad file)
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ScenarioError(f"not a readable CSV or Parquet trace ({reason})",
-                            file=file) from None
+        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else \
+            type(exc).__name__
+        raise LocatedError(f"{file} is not a readable CSV or Parquet trace ({reason})",
+                           ("trace",)) from None
     missing = [column for column in REQUIRED if column not in frame.columns]
     if "duration_s" not in frame.columns and "steps" not in frame.columns:
         missing.append("duration_s or steps")
@@ -65,7 +74,7 @@ def read_trace(path: Path, *, gpus_per_node: int, usable_gpus: int,
         raw = frame[column]
         bad = np.flatnonzero(np.isnan(values) & raw.notna().to_numpy())
         if bad.size:
-            raise fail(bad[0], column, f"not a number: {raw.iloc[bad[0]]!r}")
+            raise fail(bad[0], column, f"not a number: {shown(raw.iloc[bad[0]])}")
         infinite = np.flatnonzero(np.isinf(values))
         if infinite.size:
             raise fail(infinite[0], column, "must be finite")
@@ -73,6 +82,10 @@ def read_trace(path: Path, *, gpus_per_node: int, usable_gpus: int,
             empty = np.flatnonzero(np.isnan(values))
             if empty.size:
                 raise fail(empty[0], column, "missing value")
+        limit = LIMITS.get(column)
+        if limit is not None:
+            _check(np.abs(values) > limit, fail, column,
+                   lambda row: f"must be at most {limit:g} in size, got {values[row]:g}")
         return values
 
     submit = numbers("submit_s", True)
@@ -109,6 +122,9 @@ def read_trace(path: Path, *, gpus_per_node: int, usable_gpus: int,
             raise fail(unknown[0], "type", f"names no workload class {types[unknown[0]]!r} "
                                            f"(classes: {', '.join(sorted(known)) or 'none'})")
     names = _strings(frame, "name")
+    for column, texts in (("name", names), ("team", _strings(frame, "team"))):
+        _check(np.array([len(text) > MAX_NAME_LENGTH for text in texts], dtype=bool), fail,
+               column, lambda row: f"longer than {MAX_NAME_LENGTH} characters")
     seen: set[str] = set()
     for row, name in enumerate(names):
         if name:

@@ -15,7 +15,8 @@ ONE_LINE = re.compile(r"^fleetsim: \S+:(\d+|--set): [\w.\-]+: .+\n$")
 
 # (description, text substitution on quickstart.yaml, expected key, words in the message)
 BAD_FILES = [
-    ("unknown key", ("  spares: 2 ", "  spare: 2 "), "cluster.spare", "unknown key (allowed:"),
+    ("unknown key", ("  spares: 2 ", "  spare: 2 "), "cluster.spare",
+     "unknown key (did you mean 'spares'?)"),
     ("unknown node type", ("node: dgx-h100", "node: dgx-h1000"), "cluster.node",
      "unknown node type 'dgx-h1000'"),
     ("negative duration", ("detection: 2min", "detection: -2min"), "faults.detection",
@@ -93,7 +94,7 @@ def test_duplicate_key(tmp_path, capsys):
     ("jobs.nope.steps=3", "jobs.nope: no item named 'nope' (known: pretrain)"),
     ("jobs.pretrain.checkpoint.interval=1x", "jobs.pretrain.checkpoint.interval: invalid "
                                              "duration '1x'"),
-    ("jobs.pretrain.checkpoint.intervall=1h", "intervall: unknown key (allowed:"),
+    ("jobs.pretrain.checkpoint.intervall=1h", "intervall: unknown key (did you mean 'interval'?)"),
     ("jobs.pretrain.gpus=-8", "jobs.pretrain.gpus: must be > 0"),
     ("steps", "expected key.path=value"),
     ("name.x=3", "name is a value, not a section"),
