@@ -167,7 +167,7 @@ def _job_columns(title: str, jobs: dict) -> tuple[Table, Callable[[str, Callable
 
 
 #: buckets shown only when some job has time in them
-OPTIONAL_BUCKETS = ("queued", "contention")
+OPTIONAL_BUCKETS = ("queued", "contention", "power_cap")
 
 
 def _share(job: dict, bucket: str) -> str:
