@@ -13,7 +13,9 @@ and key, exit code 2):
 * the scheduler's policy and placement, and that the policy reads every key given;
 * the workload: its trace rows (:mod:`fleetsim.workload.trace`), its classes' sizes (that
   they fit the cluster; with a model, that each size has a plan that fits in memory) and
-  job templates, and that its arrivals end (a horizon, ``until`` or a job limit).
+  job templates, and that its arrivals end (a horizon, ``until`` or a job limit);
+* carbon: the intensity file's rows (:mod:`fleetsim.carbon.series`), and that a job's or a
+  class's ``deferrable`` slack has a threshold to wait for (``carbon.defer_below``).
 
 The layers below raise :class:`~fleetsim.errors.LocatedError` with a key path relative to
 what they were given; :func:`located` turns it into the file's line.
@@ -26,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
+from fleetsim.carbon import Intensity
+from fleetsim.carbon.series import intensity_of
 from fleetsim.errors import LocatedError
 from fleetsim.faults.stragglers import jitter_from
 from fleetsim.hardware import Accelerator, Catalogue, NodeType
@@ -56,6 +60,8 @@ class PreparedScenario:
     serving: Mapping[str, ServingSetup] = field(default_factory=dict)
     #: the jobs arriving over time (``workload:``), or None
     workload: Workload | None = None
+    #: the grid's carbon intensity (``carbon:``), or None
+    intensity: Intensity | None = None
 
     @property
     def spec(self) -> Scenario:
@@ -108,7 +114,8 @@ def prepare(loaded: LoadedScenario) -> PreparedScenario:
                 _check_training(job, loaded)
             elif isinstance(job, ServingJobSpec):
                 serving[job.name] = _serving_setup(job, loaded)
-    return PreparedScenario(loaded, serving, workload)
+    intensity = _check_carbon(loaded)
+    return PreparedScenario(loaded, serving, workload, intensity)
 
 
 @contextmanager
@@ -186,6 +193,23 @@ def _check_scheduler(loaded: LoadedScenario) -> None:
         for key in sorted(spec.model_fields_set - set(allowed)):
             raise LocatedError(f"key {key!r} does not apply to policy {spec.policy!r} "
                                f"(allowed: {', '.join(allowed)})", (key,))
+
+
+def _check_carbon(loaded: LoadedScenario) -> Intensity | None:
+    """The grid intensity (a file's rows checked); deferrable slack needs a threshold."""
+    spec = loaded.spec
+    carbon = spec.carbon
+    if carbon is None or carbon.defer_below is None:
+        deferrable = [(("jobs", index), job) for index, job in enumerate(spec.jobs)]
+        if spec.workload is not None:
+            deferrable += [(("workload", "classes", index), job_class)
+                           for index, job_class in enumerate(spec.workload.classes)]
+        for where, item in deferrable:
+            if item.deferrable is not None:
+                raise loaded.document.error(where + ("deferrable",), (
+                    "deferrable slack needs carbon.defer_below (the intensity, gCO2/kWh, "
+                    "a deferred job waits for) and a carbon intensity"))
+    return intensity_of(carbon, loaded.file) if carbon is not None else None
 
 
 def _workload(loaded: LoadedScenario) -> Workload:

@@ -19,6 +19,7 @@ from fleetsim.scenario.scheduling import SchedulerSpec, Scheduling
 from fleetsim.scenario.stragglers import StragglersSpec
 from fleetsim.scenario.fabric import FabricSpec
 from fleetsim.scenario.architecture import PRESETS, Architecture, Recompute
+from fleetsim.scenario.carbon import CarbonSpec
 
 
 class StorageSpec(Model):
@@ -196,6 +197,7 @@ class Scenario(Model):
     jobs: tuple[JobSpec, ...] = ()
     workload: WorkloadSpec | None = None  # jobs arriving over time (a trace or classes)
     output: OutputSpec = OutputSpec()
+    carbon: CarbonSpec | None = None  # grid carbon intensity, carbon-aware starts
 
     @model_validator(mode="after")
     def _some_jobs(self) -> "Scenario":

@@ -23,7 +23,7 @@ from pydantic import BeforeValidator, Field, model_validator
 
 from fleetsim.scenario.models import TrainingJobFields
 from fleetsim.scenario.serving import ArrivalSpec
-from fleetsim.scenario.types import Count, Model, Name, PositiveDuration
+from fleetsim.scenario.types import Count, Duration, Model, Name, PositiveDuration
 
 
 def _fixed_duration(value: Any) -> Any:
@@ -114,6 +114,7 @@ class JobClass(Model):
     teams: dict[Name, Annotated[float, Field(ge=0)]] | None = None  # team mix (weights)
     estimate_factor: Annotated[float, Field(gt=0)] = 1.0  # user estimate / true duration
     preemptible: bool = True
+    deferrable: Duration | None = None  # carbon-aware slack of the class's jobs
     job: JobTemplate = JobTemplate()
 
     @model_validator(mode="after")
