@@ -23,9 +23,11 @@ from fleetsim.faults.rates import mtbf_s
 from fleetsim.metrics.fleet import fleet_summary, jobs_table, productive_column, queue_columns
 from fleetsim.metrics.timeseries import (auto_resolution, busy_fraction, fleet_timeseries,
                                          serving_timeseries)
+from fleetsim.power import FleetPower, fleet_power
 from fleetsim.prepare import PreparedScenario
 from fleetsim.serving.job import ServingJob
 from fleetsim.training.job import TrainingJob
+from fleetsim.training.plan import make_plan
 
 if TYPE_CHECKING:  # pragma: no cover
     from fleetsim.runner import Run
@@ -49,6 +51,8 @@ class RunResult:
     gpu_log: list[tuple[float, int, int, int, int]] = field(default_factory=list)
     #: the scheduler's (time_s, waiting jobs, waiting GPUs, running jobs, fragmented GPUs)
     queue_log: list[tuple[float, int, int, int, int]] = field(default_factory=list)
+    #: the fleet's and each job's power step functions (fleetsim.power.energy)
+    power: FleetPower | None = None
 
 
 PHASE_NAMES = {"running": "compute", "checkpoint_stall": "checkpoint", "detection": "detection",
@@ -90,6 +94,11 @@ def collect(run: "Run", end_s: float, reason: str) -> RunResult:
         },
         "fleet": fleet_summary(run.jobs, table, fleet, run.scheduler, end_s),
     }
+    power = fleet_power(run, end_s)
+    summary["power"] = power.summary(spec.power.swing_window)
+    for job in static:
+        entry = summary["jobs"][job.name]
+        entry["energy"] = _job_energy(power, job, entry["wall_time_s"])
     resolution = spec.output.resolution or auto_resolution(end_s)
     timeseries = fleet_timeseries(
         fleet.state_log, fleet.total_gpus,
@@ -97,6 +106,9 @@ def collect(run: "Run", end_s: float, reason: str) -> RunResult:
          if isinstance(job, TrainingJob)},
         end_s, resolution)
     timeseries = productive_column(queue_columns(timeseries, run.scheduler.queue_log), training)
+    grid = timeseries["time_s"].to_numpy()
+    timeseries = pd.concat([timeseries, pd.DataFrame(power.columns(grid, resolution),
+                                                     index=timeseries.index)], axis=1)
     requests = []
     for job in serving:
         records = job.request_table()
@@ -114,7 +126,8 @@ def collect(run: "Run", end_s: float, reason: str) -> RunResult:
                      request_frame, table,
                      gpu_log=[entry for entry in fleet.state_log if entry[0] <= end_s],
                      queue_log=[entry for entry in run.scheduler.queue_log
-                                if entry[0] <= end_s])
+                                if entry[0] <= end_s],
+                     power=power)
 
 
 def phase_frame(jobs: list[TrainingJob], end_s: float) -> pd.DataFrame:
@@ -126,6 +139,16 @@ def phase_frame(jobs: list[TrainingJob], end_s: float) -> pd.DataFrame:
             if phase != "done" and end > start:
                 rows.append((job.name, PHASE_NAMES.get(phase, phase), start, end))
     return pd.DataFrame.from_records(rows, columns=["job", "phase", "start_s", "end_s"])
+
+
+def _job_energy(power: FleetPower, job, wall_s: float) -> dict:
+    """A job's ``energy`` block: per useful step and token for training (steps kept at the
+    end of the run; tokens where the job has a model)."""
+    if not isinstance(job, TrainingJob):
+        return power.job_summary(job.name, wall_s=wall_s)
+    tokens = make_plan(job.spec).tokens_per_step if job.spec.model is not None else None
+    return power.job_summary(job.name, steps=job.steps_done, tokens_per_step=tokens,
+                             wall_s=wall_s)
 
 
 def _finite_or_none(value: float) -> float | None:

@@ -112,6 +112,9 @@ class Fleet:
         self.repairs = 0
         #: (time_s, busy, down, spare, idle) GPU counts after every change
         self.state_log: list[tuple[float, int, int, int, int]] = []
+        #: (time_s, holder name, GPUs it holds now) after every change of a holder's
+        #: allocation (the power model's per-job step functions)
+        self.holding_log: list[tuple[float, str, int]] = []
         #: GPU-seconds each holder (by name) has held so far
         self.gpu_seconds: dict[str, float] = {}
         self._since: dict[NodeHolder, float] = {}
@@ -182,7 +185,7 @@ class Fleet:
             self._since.pop(holder, None)
             self._held_gpus.pop(holder, None)
         if chosen:
-            holder.on_allocation_changed(self._held_gpus.get(holder, 0))
+            self._notify(holder, self._held_gpus.get(holder, 0))
         self._serve()
         self._log_state()
         self._capacity_changed()
@@ -240,7 +243,12 @@ class Fleet:
         self._held.setdefault(holder, {})[node] = gpus
         self._held_gpus[holder] = self._held_gpus.get(holder, 0) + gpus
         self._busy += gpus
-        holder.on_allocation_changed(self._held_gpus[holder])
+        self._notify(holder, self._held_gpus[holder])
+
+    def _notify(self, holder: NodeHolder, gpus: int) -> None:
+        """Log ``holder``'s new GPU count and tell it."""
+        self.holding_log.append((self.env.now, holder.name, gpus))
+        holder.on_allocation_changed(gpus)
 
     def _account(self, holder: NodeHolder) -> None:
         """Credit ``holder``'s GPU-seconds up to now (before its allocation changes)."""
@@ -405,7 +413,7 @@ class Fleet:
             del self._held[holder][node]
             self._held_gpus[holder] -= gpus
             self._busy -= gpus
-            holder.on_allocation_changed(self._held_gpus[holder])
+            self._notify(holder, self._held_gpus[holder])
         holders.clear()
         if node in self._spare:
             self._spare.remove(node)

@@ -18,6 +18,7 @@ from fleetsim.scenario.serving import ServingJobSpec, known_preset
 from fleetsim.scenario.scheduling import SchedulerSpec, Scheduling
 from fleetsim.scenario.stragglers import StragglersSpec
 from fleetsim.scenario.fabric import FabricSpec
+from fleetsim.scenario.power import PowerSpec
 from fleetsim.scenario.architecture import PRESETS, Architecture, Recompute
 from fleetsim.scenario.carbon import CarbonSpec
 
@@ -197,6 +198,7 @@ class Scenario(Model):
     jobs: tuple[JobSpec, ...] = ()
     workload: WorkloadSpec | None = None  # jobs arriving over time (a trace or classes)
     output: OutputSpec = OutputSpec()
+    power: PowerSpec = PowerSpec()  # facility overhead, node power per state, swing window
     carbon: CarbonSpec | None = None  # grid carbon intensity, carbon-aware starts
 
     @model_validator(mode="after")

@@ -1,0 +1,107 @@
+"""The ``power`` section of a scenario: facility overhead (PUE), node power per state, the
+window of the power-swing statistic.
+
+Every run computes the fleet's power and energy (fleetsim/power/); this section only changes
+the figures it uses. Without it: PUE 1.0 (IT power only), node power per state derived from
+the hardware catalogue (fleetsim/power/states.py), swing window 1 s.
+
+* ``pue``: a number >= 1 (constant), or a linear function of the outside temperature
+  ``pue = base + per_degree * max(0, T - above)`` with ``T`` a time profile in degrees
+  Celsius (a step function: each value holds from its time to the next point; ``period``
+  repeats it, e.g. ``24h`` for a daily cycle). Free cooling holds the overhead flat below
+  ``above``; above it the chillers' share grows with the temperature (docs/background/power.md
+  gives the model, its sources and its limits).
+* ``node``: whole-node watts in a state, overriding the catalogue-derived figure
+  (``compute``, ``stall``, ``loading``, ``idle``, ``down``).
+* ``swing_window``: the largest rise and drop of the fleet's IT power within any window of
+  this length is reported (the Llama 3 effect: a whole job stalling at once).
+
+:class:`TimeProfile` is the shared shape of a value that changes over the run (also meant for
+a grid's carbon intensity).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BeforeValidator, Field, model_validator
+
+from fleetsim import units
+from fleetsim.scenario.types import Model, PositiveDuration
+
+#: Electrical power in watts, written with a unit (``700W``, ``10.2kW``, ``1.5MW``).
+Watts = Annotated[float, BeforeValidator(units.parse_power), Field(ge=0)]
+
+
+def _point(value: object) -> tuple[float, float]:
+    """``[time, value]`` -> (seconds, float); anything else is an error naming the shape."""
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        raise ValueError(f"a profile point is [time, value], e.g. [6h, 18.5], got {value!r}")
+    time_s = units.parse_duration(value[0])
+    if time_s < 0:
+        raise ValueError(f"a profile point's time must be >= 0, got {value[0]!r}")
+    number = value[1]
+    if isinstance(number, bool) or not isinstance(number, (int, float)):
+        raise ValueError(f"a profile point's value must be a number, got {number!r}")
+    return time_s, float(number)
+
+
+ProfilePoint = Annotated[tuple[float, float], BeforeValidator(_point)]
+
+
+class TimeProfile(Model):
+    """A value over the run as a step function: ``points`` are ``[time, value]`` pairs, the
+    first at time 0, times increasing; each value holds until the next point (the last one
+    until the end, or until ``period`` when the profile repeats every ``period``)."""
+
+    points: tuple[ProfilePoint, ...] = Field(min_length=1)
+    period: PositiveDuration | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "TimeProfile":
+        times = [time_s for time_s, _value in self.points]
+        if times[0] != 0:
+            raise ValueError("the first point must be at time 0 (e.g. [0, 12.0])")
+        if any(later <= earlier for earlier, later in zip(times, times[1:])):
+            raise ValueError("point times must increase strictly")
+        if self.period is not None and times[-1] >= self.period:
+            raise ValueError(f"every point must lie within the period ({self.period:g} s); "
+                             f"the last is at {times[-1]:g} s")
+        return self
+
+
+class TemperaturePue(Model):
+    """PUE as a linear function of the outside temperature (degrees Celsius):
+    ``base + per_degree * max(0, T - above)``."""
+
+    base: Annotated[float, Field(ge=1)]  # PUE with free cooling (at or below ``above``)
+    per_degree: Annotated[float, Field(ge=0)]  # PUE added per degree above ``above``
+    above: float = 0.0  # degrees C where the overhead starts to grow
+    temperature: TimeProfile  # outside temperature, degrees C
+
+
+class NodePowerSpec(Model):
+    """Whole-node watts per state, overriding the catalogue-derived figures (each optional)."""
+
+    compute: Watts | None = None  # every accelerator computing
+    stall: Watts | None = None  # allocated, accelerators waiting (checkpoint, comm, barrier)
+    loading: Watts | None = None  # restarting: re-initialising, loading a checkpoint
+    idle: Watts | None = None  # up, no job computing on it (also hot spares)
+    down: Watts | None = None  # failed or in repair
+
+
+def _pue(value: object) -> object:
+    """A number or a mapping: anything else gets a message naming both shapes."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, dict)):
+        raise ValueError(f"expected a number >= 1 or a mapping {{base, per_degree, above, "
+                         f"temperature}}, got {value!r}")
+    return value
+
+
+class PowerSpec(Model):
+    """Facility overhead, node power per state, and the power-swing window."""
+
+    pue: Annotated[Annotated[float, Field(ge=1)] | TemperaturePue,
+                   BeforeValidator(_pue)] = 1.0
+    node: NodePowerSpec = NodePowerSpec()
+    swing_window: PositiveDuration = 1.0  # window of the largest power rise/drop reported
