@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
-from fleetsim.carbon import Intensity
+from fleetsim.power.profile import StepProfile
 from fleetsim.carbon.series import intensity_of
 from fleetsim.errors import LocatedError
 from fleetsim.faults.stragglers import jitter_from
@@ -61,7 +61,7 @@ class PreparedScenario:
     #: the jobs arriving over time (``workload:``), or None
     workload: Workload | None = None
     #: the grid's carbon intensity (``carbon:``), or None
-    intensity: Intensity | None = None
+    intensity: StepProfile | None = None
 
     @property
     def spec(self) -> Scenario:
@@ -195,7 +195,7 @@ def _check_scheduler(loaded: LoadedScenario) -> None:
                                f"(allowed: {', '.join(allowed)})", (key,))
 
 
-def _check_carbon(loaded: LoadedScenario) -> Intensity | None:
+def _check_carbon(loaded: LoadedScenario) -> StepProfile | None:
     """The grid intensity (a file's rows checked); deferrable slack needs a threshold."""
     spec = loaded.spec
     carbon = spec.carbon

@@ -10,12 +10,14 @@ job is submitted.
 
 from __future__ import annotations
 
-from fleetsim.carbon.intensity import Intensity
+from fleetsim.carbon.intensity import next_at_or_below
+from fleetsim.power.profile import StepProfile
 
 
-def release_s(submit_s: float, slack_s: float, intensity: Intensity, threshold: float) -> float:
+def release_s(submit_s: float, slack_s: float, intensity: StepProfile,
+              threshold: float) -> float:
     """When a job submitted at ``submit_s`` with ``slack_s`` of slack joins the queue."""
-    return intensity.next_at_or_below(submit_s, threshold, submit_s + slack_s)
+    return next_at_or_below(intensity, submit_s, threshold, submit_s + slack_s)
 
 
 __all__ = ["release_s"]

@@ -14,14 +14,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fleetsim.carbon.intensity import Intensity
 from fleetsim.errors import ScenarioError
+from fleetsim.power.profile import StepProfile
 from fleetsim.scenario.carbon import CarbonSpec
 
 COLUMNS = ("time_s", "intensity")
 
 
-def read_intensity(path: Path) -> Intensity:
+def read_intensity(path: Path) -> StepProfile:
     """The intensity series of the CSV file at ``path``, checked row by row."""
     file = str(path)
     if not path.is_file():
@@ -59,16 +59,16 @@ def read_intensity(path: Path) -> Intensity:
     negative = np.flatnonzero(intensity < 0)
     if negative.size:
         raise fail(int(negative[0]), "intensity", "must be >= 0 (gCO2/kWh)")
-    return Intensity(tuple(times.tolist()), tuple(intensity.tolist()))
+    return StepProfile(times, intensity)
 
 
-def intensity_of(spec: CarbonSpec, scenario_file: str) -> Intensity:
+def intensity_of(spec: CarbonSpec, scenario_file: str) -> StepProfile:
     """The intensity a ``carbon`` section describes (a file relative to the scenario's
     directory)."""
+    if isinstance(spec.intensity, (int, float)):
+        return StepProfile.constant(spec.intensity)
     if spec.intensity is not None:
-        return Intensity.constant(spec.intensity)
-    if spec.daily is not None:
-        return Intensity.daily(spec.daily)
+        return StepProfile.from_spec(spec.intensity)
     assert spec.file is not None
     path = Path(spec.file)
     if not path.is_absolute() and scenario_file != "<dict>":

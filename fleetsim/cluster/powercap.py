@@ -3,10 +3,12 @@
 Three scopes (``power.cap``):
 
 * ``accelerator``: every accelerator is capped at the given watts (``nvidia-smi -pl``);
-* ``node``: every node is capped; its host (CPUs, NICs, fans: the node's busy power minus its
-  accelerators') is not throttled, its accelerators share the rest equally;
+* ``node``: every node is capped; its host (CPUs, NICs, fans: the node's ``compute`` power,
+  :mod:`fleetsim.power.states`, minus its accelerators' busy power) is not throttled, its
+  accelerators share the rest equally;
 * ``cluster``: the cluster's IT power is capped. Policy: every node that is not computing
-  (allocated but idle, free, down) is counted at its idle draw, and the *busy* nodes (holding
+  (allocated but idle, free, down) is counted at its ``idle`` draw (a down node is reserved
+  its idle power: it comes back without asking), and the *busy* nodes (holding
   a running job) share what is left equally, each then split as a node cap. The busy nodes'
   cap therefore changes when a job starts or leaves its nodes: the controller re-computes it
   and re-times every running job then (per placement change, not per step), as the shared
@@ -16,6 +18,12 @@ A job's step slows by ``compute_share x s + (1 - compute_share)``, ``s`` the acc
 compute slowdown (:mod:`fleetsim.hardware.powercap`) and ``compute_share`` the share of its
 step spent computing (its step model's compute and optimizer time; 1 for a job given by its
 ``step_time``). A cap above the busy draw costs nothing.
+
+Power under the cap (:func:`capped_running_per_gpu`): while computing, an accelerator draws
+``min(busy, cap)``; the stretched step's waiting share is unchanged, so a running job's mean
+power per GPU is ``((1 - f) x stall + f x s x compute_capped) / ((1 - f) + f x s)``. Every
+job's caps over time are kept (:attr:`PowerCap.caps`) for the energy accounting
+(:mod:`fleetsim.power.energy`).
 """
 
 from __future__ import annotations
@@ -23,9 +31,9 @@ from __future__ import annotations
 import math
 from typing import Callable, Iterable, Protocol
 
-from fleetsim.hardware import Accelerator, NodeType
 from fleetsim.hardware.powercap import (accelerator_cap_w, busy_node_cap_w, compute_slowdown,
                                         step_slowdown)
+from fleetsim.power.states import NodePower
 from fleetsim.scenario.powercap import PowerCapSpec
 
 
@@ -40,20 +48,23 @@ class Capped(Protocol):
 class PowerCap:
     """The fleet's power cap and the jobs it slows (module docstring)."""
 
-    def __init__(self, spec: PowerCapSpec, node: NodeType, accelerator: Accelerator,
+    def __init__(self, spec: PowerCapSpec, node: NodePower, accelerator_busy_w: float,
                  nodes: int, now: Callable[[], float] = lambda: 0.0) -> None:
-        self.spec, self.node, self.accelerator, self.nodes = spec, node, accelerator, nodes
+        self.spec, self.node, self.nodes = spec, node, nodes
+        self.accelerator_busy_w = accelerator_busy_w
         self._now = now
         self._jobs: dict[Capped, tuple[frozenset[int], float]] = {}  # nodes, compute share
         self._busy: dict[int, int] = {}  # node -> running jobs on it
         #: (time_s, busy nodes, accelerator cap W) at every change of the busy set
         self.history: list[tuple[float, int, float]] = []
+        #: job name -> (time_s, accelerator cap W) whenever its cap was set (inf: uncapped)
+        self.caps: dict[str, list[tuple[float, float]]] = {}
 
     # -- the cap ------------------------------------------------------------------------------
     def accelerator_cap_w(self, busy_nodes: int | None = None) -> float:
         """Each busy accelerator's cap (watts) with ``busy_nodes`` nodes computing (default:
         now); infinite without a job running under a cluster cap."""
-        spec, node, chip = self.spec, self.node, self.accelerator
+        spec, node = self.spec, self.node
         if spec.accelerator is not None:
             return spec.accelerator
         if spec.node is not None:
@@ -61,15 +72,15 @@ class PowerCap:
         else:
             busy = len(self._busy) if busy_nodes is None else busy_nodes
             assert spec.cluster is not None
-            node_cap = busy_node_cap_w(spec.cluster, self.nodes, busy, node.power.idle)
+            node_cap = busy_node_cap_w(spec.cluster, self.nodes, busy, node.idle)
             if math.isinf(node_cap):
                 return math.inf
-        return accelerator_cap_w(node_cap, node.power.busy, chip.power.busy, node.accelerators)
+        return accelerator_cap_w(node_cap, node.compute, self.accelerator_busy_w, node.gpus)
 
     def compute_slowdown(self, busy_nodes: int | None = None) -> float:
         """The accelerators' compute slowdown with ``busy_nodes`` computing (default: now)."""
         cap = self.accelerator_cap_w(busy_nodes)
-        return 1.0 if math.isinf(cap) else compute_slowdown(cap, self.accelerator.power.busy)
+        return 1.0 if math.isinf(cap) else compute_slowdown(cap, self.accelerator_busy_w)
 
     def slowdown(self, job: Capped) -> float:
         """``job``'s current step-time factor (1 when it is not running)."""
@@ -77,6 +88,17 @@ class PowerCap:
         if placed is None:
             return 1.0
         return step_slowdown(self.compute_slowdown(), placed[1])
+
+    def running_per_gpu(self, compute_share: float, accelerator_cap_w: float) -> float:
+        """A running job's mean watts per GPU slot under ``accelerator_cap_w``."""
+        return capped_running_per_gpu(self.node, compute_share, self.accelerator_busy_w,
+                                      accelerator_cap_w)
+
+    def _set(self, job: Capped, factor: float, cap_w: float) -> None:
+        job.set_power_slowdown(factor)
+        history = self.caps.setdefault(job.name, [])
+        if not history or history[-1][1] != cap_w:
+            history.append((self._now(), cap_w))
 
     # -- jobs come and go ---------------------------------------------------------------------
     def placed(self, job: Capped, nodes: Iterable[int], compute_share: float = 1.0) -> None:
@@ -95,7 +117,7 @@ class PowerCap:
         if job not in self._jobs:
             return
         self._leave(job)
-        job.set_power_slowdown(1.0)
+        self._set(job, 1.0, math.inf)
         self._changed(None)
 
     def _leave(self, job: Capped) -> None:
@@ -108,13 +130,27 @@ class PowerCap:
     def _changed(self, job: Capped | None) -> None:
         """Re-time the jobs whose factor may have changed: all of them under a cluster cap
         (the busy set changed), only the newcomer otherwise."""
+        cap_w = self.accelerator_cap_w()
         if self.spec.cluster is None:
             if job is not None:
-                job.set_power_slowdown(self.slowdown(job))
+                self._set(job, self.slowdown(job), cap_w)
             return
-        self.history.append((self._now(), len(self._busy), self.accelerator_cap_w()))
+        self.history.append((self._now(), len(self._busy), cap_w))
         for running in self._jobs:
-            running.set_power_slowdown(self.slowdown(running))
+            self._set(running, self.slowdown(running), cap_w)
 
 
-__all__ = ["Capped", "PowerCap"]
+def capped_running_per_gpu(node: NodePower, compute_share: float, accelerator_busy_w: float,
+                           accelerator_cap_w: float) -> float:
+    """Mean watts per GPU slot of a running job whose step computes ``compute_share`` of
+    its uncapped time, its accelerators capped at ``accelerator_cap_w`` (module docstring)."""
+    stall = node.per_gpu("stall")
+    if accelerator_cap_w >= accelerator_busy_w:
+        return node.running_per_gpu(compute_share)
+    computing = node.per_gpu("compute") - (accelerator_busy_w - accelerator_cap_w)
+    stretched = compute_share * compute_slowdown(accelerator_cap_w, accelerator_busy_w)
+    waiting = 1.0 - compute_share
+    return (waiting * stall + stretched * computing) / (waiting + stretched)
+
+
+__all__ = ["Capped", "PowerCap", "capped_running_per_gpu"]

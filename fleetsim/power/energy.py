@@ -26,6 +26,7 @@ function (tests/power/test_energy.py checks both).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -155,7 +156,8 @@ class FleetPower:
 
 # -- building ---------------------------------------------------------------------------------
 def fleet_power(run: "Run", end_s: float) -> FleetPower:
-    """The power and energy of ``run``, finished at ``end_s``."""
+    """The power and energy of ``run``, finished at ``end_s`` (under a power cap, a running
+    job draws its capped power: :mod:`fleetsim.cluster.powercap`)."""
     from fleetsim.training.job import TrainingJob  # jobs sit above metrics-level code
 
     scenario = run.scenario
@@ -166,7 +168,8 @@ def fleet_power(run: "Run", end_s: float) -> FleetPower:
     for job in run.jobs:
         times, gpus = holdings.get(job.name, (np.zeros(1), np.zeros(1)))
         if isinstance(job, TrainingJob):
-            jobs[job.name] = training_power(job, times, gpus, node, end_s)
+            jobs[job.name] = training_power(job, times, gpus, node, end_s,
+                                            _capped_running(run, job))
         else:
             jobs[job.name] = serving_power(job.name, job.energy_j, times, gpus, node,
                                            scenario.accelerator.power.busy, end_s)
@@ -183,11 +186,15 @@ def fleet_power(run: "Run", end_s: float) -> FleetPower:
 
 
 def training_power(job, times: np.ndarray, gpus: np.ndarray, node: NodePower,
-                   end_s: float) -> JobPower:
+                   end_s: float,
+                   running: tuple[np.ndarray, np.ndarray] | None = None) -> JobPower:
     """A training job's power step function and energy buckets, from its phase log and its
-    held GPUs (``times``, ``gpus``)."""
+    held GPUs (``times``, ``gpus``); ``running``: its running watts per GPU over time when
+    they change (a power cap), else constant."""
     fraction = compute_fraction(job.costs.estimate)
     running_w = node.running_per_gpu(fraction)
+    if running is None:
+        running = (np.zeros(1), np.array([running_w]))
     phase_w = np.array([running_w, node.per_gpu("stall"), node.per_gpu("stall"),
                         node.per_gpu("stall"), node.per_gpu("loading"), node.per_gpu("idle")])
     log = job.accounting.phase_log
@@ -195,13 +202,18 @@ def training_power(job, times: np.ndarray, gpus: np.ndarray, node: NodePower,
     codes = np.array([PHASES.index(phase) if phase in PHASES else _IDLE_CODE
                       for _time, phase in log], dtype=np.float64)
     merged, held, code = merge(times, gpus, phase_times, codes)
+    merged, held, code, running_now = _on_times(merged, held, code, running)
     code = code.astype(np.int64)
-    watts = held * phase_w[code]
+    per_gpu = np.where(code == 0, running_now, phase_w[code])
+    watts = held * per_gpu
     durations = np.clip(np.diff(np.append(merged, end_s)), 0.0, None)
     gpu_s = np.bincount(code, weights=durations * held, minlength=len(phase_w))
+    running_j = float(np.sum((durations * watts)[code == 0]))
+    running_w = running_j / gpu_s[0] if gpu_s[0] > 0 else running_w  # mean while running
     accounted = job.accounting.gpu_buckets
     lost = accounted["lost_work"]
     slowdown = (accounted["straggler_delay"] + accounted["contention"]
+                + accounted["power_cap"]
                 + max(0.0, accounted["waiting_for_resources"] - gpu_s[3]))
     buckets = {
         "productive": (gpu_s[0] - lost - slowdown) * running_w,
@@ -213,6 +225,31 @@ def training_power(job, times: np.ndarray, gpus: np.ndarray, node: NodePower,
         "idle": gpu_s[_IDLE_CODE] * phase_w[_IDLE_CODE],
     }
     return JobPower(job.name, merged, watts, buckets, fraction, running_w)
+
+
+def _on_times(times: np.ndarray, held: np.ndarray, code: np.ndarray,
+              running: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, ...]:
+    """The job's held GPUs and phase codes, and its running watts per GPU, on the union of
+    their change times."""
+    running_times, running_w = running
+    if len(running_times) == 1:
+        return times, held, code, np.full(len(times), running_w[0])
+    merged = np.union1d(times, running_times)
+    return (merged, lookup(times, held, merged), lookup(times, code, merged),
+            lookup(running_times, running_w, merged))
+
+
+def _capped_running(run: "Run", job) -> tuple[np.ndarray, np.ndarray] | None:
+    """A training job's running watts per GPU over time under the run's power cap (None
+    without a cap)."""
+    cap = run.factory.power_cap
+    history = cap.caps.get(job.name) if cap is not None else None
+    if not history:
+        return None
+    fraction = compute_fraction(job.costs.estimate)
+    times = np.array([0.0] + [time_s for time_s, _cap in history])
+    watts = np.array([math.inf] + [cap_w for _time, cap_w in history])
+    return times, np.array([cap.running_per_gpu(fraction, cap_w) for cap_w in watts])
 
 
 def serving_power(name: str, accelerator_j: float, times: np.ndarray, gpus: np.ndarray,

@@ -5,12 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fleetsim.carbon import Intensity, emissions_g
+from fleetsim.carbon import emissions_g
 from fleetsim.carbon.deferral import release_s
 from fleetsim.carbon.series import read_intensity
 from fleetsim.errors import ScenarioError
+from fleetsim.power.profile import StepProfile
 
 HOUR = 3600.0
+#: 100 g at night (0-6 h, 18-24 h), 50 g by day, every day
+DAILY = StepProfile([0.0, 6 * HOUR, 18 * HOUR], [100.0, 50.0, 100.0], 24 * HOUR)
 
 
 def test_bloom_closed_form():
@@ -20,7 +23,7 @@ def test_bloom_closed_form():
     holding that energy over the 118 days of training gives it to 1e-9 relative."""
     duration_s = 118 * 86400.0
     watts = 433_196 * 3.6e6 / duration_s
-    grams = emissions_g(Intensity.constant(57.0), [0.0], [watts], duration_s)
+    grams = emissions_g(StepProfile.constant(57.0), [0.0], [watts], duration_s)
     assert grams / 1e6 == pytest.approx(433_196 * 57 / 1e6, rel=1e-9)
     assert grams / 1e6 == pytest.approx(24.7, abs=0.05)
 
@@ -33,21 +36,21 @@ def test_constant_intensity_is_energy_times_intensity():
     watts = rng.uniform(0, 1e6, 40)
     end = times[-1] + 123.0
     energy_kwh = float(np.sum(watts * np.diff(np.append(times, end)))) / 3.6e6
-    assert emissions_g(Intensity.constant(431.0), times, watts, end) == pytest.approx(
+    assert emissions_g(StepProfile.constant(431.0), times, watts, end) == pytest.approx(
         energy_kwh * 431.0, rel=1e-12)
 
 
 def test_daily_profile_integral():
     """1 kW for two days under 100 g at night (0-6 h, 18-24 h), 50 g by day: 2 x (12 kWh x
     100 + 12 kWh x 50) = 3.6 kg; starting mid-piece (3 h) changes nothing over whole days."""
-    profile = Intensity.daily([100.0] * 6 + [50.0] * 12 + [100.0] * 6)
+    profile = DAILY
     assert emissions_g(profile, [0.0], [1000.0], 48 * HOUR) == pytest.approx(3600.0)
     assert emissions_g(profile, [3 * HOUR], [1000.0], 51 * HOUR) == pytest.approx(3600.0)
-    assert profile.at(5.99 * HOUR) == 100.0 and profile.at(30 * HOUR) == 50.0
+    assert list(profile.at([5.99 * HOUR, 30 * HOUR])) == [100.0, 50.0]
 
 
 def test_release_waits_for_low_intensity_within_slack():
-    profile = Intensity.daily([100.0] * 6 + [50.0] * 12 + [100.0] * 6)
+    profile = DAILY
     assert release_s(2 * HOUR, 12 * HOUR, profile, 60.0) == 6 * HOUR  # waits for the day
     assert release_s(2 * HOUR, 3 * HOUR, profile, 60.0) == 5 * HOUR  # slack runs out first
     assert release_s(8 * HOUR, 12 * HOUR, profile, 60.0) == 8 * HOUR  # already low
@@ -62,7 +65,7 @@ def _csv(tmp_path, text):
 
 def test_csv_series(tmp_path):
     intensity = read_intensity(_csv(tmp_path, "time_s,intensity\n0,300\n3600,120\n"))
-    assert intensity.at(10.0) == 300 and intensity.at(1e9) == 120
+    assert list(intensity.at([10.0, 1e9])) == [300.0, 120.0]
 
 
 @pytest.mark.parametrize("text, line, key", [

@@ -7,6 +7,7 @@ import pytest
 from fleetsim.cluster.powercap import PowerCap
 from fleetsim.hardware import Catalogue
 from fleetsim.hardware.powercap import compute_slowdown, step_slowdown
+from fleetsim.power.states import node_power
 from fleetsim.scenario.powercap import PowerCapSpec
 
 
@@ -23,7 +24,8 @@ class Job:
 def h100():
     catalogue = Catalogue.load()
     node = catalogue.node("dgx-h100")
-    return node, catalogue.accelerator(node.accelerator)
+    chip = catalogue.accelerator(node.accelerator)
+    return node_power(node, chip), chip.power.busy
 
 
 def test_cluster_cap_follows_the_busy_nodes(h100):
