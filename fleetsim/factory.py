@@ -29,12 +29,12 @@ import simpy
 
 from fleetsim.cluster import Fleet
 from fleetsim.cluster.fabric import SharedFabric
-from fleetsim.cluster.powercap import PowerCap
+from fleetsim.cluster.powercap import PowerCap, serving_cap_w
 from fleetsim.cluster.storage import SharedStorage
 from fleetsim.comm.sharing import Footprint
 from fleetsim.engine import EventLog, RandomStreams
 from fleetsim.faults.rates import FaultUnits, mtbf_s
-from fleetsim.hardware import NodeType
+from fleetsim.hardware import Accelerator, NodeType
 from fleetsim.power.energy import compute_fraction
 from fleetsim.power.states import node_power
 from fleetsim.prepare import PreparedScenario
@@ -73,6 +73,8 @@ class JobFactory:
         self.fabric = SharedFabric() if _may_share(scenario) else None
         #: the power cap every training job computes under, or None
         self.power_cap = _power_cap(env, scenario)
+        #: the accelerator as serving replicas see it: under a cap, drawing at most the cap
+        self.serving_accelerator = _serving_accelerator(scenario)
 
     @property
     def node_multiplier(self) -> float:
@@ -181,7 +183,7 @@ class JobFactory:
         name = spec.name
         return ServingJob(
             self.env, spec, self.fleet, self.log, setup=self.scenario.serving[name],
-            accelerator=self.scenario.accelerator, gpus_per_node=self.per_node,
+            accelerator=self.serving_accelerator, gpus_per_node=self.per_node,
             rng_arrivals=stream(f"arrivals.{name}"), rng_routing=stream(f"routing.{name}"),
             rng_service=stream(f"service.{name}"), horizon_s=self.scenario.spec.horizon,
             storage=self.storage, submit_s=spec.submit)
@@ -209,6 +211,18 @@ def _power_cap(env: simpy.Environment, scenario: PreparedScenario) -> PowerCap |
     node = node_power(scenario.node, scenario.accelerator, power.node)
     return PowerCap(power.cap, node, scenario.accelerator.power.busy,
                     scenario.spec.cluster.nodes, lambda: env.now)
+
+
+def _serving_accelerator(scenario: PreparedScenario) -> Accelerator:
+    """The accelerator with its busy draw at most the serving cap (its FLOP rate's slowdown
+    is in the serving cost model, :func:`fleetsim.prepare.serving_slowdown`)."""
+    chip, power = scenario.accelerator, scenario.spec.power
+    if power.cap is None:
+        return chip
+    node = node_power(scenario.node, chip, power.node)
+    cap_w = serving_cap_w(power.cap, node, chip.power.busy, scenario.spec.cluster.nodes)
+    busy = max(chip.power.idle, min(chip.power.busy, cap_w))
+    return chip.model_copy(update={"power": chip.power.model_copy(update={"busy": busy})})
 
 
 @functools.lru_cache(maxsize=4)

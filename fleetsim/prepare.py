@@ -14,6 +14,8 @@ and key, exit code 2):
 * the workload: its trace rows (:mod:`fleetsim.workload.trace`), its classes' sizes (that
   they fit the cluster; with a model, that each size has a plan that fits in memory) and
   job templates, and that its arrivals end (a horizon, ``until`` or a job limit);
+* a power cap (``power.cap``) leaves each accelerator more than its idle draw, with every
+  node of the cluster computing;
 * carbon: the intensity file's rows (:mod:`fleetsim.carbon.series`), and that a job's or a
   class's ``deferrable`` slack has a threshold to wait for (``carbon.defer_below``).
 
@@ -29,6 +31,9 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
 from fleetsim.power.profile import StepProfile
+from fleetsim.cluster.powercap import serving_cap_w
+from fleetsim.hardware.powercap import compute_slowdown
+from fleetsim.power.states import node_power
 from fleetsim.carbon.series import intensity_of
 from fleetsim.errors import LocatedError
 from fleetsim.faults.stragglers import jitter_from
@@ -106,6 +111,7 @@ def prepare(loaded: LoadedScenario) -> PreparedScenario:
             raise LocatedError(str(exc)) from None
     _check_fabric(loaded)
     _check_scheduler(loaded)
+    _check_power_cap(loaded)
     workload = _workload(loaded) if spec.workload is not None else None
     serving: dict[str, ServingSetup] = {}
     for index, job in enumerate(spec.jobs):
@@ -195,6 +201,41 @@ def _check_scheduler(loaded: LoadedScenario) -> None:
                                f"(allowed: {', '.join(allowed)})", (key,))
 
 
+def _check_power_cap(loaded: LoadedScenario) -> None:
+    """A cap must leave every accelerator more than its idle draw, all nodes computing."""
+    spec = loaded.spec
+    cap = spec.power.cap
+    if cap is None:
+        return
+    chip = loaded.accelerator
+    node = node_power(loaded.node, chip, spec.power.node)
+    nodes = spec.cluster.nodes
+    host_w = max(0.0, node.compute - node.gpus * chip.power.busy)
+    least_node_w = host_w + node.gpus * chip.power.idle  # the node cap that leaves idle
+    scope, value, least = {
+        "accelerator": ("accelerator", cap.accelerator, chip.power.idle),
+        "node": ("node", cap.node, least_node_w),
+        "cluster": ("cluster", cap.cluster, nodes * least_node_w),
+    }[next(name for name in ("accelerator", "node", "cluster") if getattr(cap, name))]
+    if value <= least:
+        what = {"accelerator": f"{chip.name}'s idle draw",
+                "node": f"the host ({host_w:g} W) plus {node.gpus} accelerators at idle",
+                "cluster": f"{nodes} nodes, each its host plus its accelerators at idle"}[scope]
+        raise loaded.document.error(("power", "cap", scope), (
+            f"{value:g} W leaves no accelerator more than its idle draw (must be above "
+            f"{least:g} W: {what})"))
+
+
+def serving_slowdown(spec: Scenario, node: NodeType, accelerator: Accelerator) -> float:
+    """The compute slowdown of serving replicas under the scenario's power cap (1 without)."""
+    cap = spec.power.cap
+    if cap is None:
+        return 1.0
+    watts = serving_cap_w(cap, node_power(node, accelerator, spec.power.node),
+                          accelerator.power.busy, spec.cluster.nodes)
+    return compute_slowdown(watts, accelerator.power.busy)
+
+
 def _check_carbon(loaded: LoadedScenario) -> StepProfile | None:
     """The grid intensity (a file's rows checked); deferrable slack needs a threshold."""
     spec = loaded.spec
@@ -254,7 +295,9 @@ def _serving_setup(job: ServingJobSpec, loaded: LoadedScenario) -> ServingSetup:
     document = loaded.document
     base = Path(document.file).parent if document.file != "<dict>" else Path.cwd()
     return build_setup(job, loaded.node, loaded.accelerator, base,
-                       storage=loaded.spec.cluster.storage is not None)
+                       storage=loaded.spec.cluster.storage is not None,
+                       compute_slowdown=serving_slowdown(loaded.spec, loaded.node,
+                                                         loaded.accelerator))
 
 
 __all__ = ["PreparedScenario", "load", "located", "prepare", "registered"]

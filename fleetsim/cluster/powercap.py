@@ -19,6 +19,11 @@ compute slowdown (:mod:`fleetsim.hardware.powercap`) and ``compute_share`` the s
 step spent computing (its step model's compute and optimizer time; 1 for a job given by its
 ``step_time``). A cap above the busy draw costs nothing.
 
+Serving jobs are not re-timed: their replicas' FLOP rate is divided by the compute slowdown
+at the cap's floor (:func:`serving_cap_w`: a cluster cap shared by all nodes busy), so their
+compute-bound prefill slows and their memory-bound decode barely does
+(:class:`~fleetsim.serving.cost.ServingCost`), and their accelerators draw at most the cap.
+
 Power under the cap (:func:`capped_running_per_gpu`): while computing, an accelerator draws
 ``min(busy, cap)``; the stretched step's waiting share is unchanged, so a running job's mean
 power per GPU is ``((1 - f) x stall + f x s x compute_capped) / ((1 - f) + f x s)``. Every
@@ -140,6 +145,13 @@ class PowerCap:
             self._set(running, self.slowdown(running), cap_w)
 
 
+def serving_cap_w(spec: PowerCapSpec, node: NodePower, accelerator_busy_w: float,
+                  nodes: int) -> float:
+    """The accelerator cap a serving job computes under: the scope's cap, for a cluster cap
+    the share left with every node busy (its floor)."""
+    return PowerCap(spec, node, accelerator_busy_w, nodes).accelerator_cap_w(busy_nodes=nodes)
+
+
 def capped_running_per_gpu(node: NodePower, compute_share: float, accelerator_busy_w: float,
                            accelerator_cap_w: float) -> float:
     """Mean watts per GPU slot of a running job whose step computes ``compute_share`` of
@@ -153,4 +165,4 @@ def capped_running_per_gpu(node: NodePower, compute_share: float, accelerator_bu
     return (waiting * stall + stretched * computing) / (waiting + stretched)
 
 
-__all__ = ["Capped", "PowerCap", "capped_running_per_gpu"]
+__all__ = ["Capped", "PowerCap", "capped_running_per_gpu", "serving_cap_w"]
