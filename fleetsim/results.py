@@ -95,7 +95,7 @@ def collect(run: "Run", end_s: float, reason: str) -> RunResult:
         },
         "fleet": fleet_summary(run.jobs, table, fleet, run.scheduler, end_s),
     }
-    power = fleet_power(run, end_s)
+    power = fleet_power(run, end_s, stopped=reason != "all_jobs_finished")
     summary["power"] = power.summary(spec.power.swing_window)
     intensity = scenario.intensity
     for job in static:

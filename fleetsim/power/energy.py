@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from fleetsim.power.profile import StepProfile, integral, lookup, merge, multiply, pue_profile
+from fleetsim.power.profile import StepProfile, integral, lookup, multiply, pue_profile
 from fleetsim.power.states import NodePower, node_power
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -79,6 +79,9 @@ class FleetPower:
     it_w: np.ndarray
     jobs: dict[str, JobPower]
     buckets_j: dict[str, float] = field(default_factory=dict)
+    #: the run was stopped (horizon, run limit) rather than ended by its jobs: the jobs'
+    #: closing at ``end_s`` is no power change, so the swing ignores that instant
+    stopped: bool = False
 
     # -- energy -------------------------------------------------------------------------------
     @property
@@ -101,7 +104,8 @@ class FleetPower:
     def swing(self, window_s: float) -> dict[str, float | None]:
         """The largest drop and rise of IT power within any ``window_s`` (and when each
         ended), from the exact step function (:func:`largest_swing`)."""
-        return largest_swing(self.times, self.it_w, window_s)
+        inside = self.times < self.end_s if self.stopped else self.times <= self.end_s
+        return largest_swing(self.times[inside], self.it_w[inside], window_s)
 
     # -- timeseries ---------------------------------------------------------------------------
     def columns(self, grid: np.ndarray, resolution_s: float) -> dict[str, np.ndarray]:
@@ -155,112 +159,195 @@ class FleetPower:
 
 
 # -- building ---------------------------------------------------------------------------------
-def fleet_power(run: "Run", end_s: float) -> FleetPower:
-    """The power and energy of ``run``, finished at ``end_s`` (under a power cap, a running
-    job draws its capped power: :mod:`fleetsim.cluster.powercap`)."""
+#: state codes of a held GPU: the training phases, then idle, then serving
+_SERVING_CODE = _IDLE_CODE + 1
+_CODES = _SERVING_CODE + 1
+
+
+def fleet_power(run: "Run", end_s: float, stopped: bool = False) -> FleetPower:
+    """The power and energy of ``run``, finished at ``end_s`` (``stopped``: by its horizon
+    or run limit, not by its jobs ending). Under a power cap a running training job draws
+    its capped power, which changes with its cap (:mod:`fleetsim.cluster.powercap`)."""
     from fleetsim.training.job import TrainingJob  # jobs sit above metrics-level code
 
     scenario = run.scenario
     spec = scenario.spec.power
     node = node_power(scenario.node, scenario.accelerator, spec.node)
-    holdings = _holdings(run.fleet.holding_log)
-    jobs: dict[str, JobPower] = {}
-    for job in run.jobs:
-        times, gpus = holdings.get(job.name, (np.zeros(1), np.zeros(1)))
-        if isinstance(job, TrainingJob):
-            jobs[job.name] = training_power(job, times, gpus, node, end_s,
-                                            _capped_running(run, job))
-        else:
-            jobs[job.name] = serving_power(job.name, job.energy_j, times, gpus, node,
-                                           scenario.accelerator.power.busy, end_s)
+    jobs = list(run.jobs)
+    training = np.array([isinstance(job, TrainingJob) for job in jobs], dtype=bool)
+    fractions: list[float | None] = [compute_fraction(job.costs.estimate) if is_training
+                                     else None for job, is_training in zip(jobs, training)]
+    table = _HeldTable.build(jobs, run.fleet.holding_log, TrainingJob, end_s,
+                             _capped_running(run, jobs, fractions))
+    watts = np.zeros((len(jobs), _CODES))  # per held GPU, by job and state code
+    if training.any():
+        fraction = np.array([f for f in fractions if f is not None])
+        watts[training, :_SERVING_CODE] = _phase_watts(node, fraction)
+    host_w = max(0.0, node.per_gpu("compute") - scenario.accelerator.power.busy)
+    held_s = table.gpu_s.sum(axis=1)
+    for index in np.flatnonzero(~training & (held_s > 0)):
+        # the serving job's accelerator energy plus the host's share, per held GPU-second
+        watts[index, _SERVING_CODE] = jobs[index].energy_j / held_s[index] + host_w
+    row_per_gpu = watts[table.job, table.code]
+    capped = (table.code == 0) & ~np.isnan(table.running_w)
+    row_per_gpu[capped] = table.running_w[capped]
+    row_w = table.gpus * row_per_gpu
+    if capped.any():  # buckets at each job's mean running watts under its caps
+        running_j = np.bincount(table.job, weights=row_w * table.duration * (table.code == 0),
+                                minlength=len(jobs))
+        ran = table.gpu_s[:, 0] > 0
+        watts[ran, 0] = running_j[ran] / table.gpu_s[ran, 0]
+    per_job = {job.name: JobPower(job.name, table.times[a:b], row_w[a:b],
+                                  _buckets(job, table.gpu_s[index], watts[index])
+                                  if fractions[index] is not None
+                                  else {"serving": float(table.gpu_s[index].sum()
+                                                         * watts[index, _SERVING_CODE])},
+                                  fractions[index],
+                                  watts[index, 0] if fractions[index] is not None
+                                  else watts[index, _SERVING_CODE])
+               for index, (job, (a, b)) in enumerate(zip(jobs, table.bounds()))}
     unheld_times, unheld_w, unheld_j = _unheld(run.fleet.state_log, node, end_s)
-    times, it_w = sum_steps([(job.times, job.watts) for job in jobs.values()]
-                            + [(unheld_times, unheld_w)])
+    first = np.ones(len(row_w), dtype=bool)
+    first[1:] = table.job[1:] != table.job[:-1]
+    deltas = np.where(first, row_w, np.diff(row_w, prepend=0.0))
+    times, it_w = _sum_deltas(np.concatenate((table.times, unheld_times)),
+                              np.concatenate((deltas, np.diff(unheld_w, prepend=0.0))))
     buckets = dict.fromkeys(FLEET_BUCKETS, 0.0)
-    for job in jobs.values():
+    for job in per_job.values():
         for bucket, joules in job.buckets_j.items():
             buckets[bucket] += joules
     for bucket, joules in unheld_j.items():
         buckets[bucket] += joules
-    return FleetPower(node, pue_profile(spec), end_s, times, it_w, jobs, buckets)
+    return FleetPower(node, pue_profile(spec), end_s, times, it_w, per_job, buckets, stopped)
 
 
-def training_power(job, times: np.ndarray, gpus: np.ndarray, node: NodePower,
-                   end_s: float,
-                   running: tuple[np.ndarray, np.ndarray] | None = None) -> JobPower:
-    """A training job's power step function and energy buckets, from its phase log and its
-    held GPUs (``times``, ``gpus``); ``running``: its running watts per GPU over time when
-    they change (a power cap), else constant."""
-    fraction = compute_fraction(job.costs.estimate)
-    running_w = node.running_per_gpu(fraction)
-    if running is None:
-        running = (np.zeros(1), np.array([running_w]))
-    phase_w = np.array([running_w, node.per_gpu("stall"), node.per_gpu("stall"),
-                        node.per_gpu("stall"), node.per_gpu("loading"), node.per_gpu("idle")])
-    log = job.accounting.phase_log
-    phase_times = np.array([time_s for time_s, _phase in log], dtype=np.float64)
-    codes = np.array([PHASES.index(phase) if phase in PHASES else _IDLE_CODE
-                      for _time, phase in log], dtype=np.float64)
-    merged, held, code = merge(times, gpus, phase_times, codes)
-    merged, held, code, running_now = _on_times(merged, held, code, running)
-    code = code.astype(np.int64)
-    per_gpu = np.where(code == 0, running_now, phase_w[code])
-    watts = held * per_gpu
-    durations = np.clip(np.diff(np.append(merged, end_s)), 0.0, None)
-    gpu_s = np.bincount(code, weights=durations * held, minlength=len(phase_w))
-    running_j = float(np.sum((durations * watts)[code == 0]))
-    running_w = running_j / gpu_s[0] if gpu_s[0] > 0 else running_w  # mean while running
+def _phase_watts(node: NodePower, fraction: np.ndarray) -> np.ndarray:
+    """Watts per held GPU of training jobs (one row per compute ``fraction``) in each phase
+    code (running .. idle)."""
+    stall = node.per_gpu("stall")
+    columns = [node.running_per_gpu(fraction), *(np.full(len(fraction), stall),) * 3,
+               np.full(len(fraction), node.per_gpu("loading")),
+               np.full(len(fraction), node.per_gpu("idle"))]
+    return np.column_stack(columns)
+
+
+def _buckets(job, gpu_s: np.ndarray, watts: np.ndarray) -> dict[str, float]:
+    """A training job's energy by bucket: its running GPU-seconds split like the goodput
+    accounting's (lost, slowdown, the rest productive), the other phases as they are."""
     accounted = job.accounting.gpu_buckets
     lost = accounted["lost_work"]
-    slowdown = (accounted["straggler_delay"] + accounted["contention"]
-                + accounted["power_cap"]
+    slowdown = (accounted["straggler_delay"] + accounted["contention"] + accounted["power_cap"]
                 + max(0.0, accounted["waiting_for_resources"] - gpu_s[3]))
-    buckets = {
-        "productive": (gpu_s[0] - lost - slowdown) * running_w,
-        "lost_work": lost * running_w,
-        "slowdown": slowdown * running_w,
-        "checkpoint": gpu_s[1] * phase_w[1],
-        "restart": gpu_s[4] * phase_w[4],
-        "stall": (gpu_s[2] + gpu_s[3]) * phase_w[2],
-        "idle": gpu_s[_IDLE_CODE] * phase_w[_IDLE_CODE],
+    running = watts[0]
+    return {
+        "productive": float((gpu_s[0] - lost - slowdown) * running),
+        "lost_work": lost * running,
+        "slowdown": slowdown * running,
+        "checkpoint": float(gpu_s[1] * watts[1]),
+        "restart": float(gpu_s[4] * watts[4]),
+        "stall": float((gpu_s[2] + gpu_s[3]) * watts[2]),
+        "idle": float(gpu_s[_IDLE_CODE] * watts[_IDLE_CODE]),
     }
-    return JobPower(job.name, merged, watts, buckets, fraction, running_w)
 
 
-def _on_times(times: np.ndarray, held: np.ndarray, code: np.ndarray,
-              running: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, ...]:
-    """The job's held GPUs and phase codes, and its running watts per GPU, on the union of
-    their change times."""
-    running_times, running_w = running
-    if len(running_times) == 1:
-        return times, held, code, np.full(len(times), running_w[0])
-    merged = np.union1d(times, running_times)
-    return (merged, lookup(times, held, merged), lookup(times, code, merged),
-            lookup(running_times, running_w, merged))
+@dataclass
+class _HeldTable:
+    """Every job's held GPUs and state code as one table of changes, sorted by job then
+    time (one row per distinct instant of a job), with each row's duration: the jobs' step
+    functions side by side, computed without a Python loop per change."""
+
+    job: np.ndarray
+    times: np.ndarray
+    gpus: np.ndarray
+    code: np.ndarray
+    gpu_s: np.ndarray  # (jobs, codes): GPU-seconds held in each state
+    duration: np.ndarray  # of each row
+    running_w: np.ndarray  # running watts per GPU under a power cap (NaN: uncapped)
+
+    @classmethod
+    def build(cls, jobs: list, holding_log: list[tuple[float, str, int]], training_type,
+              end_s: float,
+              running: list[tuple[int, float, float]] = ()) -> "_HeldTable":
+        """``running``: (job position, time, running watts per GPU) at each change of a
+        job's power cap (NaN: uncapped)."""
+        index = {job.name: position for position, job in enumerate(jobs)}
+        # every job starts at time 0 holding nothing, idle (training) or serving
+        job_ids = [np.arange(len(jobs)), np.arange(len(jobs))]
+        times = [np.zeros(len(jobs)), np.zeros(len(jobs))]
+        kinds = [np.zeros(len(jobs)), np.ones(len(jobs))]
+        values = [np.zeros(len(jobs)),
+                  np.array([_IDLE_CODE if isinstance(job, training_type) else _SERVING_CODE
+                            for job in jobs], dtype=np.float64)]
+        held = [(index[name], time_s, gpus) for time_s, name, gpus in holding_log
+                if name in index]
+        if held:
+            columns = np.array(held, dtype=np.float64)
+            job_ids.append(columns[:, 0].astype(np.int64))
+            times.append(columns[:, 1])
+            kinds.append(np.zeros(len(held)))
+            values.append(columns[:, 2])
+        phases = [(position, time_s, PHASES.index(phase) if phase in PHASES else _IDLE_CODE)
+                  for position, job in enumerate(jobs) if isinstance(job, training_type)
+                  for time_s, phase in job.accounting.phase_log]
+        if phases:
+            columns = np.array(phases, dtype=np.float64)
+            job_ids.append(columns[:, 0].astype(np.int64))
+            times.append(columns[:, 1])
+            kinds.append(np.ones(len(phases)))
+            values.append(columns[:, 2])
+        if running:  # a row of each job first (uncapped at 0), then its cap changes
+            columns = np.array(running, dtype=np.float64)
+            job_ids += [np.arange(len(jobs)), columns[:, 0].astype(np.int64)]
+            times += [np.zeros(len(jobs)), columns[:, 1]]
+            kinds += [np.full(len(jobs), 2.0), np.full(len(running), 2.0)]
+            values += [np.full(len(jobs), np.nan), columns[:, 2]]
+        job_id, time, kind, value = (np.concatenate(part) for part in
+                                     (job_ids, times, kinds, values))
+        order = np.lexsort((np.arange(len(time)), time, job_id))  # stable within an instant
+        job_id, time, kind, value = job_id[order], time[order], kind[order], value[order]
+        gpus = _forward_fill(value, kind == 0)
+        code = _forward_fill(value, kind == 1).astype(np.int64)
+        running_w = (_forward_fill(value, kind == 2) if running
+                     else np.full(len(time), np.nan))
+        last = np.ones(len(time), dtype=bool)  # the last row of each (job, instant)
+        last[:-1] = (job_id[1:] != job_id[:-1]) | (time[1:] != time[:-1])
+        job_id, time, gpus, code = job_id[last], time[last], gpus[last], code[last]
+        running_w = running_w[last]
+        following = np.append(time[1:], end_s)
+        ends = np.ones(len(time), dtype=bool)
+        ends[:-1] = job_id[1:] != job_id[:-1]
+        following[ends] = end_s
+        duration = np.clip(np.minimum(following, end_s) - time, 0.0, None)
+        gpu_s = np.bincount(job_id * _CODES + code, weights=duration * gpus,
+                            minlength=len(jobs) * _CODES).reshape(len(jobs), _CODES)
+        return cls(job_id, time, gpus, code, gpu_s, duration, running_w)
+
+    def bounds(self) -> list[tuple[int, int]]:
+        """Each job's row range."""
+        edges = np.searchsorted(self.job, np.arange(self.gpu_s.shape[0] + 1))
+        return list(zip(edges[:-1].tolist(), edges[1:].tolist()))
 
 
-def _capped_running(run: "Run", job) -> tuple[np.ndarray, np.ndarray] | None:
-    """A training job's running watts per GPU over time under the run's power cap (None
-    without a cap)."""
+def _capped_running(run: "Run", jobs: list,
+                    fractions: list[float | None]) -> list[tuple[int, float, float]]:
+    """(job position, time, running watts per GPU) at each change of a training job's power
+    cap in ``run`` (NaN when uncapped); empty without a cap."""
     cap = run.factory.power_cap
-    history = cap.caps.get(job.name) if cap is not None else None
-    if not history:
-        return None
-    fraction = compute_fraction(job.costs.estimate)
-    times = np.array([0.0] + [time_s for time_s, _cap in history])
-    watts = np.array([math.inf] + [cap_w for _time, cap_w in history])
-    return times, np.array([cap.running_per_gpu(fraction, cap_w) for cap_w in watts])
+    if cap is None:
+        return []
+    changes = []
+    for position, (job, fraction) in enumerate(zip(jobs, fractions)):
+        for time_s, cap_w in cap.caps.get(job.name, ()) if fraction is not None else ():
+            watts = cap.running_per_gpu(fraction, cap_w) if math.isfinite(cap_w) else np.nan
+            changes.append((position, time_s, watts))
+    return changes
 
 
-def serving_power(name: str, accelerator_j: float, times: np.ndarray, gpus: np.ndarray,
-                  node: NodePower, accelerator_busy_w: float, end_s: float) -> JobPower:
-    """A serving job at its mean power per held GPU: the replicas' accelerator energy
-    (``accelerator_j``, from the serving job) plus the host's share while computing."""
-    held_s = integral(times, gpus, end_s)
-    host_w = max(0.0, node.per_gpu("compute") - accelerator_busy_w)
-    energy = accelerator_j + host_w * held_s
-    per_gpu = energy / held_s if held_s > 0 else 0.0
-    return JobPower(name, times, gpus * per_gpu, {"serving": energy}, None, per_gpu)
+def _forward_fill(values: np.ndarray, given: np.ndarray) -> np.ndarray:
+    """Each row's latest ``values`` among the rows where ``given`` (a row of each job
+    comes first, so nothing leaks between jobs)."""
+    source = np.where(given, np.arange(len(values)), 0)
+    return values[np.maximum.accumulate(source)]
 
 
 def compute_fraction(estimate) -> float:
@@ -274,16 +361,6 @@ def compute_fraction(estimate) -> float:
     return busy / total if total > 0 else 1.0
 
 
-def _holdings(log: list[tuple[float, str, int]]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Each holder's GPU count as a step function (starting at 0 GPUs at time 0)."""
-    per_holder: dict[str, list[tuple[float, int]]] = {}
-    for time_s, name, gpus in log:
-        per_holder.setdefault(name, [(0.0, 0)]).append((time_s, gpus))
-    return {name: (np.array([t for t, _g in entries], dtype=np.float64),
-                   np.array([g for _t, g in entries], dtype=np.float64))
-            for name, entries in per_holder.items()}
-
-
 def _unheld(state_log: list[tuple[float, int, int, int, int]], node: NodePower,
             end_s: float) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
     """Power of the GPUs no job holds: idle and spare at ``idle``, down at ``down``."""
@@ -295,10 +372,8 @@ def _unheld(state_log: list[tuple[float, int, int, int, int]], node: NodePower,
                                 "down": integral(times, down, end_s)}
 
 
-def sum_steps(steps: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
-    """The sum of step functions (each 0 before its first change), on their merged times."""
-    times = np.concatenate([t for t, _v in steps])
-    deltas = np.concatenate([np.diff(v, prepend=0.0) for _t, v in steps])
+def _sum_deltas(times: np.ndarray, deltas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The step function whose changes are ``deltas`` at ``times`` (any order)."""
     order = np.argsort(times, kind="stable")
     times, deltas = times[order], deltas[order]
     unique, starts = np.unique(times, return_index=True)

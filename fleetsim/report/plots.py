@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from fleetsim.metrics.accounting import BUCKETS
+from fleetsim.report.power_plot import plot_power
 
 DAY = 86400.0
 COLORS = {"productive": "#2ca02c", "checkpoint_stall": "#1f77b4", "lost_work": "#d62728",
@@ -54,7 +55,8 @@ def plot_run(summary: dict, timeseries: pd.DataFrame, events: pd.DataFrame,
         paths.append(_serving(summary, serving, timeseries, events, out / "serving.png"))
         if requests is not None:
             paths.append(_latency_cdf(serving, requests, out / "latency_cdf.png"))
-    return paths
+    power = plot_power(summary, timeseries, out / "power.png")  # fleetsim/report/power_plot.py
+    return paths + ([power] if power is not None else [])
 
 
 def _serving(summary: dict, names: list[str], timeseries: pd.DataFrame, events: pd.DataFrame,
