@@ -47,7 +47,7 @@ def main() -> None:
     chip = catalogue.accelerator(spec.accelerator)
     node = node_power(spec, chip)
     print(f"DGX H100 (peak {node.compute / 1e3:.1f} kW, 8 x {chip.power.busy:.0f} W GPUs) "
-          f"under {FACILITY_W / 1e6:g} MW of IT power")
+          f"under {FACILITY_W / 1e6:g} MW of IT power\n")
     print("| compute share | allowed slowdown | GPU cap (W) | node peak (kW) | nodes | "
           "more nodes | simulated slowdown |")
     print("|---|---|---|---|---|---|---|")
