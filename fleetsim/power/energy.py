@@ -45,6 +45,9 @@ KWH = 3.6e6  # joules
 PHASES = ("running", "checkpoint_stall", "detection", "waiting_for_resources", "restart")
 _IDLE_CODE = len(PHASES)
 
+#: the held-GPU states the timeseries counts (``gpus_<state>``) and their phase codes
+HELD_STATES = {"running": (0,), "stalled": (1, 2, 3), "loading": (4,), "serving": (6,)}
+
 JOB_BUCKETS = ("productive", "lost_work", "slowdown", "checkpoint", "restart", "stall", "idle")
 FLEET_BUCKETS = JOB_BUCKETS[:-1] + ("serving", "idle", "down")
 
@@ -79,6 +82,8 @@ class FleetPower:
     it_w: np.ndarray
     jobs: dict[str, JobPower]
     buckets_j: dict[str, float] = field(default_factory=dict)
+    #: GPUs held in each power state (:data:`HELD_STATES`) as step functions (times, counts)
+    held_states: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     #: the run was stopped (horizon, run limit) rather than ended by its jobs: the jobs'
     #: closing at ``end_s`` is no power change, so the swing ignores that instant
     stopped: bool = False
@@ -109,14 +114,19 @@ class FleetPower:
 
     # -- timeseries ---------------------------------------------------------------------------
     def columns(self, grid: np.ndarray, resolution_s: float) -> dict[str, np.ndarray]:
-        """``power_it_w`` and ``power_facility_w``: mean power over the window ending at each
-        grid time (the value at time 0 in the first row); ``pue`` at the grid time."""
+        """``gpus_running``, ``gpus_stalled``, ``gpus_loading``, ``gpus_serving``: GPUs held
+        in each power state at the grid time; ``power_it_w`` and ``power_facility_w``: mean
+        power over the window ending at each grid time (the value at time 0 in the first
+        row); ``pue`` at the grid time."""
         facility_times, facility_w = self.facility_steps()
-        return {
+        columns = {f"gpus_{state}": lookup(times, counts, grid).astype(np.int64)
+                   for state, (times, counts) in self.held_states.items()}
+        columns.update({
             "power_it_w": window_mean(self.times, self.it_w, grid, resolution_s),
             "power_facility_w": window_mean(facility_times, facility_w, grid, resolution_s),
             "pue": self.pue.at(grid),
-        }
+        })
+        return columns
 
     # -- summary ------------------------------------------------------------------------------
     def summary(self, window_s: float) -> dict:
@@ -197,19 +207,18 @@ def fleet_power(run: "Run", end_s: float, stopped: bool = False) -> FleetPower:
                                 minlength=len(jobs))
         ran = table.gpu_s[:, 0] > 0
         watts[ran, 0] = running_j[ran] / table.gpu_s[ran, 0]
-    per_job = {job.name: JobPower(job.name, table.times[a:b], row_w[a:b],
-                                  _buckets(job, table.gpu_s[index], watts[index])
-                                  if fractions[index] is not None
-                                  else {"serving": float(table.gpu_s[index].sum()
-                                                         * watts[index, _SERVING_CODE])},
-                                  fractions[index],
-                                  watts[index, 0] if fractions[index] is not None
-                                  else watts[index, _SERVING_CODE])
+    per_job = {job.name: _job_power(job, table.times[a:b], row_w[a:b], table.gpu_s[index],
+                                    watts[index], fractions[index])
                for index, (job, (a, b)) in enumerate(zip(jobs, table.bounds()))}
     unheld_times, unheld_w, unheld_j = _unheld(run.fleet.state_log, node, end_s)
     first = np.ones(len(row_w), dtype=bool)
     first[1:] = table.job[1:] != table.job[:-1]
     deltas = np.where(first, row_w, np.diff(row_w, prepend=0.0))
+    held_states = {}
+    for state, codes in HELD_STATES.items():
+        counts = table.gpus * np.isin(table.code, codes)
+        held_states[state] = _sum_deltas(
+            table.times, np.where(first, counts, np.diff(counts, prepend=0.0)))
     times, it_w = _sum_deltas(np.concatenate((table.times, unheld_times)),
                               np.concatenate((deltas, np.diff(unheld_w, prepend=0.0))))
     buckets = dict.fromkeys(FLEET_BUCKETS, 0.0)
@@ -218,7 +227,19 @@ def fleet_power(run: "Run", end_s: float, stopped: bool = False) -> FleetPower:
             buckets[bucket] += joules
     for bucket, joules in unheld_j.items():
         buckets[bucket] += joules
-    return FleetPower(node, pue_profile(spec), end_s, times, it_w, per_job, buckets, stopped)
+    return FleetPower(node, pue_profile(spec), end_s, times, it_w, per_job, buckets,
+                      held_states, stopped)
+
+
+def _job_power(job, times: np.ndarray, watts: np.ndarray, gpu_s: np.ndarray,
+               per_gpu: np.ndarray, fraction: float | None) -> JobPower:
+    """One job's power and buckets (``fraction`` None: a serving job)."""
+    if fraction is None:
+        serving = per_gpu[_SERVING_CODE]
+        return JobPower(job.name, times, watts, {"serving": float(gpu_s.sum() * serving)},
+                        None, float(serving))
+    return JobPower(job.name, times, watts, _buckets(job, gpu_s, per_gpu), fraction,
+                    float(per_gpu[0]))
 
 
 def _phase_watts(node: NodePower, fraction: np.ndarray) -> np.ndarray:
@@ -241,8 +262,8 @@ def _buckets(job, gpu_s: np.ndarray, watts: np.ndarray) -> dict[str, float]:
     running = watts[0]
     return {
         "productive": float((gpu_s[0] - lost - slowdown) * running),
-        "lost_work": lost * running,
-        "slowdown": slowdown * running,
+        "lost_work": float(lost * running),
+        "slowdown": float(slowdown * running),
         "checkpoint": float(gpu_s[1] * watts[1]),
         "restart": float(gpu_s[4] * watts[4]),
         "stall": float((gpu_s[2] + gpu_s[3]) * watts[2]),

@@ -52,8 +52,18 @@ def summary_tables(summary: dict) -> list[Table]:
     tables[-1].caption = (f"cluster: {cluster['gpus']} GPUs ({cluster['nodes']} x "
                           f"{cluster['node']}, {cluster['spares']} spares), "
                           f"{cluster['failures']} failures, "
-                          f"utilization {cluster['utilization']:.1%}")
+                          f"utilization {cluster['utilization']:.1%}" + _power_caption(summary))
     return tables
+
+
+def _power_caption(summary: dict) -> str:
+    """The fleet's energy and largest power drop, for the caption (older summaries: none)."""
+    power = summary.get("power")
+    if power is None:
+        return ""
+    return (f"; energy {power['energy_it_kwh'] / 1000:,.4g} MWh IT, "
+            f"{power['energy_facility_kwh'] / 1000:,.4g} MWh facility; largest power drop "
+            f"{power['swing_drop_w'] / 1e6:.3g} MW within {power['swing_window_s']:g} s")
 
 
 def serving_table(title: str, jobs: dict) -> Table:
@@ -89,6 +99,9 @@ def serving_table(title: str, jobs: dict) -> Table:
         else f"{job['availability']:.2%}")
     row("energy / token", lambda job: "-" if job["energy_per_output_token_j"] is None
         else f"{job['energy_per_output_token_j']:.3g} J")
+    if any("energy" in job for job in jobs.values()):
+        row("energy (IT)", lambda job: f"{job['energy']['it_kwh'] / 1000:,.3g} MWh"
+            if "energy" in job else "")
     row("completed", lambda job: "yes" if job["completed"] else "no")
     return table
 
@@ -150,6 +163,9 @@ def training_table(title: str, jobs: dict) -> Table:
     row("step time", lambda job: format_duration(job["step_time_s"]))
     if any("mfu" in job for job in jobs.values()):
         row("MFU", lambda job: f"{job['mfu']:.1%}" if "mfu" in job else "")
+    if any("energy" in job for job in jobs.values()):
+        row("energy (IT)", lambda job: f"{job['energy']['it_kwh'] / 1000:,.3g} MWh"
+            if "energy" in job else "")
     row("completed", lambda job: "yes" if job["completed"] else "no")
     return table
 

@@ -23,7 +23,8 @@ def test_run_writes_the_documented_outputs(tmp_path, root, capsys):
     table = capsys.readouterr().out
     assert "goodput" in table and "pretrain" in table
     summary = json.loads((out / "summary.json").read_text())
-    assert set(summary) == {"scenario", "seed", "sim_time_s", "end", "jobs", "cluster", "fleet"}
+    assert set(summary) == {"scenario", "seed", "sim_time_s", "end", "jobs", "cluster", "fleet",
+                            "power"}
     assert SUMMARY_JOB_KEYS <= set(summary["jobs"]["pretrain"])
     assert {"gpus", "failures", "failures_by_cause", "utilization"} <= set(summary["cluster"])
     events = pd.read_csv(out / "events.csv")
@@ -140,9 +141,10 @@ def test_same_seed_gives_byte_identical_outputs(tmp_path, root, name):
         assert main(["run", path, "--quiet", "--out", str(tmp_path / out), *shorter]) == 0
     files = sorted(path.relative_to(tmp_path / "a")
                    for path in (tmp_path / "a").rglob("*") if path.is_file())
-    # summary, events, timeseries (csv, parquet), phases, jobs, trace, 2 plots; a fleet with a
-    # serving job: requests.csv and the fleet, serving and latency plots instead
-    assert len(files) == (11 if name == "campus-fleet.yaml" else 9)
+    # summary, events, timeseries (csv, parquet), phases, jobs, trace, 3 plots (goodput,
+    # badput, power); a fleet with a serving job: requests.csv and the fleet, serving,
+    # latency and power plots instead
+    assert len(files) == (12 if name == "campus-fleet.yaml" else 10)
     for file in files:
         assert (tmp_path / "a" / file).read_bytes() == (tmp_path / "b" / file).read_bytes(), file
     main(["run", path, "--quiet", "--seed", "99", "--out", str(tmp_path / "c"), *shorter])

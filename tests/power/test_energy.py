@@ -43,6 +43,9 @@ def test_buckets_sum_to_the_integral_of_power(seed):
     assert energy["buckets_j"]["productive"] == pytest.approx(
         gpu_buckets["productive"] * per_gpu, rel=1e-6)
     assert energy["buckets_j"]["lost_work"] > 0  # the seeds do fail
+    series = result.timeseries
+    held = series[["gpus_running", "gpus_stalled", "gpus_loading", "gpus_serving"]].sum(axis=1)
+    assert (held <= series["gpus_busy"]).all() and (series["gpus_stalled"] > 0).any()
 
 
 def _gpu_buckets(result) -> dict[str, float]:

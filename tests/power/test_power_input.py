@@ -83,6 +83,7 @@ def test_every_power_output_is_documented(root):
              "energy.facility_j", "energy.buckets_j", "energy.mean_power_w",
              "energy.compute_fraction", "energy.running_power_per_gpu_w",
              "energy.per_step_j", "energy.per_token_j", "power_it_w", "power_facility_w",
-             "pue", "plots/power.png", *JOB_BUCKETS, *FLEET_BUCKETS]
+             "pue", "plots/power.png", "gpus_running", "gpus_stalled", "gpus_loading",
+             "gpus_serving", *JOB_BUCKETS, *FLEET_BUCKETS]
     missing = [name for name in names if f"`{name}`" not in text and f".{name}`" not in text]
     assert not missing, f"undocumented power outputs: {missing}"
