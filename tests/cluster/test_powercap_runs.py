@@ -86,3 +86,22 @@ def test_bad_caps_are_one_line_exit_2(root, override, key, words):
     assert process.returncode == 2
     lines = process.stderr.splitlines()
     assert len(lines) == 1 and f": {key}: " in lines[0] and words in lines[0], lines
+
+
+def test_energy_under_a_cluster_cap_is_the_integral_of_its_power():
+    """Under a cluster cap whose share changes twice, each job's energy buckets add up to its
+    IT energy, which equals the integral of its power step function; so does the fleet's."""
+    from fleetsim.power.profile import integral
+
+    data = {"name": "cap", "seed": 1, "cluster": {"node": "dgx-h100", "nodes": 4},
+            "power": {"cap": {"cluster": "30kW"}},
+            "jobs": [{"name": "a", "type": "training", "gpus": 16, "step_time": "10s",
+                      "steps": 360},
+                     {"name": "b", "type": "training", "gpus": 16, "step_time": "10s",
+                      "steps": 180, "submit": "10min"}]}
+    result = simulate(prepare.load(data))
+    power, end = result.power, result.summary["sim_time_s"]
+    for job in power.jobs.values():
+        assert sum(job.buckets_j.values()) == pytest.approx(integral(job.times, job.watts, end),
+                                                            rel=1e-12)
+    assert power.energy_it_j == pytest.approx(integral(power.times, power.it_w, end), rel=1e-12)
