@@ -10,6 +10,7 @@ import pytest
 
 from fleetsim import prepare
 from fleetsim.hardware.powercap import compute_slowdown
+from fleetsim.power.profile import integral
 from fleetsim.runner import simulate
 
 HOST_W = 10_200.0 - 8 * 700.0  # DGX H100: node busy minus its GPUs' busy power
@@ -91,8 +92,6 @@ def test_bad_caps_are_one_line_exit_2(root, override, key, words):
 def test_energy_under_a_cluster_cap_is_the_integral_of_its_power():
     """Under a cluster cap whose share changes twice, each job's energy buckets add up to its
     IT energy, which equals the integral of its power step function; so does the fleet's."""
-    from fleetsim.power.profile import integral
-
     data = {"name": "cap", "seed": 1, "cluster": {"node": "dgx-h100", "nodes": 4},
             "power": {"cap": {"cluster": "30kW"}},
             "jobs": [{"name": "a", "type": "training", "gpus": 16, "step_time": "10s",
