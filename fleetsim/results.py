@@ -25,6 +25,7 @@ from fleetsim.metrics.fleet import fleet_summary, jobs_table, productive_column,
 from fleetsim.metrics.timeseries import (auto_resolution, busy_fraction, fleet_timeseries,
                                          serving_timeseries)
 from fleetsim.power import FleetPower, fleet_power
+from fleetsim.power.energy import KWH
 from fleetsim.prepare import PreparedScenario
 from fleetsim.serving.job import ServingJob
 from fleetsim.training.job import TrainingJob
@@ -97,7 +98,10 @@ def collect(run: "Run", end_s: float, reason: str) -> RunResult:
     }
     power = fleet_power(run, end_s, stopped=reason != "all_jobs_finished")
     summary["power"] = power.summary(spec.power.swing_window)
+    table["energy_it_kwh"] = [power.jobs[name].energy_j / KWH for name in table["job"]]
     intensity = scenario.intensity
+    if intensity is not None:
+        table["carbon_kg"] = [job_carbon_kg(power, intensity, name) for name in table["job"]]
     for job in static:
         entry = summary["jobs"][job.name]
         entry["energy"] = _job_energy(power, job, entry["wall_time_s"])

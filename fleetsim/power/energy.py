@@ -211,16 +211,19 @@ def fleet_power(run: "Run", end_s: float, stopped: bool = False) -> FleetPower:
                                     watts[index], fractions[index])
                for index, (job, (a, b)) in enumerate(zip(jobs, table.bounds()))}
     unheld_times, unheld_w, unheld_j = _unheld(run.fleet.state_log, node, end_s)
+    # one pass sums the jobs' and the unheld GPUs' power, and the held GPUs per state
     first = np.ones(len(row_w), dtype=bool)
     first[1:] = table.job[1:] != table.job[:-1]
-    deltas = np.where(first, row_w, np.diff(row_w, prepend=0.0))
-    held_states = {}
-    for state, codes in HELD_STATES.items():
-        counts = table.gpus * np.isin(table.code, codes)
-        held_states[state] = _sum_deltas(
-            table.times, np.where(first, counts, np.diff(counts, prepend=0.0)))
-    times, it_w = _sum_deltas(np.concatenate((table.times, unheld_times)),
-                              np.concatenate((deltas, np.diff(unheld_w, prepend=0.0))))
+    held = [table.gpus * np.isin(table.code, codes) for codes in HELD_STATES.values()]
+    changes = np.column_stack([np.where(first, column, np.diff(column, prepend=0.0))
+                               for column in (row_w, *held)])
+    unheld = np.zeros((len(unheld_times), changes.shape[1]))
+    unheld[:, 0] = np.diff(unheld_w, prepend=0.0)
+    times, sums = _sum_deltas(np.concatenate((table.times, unheld_times)),
+                              np.concatenate((changes, unheld)))
+    it_w = sums[:, 0]
+    held_states = {state: (times, sums[:, column + 1])
+                   for column, state in enumerate(HELD_STATES)}
     buckets = dict.fromkeys(FLEET_BUCKETS, 0.0)
     for job in per_job.values():
         for bucket, joules in job.buckets_j.items():
@@ -307,7 +310,8 @@ class _HeldTable:
             times.append(columns[:, 1])
             kinds.append(np.zeros(len(held)))
             values.append(columns[:, 2])
-        phases = [(position, time_s, PHASES.index(phase) if phase in PHASES else _IDLE_CODE)
+        code_of = {phase: code for code, phase in enumerate(PHASES)}
+        phases = [(position, time_s, code_of.get(phase, _IDLE_CODE))
                   for position, job in enumerate(jobs) if isinstance(job, training_type)
                   for time_s, phase in job.accounting.phase_log]
         if phases:
@@ -394,11 +398,12 @@ def _unheld(state_log: list[tuple[float, int, int, int, int]], node: NodePower,
 
 
 def _sum_deltas(times: np.ndarray, deltas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The step function whose changes are ``deltas`` at ``times`` (any order)."""
+    """The step functions whose changes are ``deltas`` (a column per function, a row per
+    change) at ``times`` (any order)."""
     order = np.argsort(times, kind="stable")
     times, deltas = times[order], deltas[order]
     unique, starts = np.unique(times, return_index=True)
-    return unique, np.cumsum(np.add.reduceat(deltas, starts))
+    return unique, np.cumsum(np.add.reduceat(deltas, starts), axis=0)
 
 
 def window_mean(times: np.ndarray, watts: np.ndarray, grid: np.ndarray,

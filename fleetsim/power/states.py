@@ -1,18 +1,15 @@
 """Whole-node power in each state a node can be in, from the hardware catalogue and the
 scenario's ``power.node`` overrides.
 
-States (docs/background/power.md):
+States (docs/background/power.md), with their default whole-node watts:
 
-=========  ======================================================================  ==========
-state      when                                                                    default
-=========  ======================================================================  ==========
-compute    every accelerator computing                                             node ``power.busy``
-stall      allocated, accelerators waiting (checkpoint save, exposed               compute − n·(busy − idle) of the accelerator
-           communication, pipeline bubble, barrier, detection, replacements)
-loading    restarting: re-initialising, loading the checkpoint                     = stall
-idle       up with no job computing on it, hot spares                              node ``power.idle``
-down       failed or in repair                                                     0 W
-=========  ======================================================================  ==========
+* ``compute``: every accelerator computing; the node's ``power.busy``;
+* ``stall``: allocated, accelerators waiting (checkpoint save, exposed communication,
+  pipeline bubble, barrier, detection, waiting for replacements); compute minus n x (busy -
+  idle) of the accelerator;
+* ``loading``: restarting, re-initialising, loading the checkpoint; = stall;
+* ``idle``: up with no job computing on it, hot spares; the node's ``power.idle``;
+* ``down``: failed or in repair; 0 W.
 
 The node's ``power.busy`` is its vendor maximum (DGX H100 10.2 kW, DGX A100 6.5 kW), so
 ``compute`` is an upper bound of a training node's draw (measured H100 training nodes reach

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BeforeValidator, Field, model_validator
+from pydantic import BeforeValidator, Discriminator, Field, Tag, model_validator
 
 from fleetsim import units
 from fleetsim.scenario.powercap import PowerCapSpec
@@ -52,10 +52,18 @@ def _point(value: object) -> tuple[float, float]:
 ProfilePoint = Annotated[tuple[float, float], BeforeValidator(_point)]
 
 
+#: the finest spacing of a profile's points, and the shortest period: outside temperature
+#: and grid intensity come hourly or every 5 minutes; the bounds keep a profile unrolled
+#: over a long run small (a year of a daily profile of minutes: 525,600 steps)
+MIN_POINT_SPACING_S = 60.0
+MIN_PERIOD_S = 3600.0
+
+
 class TimeProfile(Model):
     """A value over the run as a step function: ``points`` are ``[time, value]`` pairs, the
-    first at time 0, times increasing; each value holds until the next point (the last one
-    until the end, or until ``period`` when the profile repeats every ``period``)."""
+    first at time 0, times increasing by at least a minute; each value holds until the next
+    point (the last one until the end, or until ``period``, at least an hour, when the
+    profile repeats every ``period``)."""
 
     points: tuple[ProfilePoint, ...] = Field(min_length=1)
     period: PositiveDuration | None = None
@@ -67,20 +75,45 @@ class TimeProfile(Model):
             raise ValueError("the first point must be at time 0 (e.g. [0, 12.0])")
         if any(later <= earlier for earlier, later in zip(times, times[1:])):
             raise ValueError("point times must increase strictly")
+        if any(later - earlier < MIN_POINT_SPACING_S for earlier, later in zip(times, times[1:])):
+            raise ValueError("points must be at least 1min apart")
+        if self.period is not None and self.period < MIN_PERIOD_S:
+            raise ValueError(f"period must be at least 1h, got {self.period:g} s")
         if self.period is not None and times[-1] >= self.period:
             raise ValueError(f"every point must lie within the period ({self.period:g} s); "
                              f"the last is at {times[-1]:g} s")
         return self
 
 
+#: outside temperatures on Earth lie within these (record low -89.2 C at Vostok, record high
+#: 56.7 C in Death Valley, WMO); a value outside is a unit or sign mistake
+CELSIUS_RANGE = (-90.0, 60.0)
+#: no data center reports a PUE above 3 (the Uptime Institute's 2007 industry average was
+#: ~2.5): a larger one is a mistake
+MAX_PUE = 3.0
+
+
 class TemperaturePue(Model):
     """PUE as a linear function of the outside temperature (degrees Celsius):
     ``base + per_degree * max(0, T - above)``."""
 
-    base: Annotated[float, Field(ge=1)]  # PUE with free cooling (at or below ``above``)
+    base: Annotated[float, Field(ge=1, le=MAX_PUE)]  # PUE with free cooling (T <= above)
     per_degree: Annotated[float, Field(ge=0)]  # PUE added per degree above ``above``
-    above: float = 0.0  # degrees C where the overhead starts to grow
+    above: Annotated[float, Field(ge=CELSIUS_RANGE[0], le=CELSIUS_RANGE[1])] = 0.0
     temperature: TimeProfile  # outside temperature, degrees C
+
+    @model_validator(mode="after")
+    def _plausible(self) -> "TemperaturePue":
+        low, high = CELSIUS_RANGE
+        values = [value for _time, value in self.temperature.points]
+        if not all(low <= value <= high for value in values):
+            raise ValueError(f"temperatures must lie within {low:g}..{high:g} degrees C "
+                             f"(got {min(values):g}..{max(values):g})")
+        hottest = self.base + self.per_degree * max(0.0, max(values) - self.above)
+        if hottest > MAX_PUE:
+            raise ValueError(f"PUE reaches {hottest:.3g} at {max(values):g} C; at most "
+                             f"{MAX_PUE:g} (lower per_degree)")
+        return self
 
 
 class NodePowerSpec(Model):
@@ -101,11 +134,17 @@ def _pue(value: object) -> object:
     return value
 
 
+def _pue_kind(value: object) -> str:
+    """Which shape ``pue`` has (so errors inside a mapping name the mapping's key)."""
+    return "TemperaturePue" if isinstance(value, (dict, TemperaturePue)) else "Number"
+
+
 class PowerSpec(Model):
     """Facility overhead, node power per state, and the power-swing window."""
 
-    pue: Annotated[Annotated[float, Field(ge=1)] | TemperaturePue,
-                   BeforeValidator(_pue)] = 1.0
+    pue: Annotated[Annotated[Annotated[float, Field(ge=1, le=MAX_PUE)], Tag("Number")]
+                   | Annotated[TemperaturePue, Tag("TemperaturePue")],
+                   Discriminator(_pue_kind), BeforeValidator(_pue)] = 1.0
     node: NodePowerSpec = NodePowerSpec()
     swing_window: PositiveDuration = 1.0  # window of the largest power rise/drop reported
     cap: PowerCapSpec | None = None  # cluster, node or accelerator power cap

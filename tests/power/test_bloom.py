@@ -3,8 +3,8 @@
 Luccioni, Viguier and Ligozat, "Estimating the Carbon Footprint of BLOOM, a 176B Parameter
 Language Model" (arXiv 2211.02001; JMLR 24(253), 2023): the final training ran on 384 A100
 80GB (48 nodes of Jean Zay) for 1,082,990 GPU-hours; its *dynamic* energy, GPU-hours x the
-A100's 400 W TDP, is 433,196 kWh ("433 MWh"); the idle consumption of the cluster attributed to the training adds
-256,646 kWh, 689,842 kWh together; Jean Zay's PUE is 1.2.
+A100's 400 W TDP, is 433,196 kWh ("433 MWh"); the idle consumption of the cluster
+attributed to the training adds 256,646 kWh, 689,842 kWh together; Jean Zay's PUE is 1.2.
 """
 
 from __future__ import annotations

@@ -43,6 +43,14 @@ BAD = [
      "at time 0"),
     ("point beyond the period", ("period: 24h", "period: 6h"), "power.pue.temperature",
      "within the period"),
+    ("points too close", ("[12h, 25]", "[10s, 25]"), "power.pue.temperature",
+     "at least 1min apart"),
+    ("period too short", ("[[0, 10], [12h, 25]], period: 24h",
+                          "[[0, 10], [10min, 25]], period: 30min"),
+     "power.pue.temperature", "at least 1h"),
+    ("temperature in Kelvin", ("[12h, 25]", "[12h, 298]"), "power.pue",
+     "within -90..60 degrees C"),
+    ("PUE beyond 3", ("per_degree: 0.01", "per_degree: 0.5"), "power.pue", "at most 3"),
     ("missing slope", ("    per_degree: 0.01\n", ""), "power.pue.per_degree", "missing"),
     ("negative window", ("swing_window: 1s", "swing_window: -1s"), "power.swing_window",
      "must be > 0"),
@@ -84,6 +92,6 @@ def test_every_power_output_is_documented(root):
              "energy.compute_fraction", "energy.running_power_per_gpu_w",
              "energy.per_step_j", "energy.per_token_j", "power_it_w", "power_facility_w",
              "pue", "plots/power.png", "gpus_running", "gpus_stalled", "gpus_loading",
-             "gpus_serving", *JOB_BUCKETS, *FLEET_BUCKETS]
+             "gpus_serving", "energy_it_kwh", *JOB_BUCKETS, *FLEET_BUCKETS]
     missing = [name for name in names if f"`{name}`" not in text and f".{name}`" not in text]
     assert not missing, f"undocumented power outputs: {missing}"
