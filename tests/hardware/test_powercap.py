@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from fleetsim.hardware import Catalogue
 from fleetsim.hardware.powercap import (CAP_EXPONENT, PUBLISHED_POINTS, accelerator_cap_w,
@@ -62,3 +64,13 @@ def test_node_and_cluster_split_dgx_h100():
     assert accelerator_cap_w(8600.0, node.power.busy, chip.power.busy, 8) == pytest.approx(500.0)
     assert busy_node_cap_w(150e3, 20, 10, node.power.idle) == pytest.approx(12.5e3)
     assert math.isinf(busy_node_cap_w(150e3, 20, 0, node.power.idle))
+
+
+@given(st.floats(50, 1000), st.floats(50, 1000), st.floats(0, 1))
+def test_a_tighter_cap_is_never_faster(cap_a, cap_b, share):
+    """Property: the slowdown never falls as the cap tightens, and a step's slowdown lies
+    between 1 and its compute slowdown."""
+    low, high = sorted((cap_a, cap_b))
+    assert compute_slowdown(low, 700.0) >= compute_slowdown(high, 700.0) >= 1.0
+    slowed = compute_slowdown(low, 700.0)
+    assert 1.0 <= step_slowdown(slowed, share) <= slowed + 1e-12
