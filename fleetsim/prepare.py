@@ -250,7 +250,10 @@ def _check_carbon(loaded: LoadedScenario) -> StepProfile | None:
                 raise loaded.document.error(where + ("deferrable",), (
                     "deferrable slack needs carbon.defer_below (the intensity, gCO2/kWh, "
                     "a deferred job waits for) and a carbon intensity"))
-    return intensity_of(carbon, loaded.file) if carbon is not None else None
+    if carbon is None:
+        return None
+    with located(loaded.document, ("carbon",)):
+        return intensity_of(carbon, loaded.file)
 
 
 def _workload(loaded: LoadedScenario) -> Workload:

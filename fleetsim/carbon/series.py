@@ -4,7 +4,8 @@ The CSV has a header with the columns ``time_s`` (seconds from the run's start; 
 at 0, strictly increasing) and ``intensity`` (gCO2/kWh, finite, >= 0); other columns are
 ignored. Each value holds until the next row's time, the last one until the end of the run.
 A bad row is one :class:`~fleetsim.errors.ScenarioError` naming the file, the row's line (the
-header is line 1) and the column.
+header is line 1) and the column; a missing file is a :class:`~fleetsim.errors.LocatedError`
+at ``file`` (the scenario's key).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fleetsim.errors import ScenarioError
+from fleetsim.errors import LocatedError, ScenarioError
 from fleetsim.power.profile import StepProfile
 from fleetsim.scenario.carbon import CarbonSpec
 
@@ -25,7 +26,7 @@ def read_intensity(path: Path) -> StepProfile:
     """The intensity series of the CSV file at ``path``, checked row by row."""
     file = str(path)
     if not path.is_file():
-        raise ScenarioError("carbon intensity file not found", file=file)
+        raise LocatedError(f"file not found: {file}", ("file",))
     try:
         frame = pd.read_csv(path, skipinitialspace=True)
     except Exception as exc:  # noqa: BLE001 (any reader failure is a bad file)

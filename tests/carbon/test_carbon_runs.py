@@ -128,3 +128,13 @@ def test_workload_classes_defer_and_runs_repeat_byte_for_byte(root, tmp_path):
     assert files
     for file in files:
         assert (tmp_path / "a" / file).read_bytes() == (tmp_path / "b" / file).read_bytes(), file
+
+
+def test_missing_intensity_file_names_the_scenario_key(root):
+    process = subprocess.run(
+        [sys.executable, "-m", "fleetsim", "run", str(root / "scenarios" / "quickstart.yaml"),
+         "--set", "carbon.file=no-such-grid.csv", "--quiet"],
+        capture_output=True, text=True, cwd=root, timeout=120)
+    assert process.returncode == 2
+    assert process.stderr.startswith("fleetsim: ") and ": carbon.file: file not found: " in (
+        process.stderr) and process.stderr.count("\n") == 1
