@@ -73,6 +73,8 @@ class JobFactory:
         self.fabric = SharedFabric() if _may_share(scenario) else None
         #: the power cap every training job computes under, or None
         self.power_cap = _power_cap(env, scenario)
+        if self.power_cap is not None and self.power_cap.spec.cluster is not None:
+            fleet.on_holding.append(self._holding_changed)
         #: the accelerator as serving replicas see it: under a cap, drawing at most the cap
         self.serving_accelerator = _serving_accelerator(scenario)
 
@@ -177,6 +179,16 @@ class JobFactory:
             self.fabric.vacated(job)
         if self.power_cap is not None:
             self.power_cap.vacated(job)
+
+    def _holding_changed(self, holder) -> None:
+        """Under a cluster cap the busy nodes follow the fleet: a serving job's nodes, and a
+        running training job's after a failure or a replacement."""
+        assert self.power_cap is not None
+        nodes = [node for node, _gpus in self.fleet.grants(holder)]
+        if isinstance(holder, ServingJob):
+            self.power_cap.reserve(holder, nodes)
+        else:
+            self.power_cap.moved(holder, nodes)
 
     def _serving(self, spec: ServingJobSpec) -> ServingJob:
         stream = self.streams.stream

@@ -9,7 +9,8 @@ Three scopes (``power.cap``):
 * ``cluster``: the cluster's IT power is capped. Policy: every node that is not computing
   (allocated but idle, free, down) is counted at its ``idle`` draw (a down node is reserved
   its idle power: it comes back without asking), and the *busy* nodes (holding
-  a running job) share what is left equally, each then split as a node cap. The busy nodes'
+  a running job, or a serving job's replicas) share what is left equally, each then split
+  as a node cap. The busy nodes'
   cap therefore changes when a job starts or leaves its nodes: the controller re-computes it
   and re-times every running job then (per placement change, not per step), as the shared
   fabric does (:mod:`fleetsim.cluster.fabric`).
@@ -23,6 +24,10 @@ Serving jobs are not re-timed: their replicas' FLOP rate is divided by the compu
 at the cap's floor (:func:`serving_cap_w`: a cluster cap shared by all nodes busy), so their
 compute-bound prefill slows and their memory-bound decode barely does
 (:class:`~fleetsim.serving.cost.ServingCost`), and their accelerators draw at most the cap.
+Under a cluster cap their nodes count as busy (:meth:`PowerCap.reserve`): each takes a busy
+node's share, at least the floor it draws at most, so the cluster stays within its cap. The
+busy set follows the fleet's holdings (:meth:`PowerCap.moved`): a failed node leaves it, a
+replacement joins it.
 
 Power under the cap (:func:`capped_running_per_gpu`): while computing, an accelerator draws
 ``min(busy, cap)``; the stretched step's waiting share is unchanged, so a running job's mean
@@ -60,6 +65,7 @@ class PowerCap:
         self._now = now
         self._jobs: dict[Capped, tuple[frozenset[int], float]] = {}  # nodes, compute share
         self._busy: dict[int, int] = {}  # node -> running jobs on it
+        self._reserved: dict = {}  # serving job -> the nodes it holds
         #: (time_s, busy nodes, accelerator cap W) at every change of the busy set
         self.history: list[tuple[float, int, float]] = []
         #: job name -> (time_s, accelerator cap W) whenever its cap was set (inf: uncapped)
@@ -117,6 +123,36 @@ class PowerCap:
             self._busy[node] = self._busy.get(node, 0) + 1
         self._changed(job)
 
+    def moved(self, job: Capped, nodes: Iterable[int]) -> None:
+        """A placed ``job`` holds ``nodes`` now (a failed node released, a replacement
+        given): the busy set follows the fleet's holdings."""
+        placed = self._jobs.get(job)
+        held = frozenset(nodes)
+        if placed is None or placed[0] == held:
+            return
+        before = len(self._busy)
+        for node in placed[0]:
+            self._release_node(node)
+        self._jobs[job] = (held, placed[1])
+        for node in held:
+            self._busy[node] = self._busy.get(node, 0) + 1
+        if len(self._busy) != before:
+            self._changed(None)
+
+    def reserve(self, holder, nodes: Iterable[int]) -> None:
+        """``holder`` (a serving job, not re-timed) holds ``nodes`` from now on: under a
+        cluster cap they count as busy."""
+        held = frozenset(nodes)
+        if self._reserved.get(holder, frozenset()) == held:
+            return
+        for node in self._reserved.pop(holder, frozenset()):
+            self._release_node(node)
+        if held:
+            self._reserved[holder] = held
+        for node in held:
+            self._busy[node] = self._busy.get(node, 0) + 1
+        self._changed(None)
+
     def vacated(self, job: Capped) -> None:
         """``job`` no longer computes (its factor returns to 1)."""
         if job not in self._jobs:
@@ -128,9 +164,12 @@ class PowerCap:
     def _leave(self, job: Capped) -> None:
         held, _share = self._jobs.pop(job)
         for node in held:
-            self._busy[node] -= 1
-            if not self._busy[node]:
-                del self._busy[node]
+            self._release_node(node)
+
+    def _release_node(self, node: int) -> None:
+        self._busy[node] -= 1
+        if not self._busy[node]:
+            del self._busy[node]
 
     def _changed(self, job: Capped | None) -> None:
         """Re-time the jobs whose factor may have changed: all of them under a cluster cap

@@ -104,3 +104,28 @@ def test_energy_under_a_cluster_cap_is_the_integral_of_its_power():
         assert sum(job.buckets_j.values()) == pytest.approx(integral(job.times, job.watts, end),
                                                             rel=1e-12)
     assert power.energy_it_j == pytest.approx(integral(power.times, power.it_w, end), rel=1e-12)
+
+
+def test_cluster_cap_holds_with_failures_and_a_serving_job():
+    """Invariant: under a cluster cap the fleet's IT power never exceeds it, also when nodes
+    fail and are replaced (the busy set follows the fleet's holdings) and a serving job's
+    replicas share the cap (its nodes count as busy)."""
+    data = {"name": "mixed", "seed": 5, "horizon": "12h",
+            "cluster": {"node": "dgx-h100", "nodes": 10, "spares": 1},
+            "faults": {"causes": [{"name": "gpu", "scope": "gpu", "mtbf": "300h"}],
+                       "detection": "2min", "repair": "1h"},
+            "power": {"cap": {"cluster": "70kW"}},
+            "jobs": [
+                {"name": "chat", "type": "serving", "model": "llama3-8b", "replicas": 2,
+                 "arrivals": {"process": "poisson", "rate": "2/s"},
+                 "prompt_tokens": {"distribution": "fixed", "value": 500},
+                 "output_tokens": {"distribution": "fixed", "value": 200}},
+                *({"name": f"train{i}", "type": "training", "gpus": 16, "step_time": "10s",
+                   "steps": 3000, "submit": f"{i}h",
+                   "checkpoint": {"policy": "fixed", "interval": "30min", "save": "1min"}}
+                  for i in range(4))]}
+    summary = simulate(prepare.load(data)).summary
+    assert summary["cluster"]["failures"] > 0
+    assert summary["power"]["power_it_peak_w"] <= 70e3 * (1 + 1e-9)
+    assert sum(job["buckets_s"]["power_cap"] for name, job in summary["jobs"].items()
+               if name.startswith("train")) > 0
