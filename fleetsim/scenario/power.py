@@ -116,14 +116,32 @@ class TemperaturePue(Model):
         return self
 
 
-class NodePowerSpec(Model):
-    """Whole-node watts per state, overriding the catalogue-derived figures (each optional)."""
+#: the largest node the catalogue could hold draws ~120 kW (a GB200 NVL72 rack as one
+#: scale-up node); a megawatt per node is a unit mistake
+MAX_NODE_W = 1e6
 
-    compute: Watts | None = None  # every accelerator computing
-    stall: Watts | None = None  # allocated, accelerators waiting (checkpoint, comm, barrier)
-    loading: Watts | None = None  # restarting: re-initialising, loading a checkpoint
-    idle: Watts | None = None  # up, no job computing on it (also hot spares)
-    down: Watts | None = None  # failed or in repair
+NodeWatts = Annotated[float, BeforeValidator(units.parse_power), Field(ge=0, le=MAX_NODE_W)]
+
+
+class NodePowerSpec(Model):
+    """Whole-node watts per state, overriding the catalogue-derived figures (each optional;
+    the ones given must keep stall, loading, idle <= compute and down <= idle)."""
+
+    compute: NodeWatts | None = None  # every accelerator computing
+    stall: NodeWatts | None = None  # allocated, accelerators waiting (checkpoint, comm, barrier)
+    loading: NodeWatts | None = None  # restarting: re-initialising, loading a checkpoint
+    idle: NodeWatts | None = None  # up, no job computing on it (also hot spares)
+    down: NodeWatts | None = None  # failed or in repair
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "NodePowerSpec":
+        pairs = [("stall", "compute"), ("loading", "compute"), ("idle", "compute"),
+                 ("down", "idle")]
+        for lower, upper in pairs:
+            low, high = getattr(self, lower), getattr(self, upper)
+            if low is not None and high is not None and low > high:
+                raise ValueError(f"{lower} ({low:g} W) must not exceed {upper} ({high:g} W)")
+        return self
 
 
 def _pue(value: object) -> object:

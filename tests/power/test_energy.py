@@ -48,6 +48,25 @@ def test_buckets_sum_to_the_integral_of_power(seed):
     assert (held <= series["gpus_busy"]).all() and (series["gpus_stalled"] > 0).any()
 
 
+@pytest.mark.parametrize("extra", [
+    {"jobs.0.elastic": {"min_fraction": 0.5}, "cluster.spares": 0},
+    {"stragglers": {"jitter": {"distribution": "exponential", "mean": 0.05}}},
+], ids=["elastic", "stragglers"])
+def test_buckets_close_with_elastic_and_stragglers(extra):
+    """Running on fewer nodes (elastic) and straggler delay move running energy into
+    ``slowdown``; the buckets still sum to the integral of the job's power (1e-9) and none
+    is negative."""
+    data = scenario(seed=3, **{"faults.causes.0.mtbf": "100h", "jobs.0.steps": 5000}, **extra)
+    result = simulate(load(data))
+    power = result.power
+    trace = power.jobs["train"]
+    energy = result.summary["jobs"]["train"]["energy"]
+    assert integral(trace.times, trace.watts, power.end_s) == pytest.approx(energy["it_j"],
+                                                                           rel=1e-9)
+    assert min(energy["buckets_j"].values()) >= 0
+    assert energy["buckets_j"]["slowdown"] > 0
+
+
 def _gpu_buckets(result) -> dict[str, float]:
     """The goodput accounting's GPU-seconds by bucket, from the summary: seconds x GPUs
     (the job holds all 32 GPUs whenever it computes: no elastic)."""

@@ -57,6 +57,10 @@ BAD = [
     ("bad power unit", ("down: 0W", "down: 5 bananas"), "power.node.down",
      "unknown unit 'bananas'"),
     ("negative power", ("down: 0W", "down: -5W"), "power.node.down", ">= 0"),
+    ("node power in the megawatts", ("down: 0W", "down: 2MW"), "power.node.down",
+     "<= 1000000"),
+    ("stall above compute", ("down: 0W", "compute: 5kW, stall: 6kW"), "power.node",
+     "stall (6000 W) must not exceed compute (5000 W)"),
     ("unknown state", ("down: 0W", "sleeping: 0W"), "power.node.sleeping", "unknown key"),
 ]
 
