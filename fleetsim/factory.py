@@ -12,6 +12,9 @@ and the hooks that re-cost a job on the GPUs the scheduler gave it.
   replacement node after a failure keeps both (an assumption: spares are as well connected
   as the nodes they replace, and the launcher ranks them by topology; re-costing a
   16,384-GPU job at each of its hundreds of replacements would also dominate the run).
+* Under a power cap (``power.cap``), every training job is also placed on and vacated from
+  the cap's books (:mod:`fleetsim.cluster.powercap`), which slows its compute; a cluster
+  cap re-times every running job whenever the set of busy nodes changes.
 * Random streams are named by the job (``stragglers.<job>``), so adding a job does not
   reshuffle another's draws.
 """
@@ -26,11 +29,14 @@ import simpy
 
 from fleetsim.cluster import Fleet
 from fleetsim.cluster.fabric import SharedFabric
+from fleetsim.cluster.powercap import PowerCap, serving_cap_w
 from fleetsim.cluster.storage import SharedStorage
 from fleetsim.comm.sharing import Footprint
 from fleetsim.engine import EventLog, RandomStreams
 from fleetsim.faults.rates import FaultUnits, mtbf_s
-from fleetsim.hardware import NodeType
+from fleetsim.hardware import Accelerator, NodeType
+from fleetsim.power.energy import compute_fraction
+from fleetsim.power.states import node_power
 from fleetsim.prepare import PreparedScenario
 from fleetsim.scenario.fabric import FabricSpec
 from fleetsim.scenario.faults import FaultCause
@@ -65,6 +71,12 @@ class JobFactory:
         self._graph: nx.DiGraph | None = None
         #: the jobs' shared network links, when jobs with a model may run side by side
         self.fabric = SharedFabric() if _may_share(scenario) else None
+        #: the power cap every training job computes under, or None
+        self.power_cap = _power_cap(env, scenario)
+        if self.power_cap is not None and self.power_cap.spec.cluster is not None:
+            fleet.on_holding.append(self._holding_changed)
+        #: the accelerator as serving replicas see it: under a cap, drawing at most the cap
+        self.serving_accelerator = _serving_accelerator(scenario)
 
     @property
     def node_multiplier(self) -> float:
@@ -90,9 +102,10 @@ class JobFactory:
         job_mtbf = mtbf_s(self.causes, self.units, nodes, self.node_multiplier)
         rng = self.streams.stream(f"stragglers.{spec.name}") if self._stragglers else None
         hooks = {}
-        if spec.model is not None:
+        if spec.model is not None or self.power_cap is not None:
+            cluster_cap = self.power_cap is not None and self.power_cap.spec.cluster is not None
             hooks = {"placed": self._placed, "vacated": self._vacated,
-                     "retimable": self.fabric is not None}
+                     "retimable": self.fabric is not None or cluster_cap}
         return TrainingJob(
             self.env, spec, self.fleet, self.log, costs=costs, gpus_per_node=self.per_node,
             interval_s=checkpoint_interval_s(spec.checkpoint, job_mtbf, costs.save_s),
@@ -138,8 +151,13 @@ class JobFactory:
         return ranks
 
     def _placed(self, job: TrainingJob) -> None:
-        """The job runs on new GPUs: its isolated step time there, and its traffic on the
-        fabric."""
+        """The job runs on new GPUs: its isolated step time there, its traffic on the
+        fabric, its share of the power cap."""
+        if self.power_cap is not None:
+            self.power_cap.placed(job, [node for node, _gpus in self.fleet.grants(job)],
+                                  compute_fraction(job.costs.estimate))
+        if job.spec.model is None:
+            return
         ranks = tuple(self.ranks(job))
         key = (self.costs_key(job.spec), ranks)
         costs = job.costs
@@ -159,13 +177,25 @@ class JobFactory:
     def _vacated(self, job: TrainingJob) -> None:
         if self.fabric is not None:
             self.fabric.vacated(job)
+        if self.power_cap is not None:
+            self.power_cap.vacated(job)
+
+    def _holding_changed(self, holder) -> None:
+        """Under a cluster cap the busy nodes follow the fleet: a serving job's nodes, and a
+        running training job's after a failure or a replacement."""
+        assert self.power_cap is not None
+        nodes = [node for node, _gpus in self.fleet.grants(holder)]
+        if isinstance(holder, ServingJob):
+            self.power_cap.reserve(holder, nodes)
+        else:
+            self.power_cap.moved(holder, nodes)
 
     def _serving(self, spec: ServingJobSpec) -> ServingJob:
         stream = self.streams.stream
         name = spec.name
         return ServingJob(
             self.env, spec, self.fleet, self.log, setup=self.scenario.serving[name],
-            accelerator=self.scenario.accelerator, gpus_per_node=self.per_node,
+            accelerator=self.serving_accelerator, gpus_per_node=self.per_node,
             rng_arrivals=stream(f"arrivals.{name}"), rng_routing=stream(f"routing.{name}"),
             rng_service=stream(f"service.{name}"), horizon_s=self.scenario.spec.horizon,
             storage=self.storage, submit_s=spec.submit)
@@ -183,6 +213,28 @@ def _may_share(scenario: PreparedScenario) -> bool:
                                     (workload.defaults, *(c.job for c in workload.classes))):
         return True  # a workload's jobs with a model may overlap each other
     return static >= 2
+
+
+def _power_cap(env: simpy.Environment, scenario: PreparedScenario) -> PowerCap | None:
+    """The scenario's power cap (``power.cap``), or None."""
+    power = scenario.spec.power
+    if power.cap is None:
+        return None
+    node = node_power(scenario.node, scenario.accelerator, power.node)
+    return PowerCap(power.cap, node, scenario.accelerator.power.busy,
+                    scenario.spec.cluster.nodes, lambda: env.now)
+
+
+def _serving_accelerator(scenario: PreparedScenario) -> Accelerator:
+    """The accelerator with its busy draw at most the serving cap (its FLOP rate's slowdown
+    is in the serving cost model, :func:`fleetsim.prepare.serving_slowdown`)."""
+    chip, power = scenario.accelerator, scenario.spec.power
+    if power.cap is None:
+        return chip
+    node = node_power(scenario.node, chip, power.node)
+    cap_w = serving_cap_w(power.cap, node, chip.power.busy, scenario.spec.cluster.nodes)
+    busy = max(chip.power.idle, min(chip.power.busy, cap_w))
+    return chip.model_copy(update={"power": chip.power.model_copy(update={"busy": busy})})
 
 
 @functools.lru_cache(maxsize=4)

@@ -14,6 +14,10 @@ and key, exit code 2):
 * the workload: its trace rows (:mod:`fleetsim.workload.trace`), its classes' sizes (that
   they fit the cluster; with a model, that each size has a plan that fits in memory) and
   job templates, and that its arrivals end (a horizon, ``until`` or a job limit);
+* a power cap (``power.cap``) leaves each accelerator more than its idle draw, with every
+  node of the cluster computing;
+* carbon: the intensity file's rows (:mod:`fleetsim.carbon.series`), and that a job's or a
+  class's ``deferrable`` slack has a threshold to wait for (``carbon.defer_below``).
 * the event budget (:mod:`fleetsim.budget`): no failure rate, arrival rate, checkpoint
   interval or resolution that would make the run take hours.
 
@@ -29,9 +33,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
 
 from fleetsim.budget import BudgetError, check_budget
+from fleetsim.carbon.series import intensity_of
+from fleetsim.cluster.powercap import serving_cap_w
 from fleetsim.errors import LocatedError
 from fleetsim.faults.stragglers import jitter_from
 from fleetsim.hardware import Accelerator, Catalogue, NodeType
+from fleetsim.hardware.powercap import compute_slowdown
+from fleetsim.power.profile import StepProfile
+from fleetsim.power.states import node_power
 from fleetsim.registry import UnknownName
 from fleetsim.scenario import LoadedScenario, Scenario, load_scenario
 from fleetsim.scenario.models import TrainingJobFields, TrainingJobSpec
@@ -59,6 +68,8 @@ class PreparedScenario:
     serving: Mapping[str, ServingSetup] = field(default_factory=dict)
     #: the jobs arriving over time (``workload:``), or None
     workload: Workload | None = None
+    #: the grid's carbon intensity (``carbon:``), or None
+    intensity: StepProfile | None = None
 
     @property
     def spec(self) -> Scenario:
@@ -103,6 +114,7 @@ def prepare(loaded: LoadedScenario) -> PreparedScenario:
             raise LocatedError(str(exc)) from None
     _check_fabric(loaded)
     _check_scheduler(loaded)
+    _check_power_cap(loaded)
     workload = _workload(loaded) if spec.workload is not None else None
     serving: dict[str, ServingSetup] = {}
     for index, job in enumerate(spec.jobs):
@@ -112,7 +124,8 @@ def prepare(loaded: LoadedScenario) -> PreparedScenario:
             elif isinstance(job, ServingJobSpec):
                 serving[job.name] = _serving_setup(job, loaded)
     _check_budget(loaded, workload)
-    return PreparedScenario(loaded, serving, workload)
+    intensity = _check_carbon(loaded)
+    return PreparedScenario(loaded, serving, workload, intensity)
 
 
 def _check_budget(loaded: LoadedScenario, workload: Workload | None) -> None:
@@ -209,6 +222,61 @@ def _check_scheduler(loaded: LoadedScenario) -> None:
                                f"(allowed: {', '.join(allowed)})", (key,))
 
 
+def _check_power_cap(loaded: LoadedScenario) -> None:
+    """A cap must leave every accelerator more than its idle draw, all nodes computing."""
+    spec = loaded.spec
+    cap = spec.power.cap
+    if cap is None:
+        return
+    chip = loaded.accelerator
+    node = node_power(loaded.node, chip, spec.power.node)
+    nodes = spec.cluster.nodes
+    host_w = max(0.0, node.compute - node.gpus * chip.power.busy)
+    least_node_w = host_w + node.gpus * chip.power.idle  # the node cap that leaves idle
+    scope, value, least = {
+        "accelerator": ("accelerator", cap.accelerator, chip.power.idle),
+        "node": ("node", cap.node, least_node_w),
+        "cluster": ("cluster", cap.cluster, nodes * least_node_w),
+    }[next(name for name in ("accelerator", "node", "cluster") if getattr(cap, name))]
+    if value <= least:
+        what = {"accelerator": f"{chip.name}'s idle draw",
+                "node": f"the host ({host_w:g} W) plus {node.gpus} accelerators at idle",
+                "cluster": f"{nodes} nodes, each its host plus its accelerators at idle"}[scope]
+        raise loaded.document.error(("power", "cap", scope), (
+            f"{value:g} W leaves no accelerator more than its idle draw (must be above "
+            f"{least:g} W: {what})"))
+
+
+def serving_slowdown(spec: Scenario, node: NodeType, accelerator: Accelerator) -> float:
+    """The compute slowdown of serving replicas under the scenario's power cap (1 without)."""
+    cap = spec.power.cap
+    if cap is None:
+        return 1.0
+    watts = serving_cap_w(cap, node_power(node, accelerator, spec.power.node),
+                          accelerator.power.busy, spec.cluster.nodes)
+    return compute_slowdown(watts, accelerator.power.busy)
+
+
+def _check_carbon(loaded: LoadedScenario) -> StepProfile | None:
+    """The grid intensity (a file's rows checked); deferrable slack needs a threshold."""
+    spec = loaded.spec
+    carbon = spec.carbon
+    if carbon is None or carbon.defer_below is None:
+        deferrable = [(("jobs", index), job) for index, job in enumerate(spec.jobs)]
+        if spec.workload is not None:
+            deferrable += [(("workload", "classes", index), job_class)
+                           for index, job_class in enumerate(spec.workload.classes)]
+        for where, item in deferrable:
+            if item.deferrable is not None:
+                raise loaded.document.error(where + ("deferrable",), (
+                    "deferrable slack needs carbon.defer_below (the intensity, gCO2/kWh, "
+                    "a deferred job waits for) and a carbon intensity"))
+    if carbon is None:
+        return None
+    with located(loaded.document, ("carbon",)):
+        return intensity_of(carbon, loaded.file)
+
+
 def _workload(loaded: LoadedScenario) -> Workload:
     from fleetsim.workload import prepare_workload
     from fleetsim.workload.distributions import possible_sizes
@@ -256,7 +324,9 @@ def _serving_setup(job: ServingJobSpec, loaded: LoadedScenario) -> ServingSetup:
     document = loaded.document
     base = Path(document.file).parent if document.file != "<dict>" else Path.cwd()
     return build_setup(job, loaded.node, loaded.accelerator, base,
-                       storage=loaded.spec.cluster.storage is not None)
+                       storage=loaded.spec.cluster.storage is not None,
+                       compute_slowdown=serving_slowdown(loaded.spec, loaded.node,
+                                                         loaded.accelerator))
 
 
 __all__ = ["PreparedScenario", "load", "located", "prepare", "registered"]

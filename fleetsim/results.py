@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from fleetsim.carbon.accounting import carbon_summary, job_carbon_kg
 from fleetsim.faults.rates import mtbf_s
 from fleetsim.metrics.fleet import fleet_summary, jobs_table, productive_column, queue_columns
 from fleetsim.metrics.timeseries import (auto_resolution, busy_fraction, fleet_timeseries,
@@ -98,9 +99,17 @@ def collect(run: "Run", end_s: float, reason: str) -> RunResult:
     power = fleet_power(run, end_s, stopped=reason != "all_jobs_finished")
     summary["power"] = power.summary(spec.power.swing_window)
     table["energy_it_kwh"] = [power.jobs[name].energy_j / KWH for name in table["job"]]
+    intensity = scenario.intensity
+    if intensity is not None:
+        table["carbon_kg"] = [job_carbon_kg(power, intensity, name) for name in table["job"]]
     for job in static:
         entry = summary["jobs"][job.name]
         entry["energy"] = _job_energy(power, job, entry["wall_time_s"])
+        if intensity is not None:
+            entry["carbon_kg"] = job_carbon_kg(power, intensity, job.name)
+            entry["deferral_s"] = run.deferred.get(job.name, 0.0)
+    if intensity is not None and spec.carbon is not None:
+        summary["carbon"] = carbon_summary(power, intensity, spec.carbon, run.deferred)
     resolution = spec.output.resolution or auto_resolution(end_s)
     timeseries = fleet_timeseries(
         fleet.state_log, fleet.total_gpus,
@@ -111,6 +120,8 @@ def collect(run: "Run", end_s: float, reason: str) -> RunResult:
     grid = timeseries["time_s"].to_numpy()
     timeseries = pd.concat([timeseries, pd.DataFrame(power.columns(grid, resolution),
                                                      index=timeseries.index)], axis=1)
+    if intensity is not None:
+        timeseries["carbon_intensity_g_per_kwh"] = intensity.at(grid)
     requests = []
     for job in serving:
         records = job.request_table()

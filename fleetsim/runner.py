@@ -20,6 +20,7 @@ from typing import Callable, Iterable
 
 import simpy
 
+from fleetsim.carbon.deferral import release_s
 from fleetsim.cluster import Fleet
 from fleetsim.cluster.storage import SharedStorage
 from fleetsim.engine import EventLog, RandomStreams
@@ -82,6 +83,8 @@ class Run:
                                   self.causes, self.units, self.storage)
         #: every job created so far, in submission order
         self.jobs: list = []
+        #: carbon-aware deferral: job name -> seconds it waited before joining the queue
+        self.deferred: dict[str, float] = {}
         self._finished = 0
         self._all_done = self.env.event()
         self._arrivals_done = False
@@ -127,7 +130,22 @@ class Run:
     def _submit(self, job) -> None:
         self.jobs.append(job)
         job.process.callbacks.append(self._job_ended)
-        self.scheduler.submit(job)
+        release = self._release_s(job)
+        if release <= self.env.now:
+            self.scheduler.submit(job)
+            return
+        self.deferred[job.name] = release - self.env.now
+        self.env.timeout(release - self.env.now).callbacks.append(
+            lambda _event: self.scheduler.submit(job))
+
+    def _release_s(self, job) -> float:
+        """When ``job`` joins the queue: now, or, for a deferrable job under a carbon-aware
+        scheduler, at the first low-carbon time within its slack (:mod:`fleetsim.carbon`)."""
+        carbon, intensity = self.scenario.spec.carbon, self.scenario.intensity
+        slack = job.spec.deferrable
+        if carbon is None or carbon.defer_below is None or not slack or intensity is None:
+            return self.env.now
+        return release_s(self.env.now, slack, intensity, carbon.defer_below)
 
     def _job_ended(self, _event) -> None:
         self._finished += 1

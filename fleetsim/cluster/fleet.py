@@ -107,6 +107,8 @@ class Fleet:
         self._waiting: deque[_Request] = deque()
         #: called (no arguments) whenever GPUs may have become free
         self.on_capacity: list[Callable[[], None]] = []
+        #: called with the holder whenever a holder's allocation changes (a power cap)
+        self.on_holding: list[Callable[[NodeHolder], None]] = []
         self.failures = 0
         self.failures_by_cause: dict[str, int] = {}
         self.repairs = 0
@@ -249,6 +251,8 @@ class Fleet:
         """Log ``holder``'s new GPU count and tell it."""
         self.holding_log.append((self.env.now, holder.name, gpus))
         holder.on_allocation_changed(gpus)
+        for listener in self.on_holding:
+            listener(holder)
 
     def _account(self, holder: NodeHolder) -> None:
         """Credit ``holder``'s GPU-seconds up to now (before its allocation changes)."""

@@ -24,6 +24,8 @@ Buckets (docs/guides/outputs.md defines each):
                            each step; of kept work only: delay in lost work is lost work)
 ``contention``             computing beyond the job's isolated step time because other jobs'
                            traffic shares its network links (of kept work only)
+``power_cap``              computing beyond the uncapped step time because a power cap slows
+                           the accelerators (of kept work only)
 
 An elastic job running on fewer nodes takes longer per step; that excess is credited to
 ``waiting_for_resources`` (the cost of the missing nodes) when its work is kept.
@@ -56,10 +58,10 @@ import math
 from typing import Mapping
 
 BUCKETS = ("productive", "checkpoint_stall", "lost_work", "detection", "restart",
-           "waiting_for_resources", "queued", "straggler_delay", "contention")
+           "waiting_for_resources", "queued", "straggler_delay", "contention", "power_cap")
 
 #: buckets a computing interval's excess over the productive step can be credited to
-EXCESS = ("waiting_for_resources", "straggler_delay", "contention")
+EXCESS = ("waiting_for_resources", "straggler_delay", "contention", "power_cap")
 
 RUNNING = "running"
 DONE = "done"

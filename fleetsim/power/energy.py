@@ -26,6 +26,7 @@ function (tests/power/test_energy.py checks both).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -175,17 +176,19 @@ _CODES = _SERVING_CODE + 1
 
 def fleet_power(run: "Run", end_s: float, stopped: bool = False) -> FleetPower:
     """The power and energy of ``run``, finished at ``end_s`` (``stopped``: by its horizon
-    or run limit, not by its jobs ending)."""
+    or run limit, not by its jobs ending). Under a power cap a running training job draws
+    its capped power, which changes with its cap (:mod:`fleetsim.cluster.powercap`)."""
     from fleetsim.training.job import TrainingJob  # jobs sit above metrics-level code
 
     scenario = run.scenario
     spec = scenario.spec.power
     node = node_power(scenario.node, scenario.accelerator, spec.node)
     jobs = list(run.jobs)
-    table = _HeldTable.build(jobs, run.fleet.holding_log, TrainingJob, end_s)
     training = np.array([isinstance(job, TrainingJob) for job in jobs], dtype=bool)
     fractions: list[float | None] = [compute_fraction(job.costs.estimate) if is_training
                                      else None for job, is_training in zip(jobs, training)]
+    table = _HeldTable.build(jobs, run.fleet.holding_log, TrainingJob, end_s,
+                             _capped_running(run, jobs, fractions))
     watts = np.zeros((len(jobs), _CODES))  # per held GPU, by job and state code
     if training.any():
         fraction = np.array([f for f in fractions if f is not None])
@@ -195,7 +198,15 @@ def fleet_power(run: "Run", end_s: float, stopped: bool = False) -> FleetPower:
     for index in np.flatnonzero(~training & (held_s > 0)):
         # the serving job's accelerator energy plus the host's share, per held GPU-second
         watts[index, _SERVING_CODE] = jobs[index].energy_j / held_s[index] + host_w
-    row_w = table.gpus * watts[table.job, table.code]
+    row_per_gpu = watts[table.job, table.code]
+    capped = (table.code == 0) & ~np.isnan(table.running_w)
+    row_per_gpu[capped] = table.running_w[capped]
+    row_w = table.gpus * row_per_gpu
+    if capped.any():  # buckets at each job's mean running watts under its caps
+        running_j = np.bincount(table.job, weights=row_w * table.duration * (table.code == 0),
+                                minlength=len(jobs))
+        ran = table.gpu_s[:, 0] > 0
+        watts[ran, 0] = running_j[ran] / table.gpu_s[ran, 0]
     per_job = {job.name: _job_power(job, table.times[a:b], row_w[a:b], table.gpu_s[index],
                                     watts[index], fractions[index])
                for index, (job, (a, b)) in enumerate(zip(jobs, table.bounds()))}
@@ -249,7 +260,7 @@ def _buckets(job, gpu_s: np.ndarray, watts: np.ndarray) -> dict[str, float]:
     accounting's (lost, slowdown, the rest productive), the other phases as they are."""
     accounted = job.accounting.gpu_buckets
     lost = accounted["lost_work"]
-    slowdown = (accounted["straggler_delay"] + accounted["contention"]
+    slowdown = (accounted["straggler_delay"] + accounted["contention"] + accounted["power_cap"]
                 + max(0.0, accounted["waiting_for_resources"] - gpu_s[3]))
     running = watts[0]
     return {
@@ -274,10 +285,15 @@ class _HeldTable:
     gpus: np.ndarray
     code: np.ndarray
     gpu_s: np.ndarray  # (jobs, codes): GPU-seconds held in each state
+    duration: np.ndarray  # of each row
+    running_w: np.ndarray  # running watts per GPU under a power cap (NaN: uncapped)
 
     @classmethod
     def build(cls, jobs: list, holding_log: list[tuple[float, str, int]], training_type,
-              end_s: float) -> "_HeldTable":
+              end_s: float,
+              running: list[tuple[int, float, float]] = ()) -> "_HeldTable":
+        """``running``: (job position, time, running watts per GPU) at each change of a
+        job's power cap (NaN: uncapped)."""
         index = {job.name: position for position, job in enumerate(jobs)}
         # every job starts at time 0 holding nothing, idle (training) or serving
         job_ids = [np.arange(len(jobs)), np.arange(len(jobs))]
@@ -304,15 +320,24 @@ class _HeldTable:
             times.append(columns[:, 1])
             kinds.append(np.ones(len(phases)))
             values.append(columns[:, 2])
+        if running:  # a row of each job first (uncapped at 0), then its cap changes
+            columns = np.array(running, dtype=np.float64)
+            job_ids += [np.arange(len(jobs)), columns[:, 0].astype(np.int64)]
+            times += [np.zeros(len(jobs)), columns[:, 1]]
+            kinds += [np.full(len(jobs), 2.0), np.full(len(running), 2.0)]
+            values += [np.full(len(jobs), np.nan), columns[:, 2]]
         job_id, time, kind, value = (np.concatenate(part) for part in
                                      (job_ids, times, kinds, values))
         order = np.lexsort((np.arange(len(time)), time, job_id))  # stable within an instant
         job_id, time, kind, value = job_id[order], time[order], kind[order], value[order]
         gpus = _forward_fill(value, kind == 0)
         code = _forward_fill(value, kind == 1).astype(np.int64)
+        running_w = (_forward_fill(value, kind == 2) if running
+                     else np.full(len(time), np.nan))
         last = np.ones(len(time), dtype=bool)  # the last row of each (job, instant)
         last[:-1] = (job_id[1:] != job_id[:-1]) | (time[1:] != time[:-1])
         job_id, time, gpus, code = job_id[last], time[last], gpus[last], code[last]
+        running_w = running_w[last]
         following = np.append(time[1:], end_s)
         ends = np.ones(len(time), dtype=bool)
         ends[:-1] = job_id[1:] != job_id[:-1]
@@ -320,12 +345,27 @@ class _HeldTable:
         duration = np.clip(np.minimum(following, end_s) - time, 0.0, None)
         gpu_s = np.bincount(job_id * _CODES + code, weights=duration * gpus,
                             minlength=len(jobs) * _CODES).reshape(len(jobs), _CODES)
-        return cls(job_id, time, gpus, code, gpu_s)
+        return cls(job_id, time, gpus, code, gpu_s, duration, running_w)
 
     def bounds(self) -> list[tuple[int, int]]:
         """Each job's row range."""
         edges = np.searchsorted(self.job, np.arange(self.gpu_s.shape[0] + 1))
         return list(zip(edges[:-1].tolist(), edges[1:].tolist()))
+
+
+def _capped_running(run: "Run", jobs: list,
+                    fractions: list[float | None]) -> list[tuple[int, float, float]]:
+    """(job position, time, running watts per GPU) at each change of a training job's power
+    cap in ``run`` (NaN when uncapped); empty without a cap."""
+    cap = run.factory.power_cap
+    if cap is None:
+        return []
+    changes = []
+    for position, (job, fraction) in enumerate(zip(jobs, fractions)):
+        for time_s, cap_w in cap.caps.get(job.name, ()) if fraction is not None else ():
+            watts = cap.running_per_gpu(fraction, cap_w) if math.isfinite(cap_w) else np.nan
+            changes.append((position, time_s, watts))
+    return changes
 
 
 def _forward_fill(values: np.ndarray, given: np.ndarray) -> np.ndarray:

@@ -52,7 +52,8 @@ def summary_tables(summary: dict) -> list[Table]:
     tables[-1].caption = (f"cluster: {cluster['gpus']} GPUs ({cluster['nodes']} x "
                           f"{cluster['node']}, {cluster['spares']} spares), "
                           f"{cluster['failures']} failures, "
-                          f"utilization {cluster['utilization']:.1%}" + _power_caption(summary))
+                          f"utilization {cluster['utilization']:.1%}" + _power_caption(summary)
+                          + _carbon_caption(summary))
     return tables
 
 
@@ -64,6 +65,16 @@ def _power_caption(summary: dict) -> str:
     return (f"; energy {power['energy_it_kwh'] / 1000:,.4g} MWh IT, "
             f"{power['energy_facility_kwh'] / 1000:,.4g} MWh facility; largest power drop "
             f"{power['swing_drop_w'] / 1e6:.3g} MW within {power['swing_window_s']:g} s")
+
+
+def _carbon_caption(summary: dict) -> str:
+    """The fleet's emissions and carbon-aware holds, for the caption (without carbon: none)."""
+    carbon = summary.get("carbon")
+    if carbon is None:
+        return ""
+    held = (f", {carbon['deferred_jobs']} jobs held for a cleaner grid"
+            if carbon["deferred_jobs"] else "")
+    return f"; {carbon['facility_kg'] / 1000:,.4g} t CO2{held}"
 
 
 def serving_table(title: str, jobs: dict) -> Table:
@@ -183,7 +194,7 @@ def _job_columns(title: str, jobs: dict) -> tuple[Table, Callable[[str, Callable
 
 
 #: buckets shown only when some job has time in them
-OPTIONAL_BUCKETS = ("queued", "contention")
+OPTIONAL_BUCKETS = ("queued", "contention", "power_cap")
 
 
 def _share(job: dict, bucket: str) -> str:

@@ -35,7 +35,8 @@ RUG = 0.06
 HISTOGRAM_BINS = 50
 COLORS = {"productive": "#2ca02c", "checkpoint_stall": "#1f77b4", "lost_work": "#d62728",
           "detection": "#ff7f0e", "restart": "#9467bd", "waiting_for_resources": "#8c564b",
-          "straggler_delay": "#e377c2", "queued": "#7f7f7f", "contention": "#bcbd22"}
+          "straggler_delay": "#e377c2", "queued": "#7f7f7f", "contention": "#bcbd22",
+          "power_cap": "#17becf"}
 
 
 def _pyplot():

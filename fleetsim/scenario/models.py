@@ -22,6 +22,7 @@ from fleetsim.scenario.stragglers import StragglersSpec
 from fleetsim.scenario.fabric import FabricSpec
 from fleetsim.scenario.power import PowerSpec
 from fleetsim.scenario.architecture import PRESETS, Architecture, Recompute
+from fleetsim.scenario.carbon import CarbonSpec
 
 
 #: the most steps a training job may ask for (the run's event budget bounds them further)
@@ -207,6 +208,7 @@ class Scenario(Model):
     workload: WorkloadSpec | None = Field(default=None, validate_default=True)
     output: OutputSpec = OutputSpec()
     power: PowerSpec = PowerSpec()  # facility overhead, node power per state, swing window
+    carbon: CarbonSpec | None = None  # grid carbon intensity, carbon-aware starts
 
     @field_validator("workload")
     @classmethod

@@ -15,6 +15,8 @@ the hardware catalogue (fleetsim/power/states.py), swing window 1 s.
   (``compute``, ``stall``, ``loading``, ``idle``, ``down``).
 * ``swing_window``: the largest rise and drop of the fleet's IT power within any window of
   this length is reported (the Llama 3 effect: a whole job stalling at once).
+* ``cap``: a power cap on the cluster, each node or each accelerator that slows compute
+  (:mod:`fleetsim.scenario.powercap`, :mod:`fleetsim.cluster.powercap`).
 
 :class:`TimeProfile` is the shared shape of a value that changes over the run (also meant for
 a grid's carbon intensity).
@@ -27,6 +29,7 @@ from typing import Annotated
 from pydantic import BeforeValidator, Discriminator, Field, Tag, model_validator
 
 from fleetsim import units
+from fleetsim.scenario.powercap import PowerCapSpec
 from fleetsim.scenario.types import Model, PositiveDuration
 
 #: Electrical power in watts, written with a unit (``700W``, ``10.2kW``, ``1.5MW``).
@@ -162,3 +165,4 @@ class PowerSpec(Model):
                    Discriminator(_pue_kind), BeforeValidator(_pue)] = 1.0
     node: NodePowerSpec = NodePowerSpec()
     swing_window: PositiveDuration = 1.0  # window of the largest power rise/drop reported
+    cap: PowerCapSpec | None = None  # cluster, node or accelerator power cap

@@ -59,6 +59,9 @@ class Scheduling(Model):
     team: Name | None = None  # for fair-share quotas and per-team results
     estimate: PositiveDuration | None = None  # user's runtime estimate (backfill, sjf)
     preemptible: bool = True  # may the scheduler preempt it
+    #: carbon-aware slack: with carbon.defer_below, the job may wait this long after its
+    #: submission for a low-carbon period before it joins the queue
+    deferrable: Duration | None = None
 
 
 __all__ = ["PreemptionSpec", "SchedulerSpec", "Scheduling"]

@@ -23,7 +23,7 @@ from pydantic import BeforeValidator, model_validator
 
 from fleetsim.scenario.models import TrainingJobFields
 from fleetsim.scenario.serving import ArrivalSpec
-from fleetsim.scenario.types import (Model, Name, PositiveDuration, Reference, Sigma,
+from fleetsim.scenario.types import (Duration, Model, Name, PositiveDuration, Reference, Sigma,
                                      SignedInteger, Weight, count, integer, number)
 
 #: the most jobs a workload (or one of its classes) may hold; the run's event budget bounds
@@ -122,6 +122,7 @@ class JobClass(Model):
     #: user estimate / true duration
     estimate_factor: number(1 / 1000, 1000.0) = 1.0
     preemptible: bool = True
+    deferrable: Duration | None = None  # carbon-aware slack of the class's jobs
     job: JobTemplate = JobTemplate()
 
     @model_validator(mode="after")

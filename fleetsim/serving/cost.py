@@ -271,6 +271,9 @@ class ServingCost:
     cpu_overhead_per_sequence_s: float = 2e-4
     efficiency: ServingEfficiency | None = None
     activation_dtype: str | None = None
+    #: a power cap's slowdown of the FLOP rate (fleetsim.hardware.powercap); HBM reads and
+    #: communication keep their pace, so memory-bound decode barely notices a cap
+    compute_slowdown: float = 1.0
     arch: Architecture = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -284,6 +287,8 @@ class ServingCost:
             raise ServingCostError("CPU overheads must be >= 0")
         if self.tp < 1 or self.pp < 1:
             raise ServingCostError(f"tp and pp must be >= 1, got {self.tp}, {self.pp}")
+        if not self.compute_slowdown >= 1:
+            raise ServingCostError(f"compute_slowdown must be >= 1, got {self.compute_slowdown}")
         if self.dtype not in self.accelerator.peak_flops:
             raise ServingCostError(
                 f"{self.accelerator.name} has no peak for {self.dtype!r} "
@@ -352,7 +357,7 @@ class ServingCost:
         kv_bytes = self.kv_bytes_per_token * np.asarray(kv_tokens_read, float)
         efficiency = self.efficiency
         flops_rate = (self.tp * self.accelerator.peak_flops[self.dtype]
-                      * efficiency.gemm_fraction(dtype_bytes(self.dtype)))
+                      * efficiency.gemm_fraction(dtype_bytes(self.dtype)) / self.compute_slowdown)
         bandwidth = self.tp * self.accelerator.memory_bandwidth
         linear = linear_flops / flops_rate
         attention = attention_flops / flops_rate

@@ -97,8 +97,9 @@ class ServingSetup:
 
 
 def build_setup(spec: ServingJobSpec, node: NodeType, accelerator: Accelerator,
-                base_dir: Path, storage: bool) -> ServingSetup:
-    """The job's setup; raises :class:`SetupError` naming the key at fault."""
+                base_dir: Path, storage: bool, compute_slowdown: float = 1.0) -> ServingSetup:
+    """The job's setup; raises :class:`SetupError` naming the key at fault.
+    ``compute_slowdown``: a power cap's slowdown of the accelerators' FLOP rate."""
     arrival = _arrival(spec, base_dir)
     prompt = _length(spec.prompt_tokens, base_dir, "prompt_tokens")
     output = _length(spec.output_tokens, base_dir, "output_tokens")
@@ -109,11 +110,11 @@ def build_setup(spec: ServingJobSpec, node: NodeType, accelerator: Accelerator,
     if spec.service is not None:
         load_s = spec.model_load or 0.0
         return ServingSetup(arrival, prompt, output, None, None, params, load_s, 0.0)
-    cost = _cost(spec, spec.model, node, accelerator, ("model",))
+    cost = _cost(spec, spec.model, node, accelerator, ("model",), compute_slowdown)
     draft = None
     if spec.speculative is not None:
         draft = _cost(spec, spec.speculative.draft_model, node, accelerator,
-                      ("speculative", "draft_model"))
+                      ("speculative", "draft_model"), compute_slowdown)
     try:
         make_policy(spec.batching.policy, **params)
     except ServingError as exc:
@@ -133,13 +134,14 @@ def build_setup(spec: ServingJobSpec, node: NodeType, accelerator: Accelerator,
 
 
 def _cost(spec: ServingJobSpec, model, node: NodeType, accelerator: Accelerator,
-          location: tuple[Any, ...]) -> ServingCost:
+          location: tuple[Any, ...], compute_slowdown: float = 1.0) -> ServingCost:
     try:
         cost = ServingCost(model, accelerator, dtype=spec.precision, kv_dtype=spec.kv_precision,
                            tp=spec.tp, pp=spec.pp, cpu_overhead_s=spec.cpu_overhead,
                            cpu_overhead_per_sequence_s=spec.cpu_overhead_per_sequence,
                            reserve_fraction=spec.memory_reserve,
-                           allreduce_time=tp_allreduce(node, spec.tp))
+                           allreduce_time=tp_allreduce(node, spec.tp),
+                           compute_slowdown=compute_slowdown)
         cost.kv_capacity_tokens  # raises if the weights leave no room for the KV cache
     except FleetsimError as exc:
         key = ("precision",) if "peak" in str(exc) else location

@@ -28,7 +28,9 @@ checkpoint is lost); silent data corruption lets the job run on until it is foun
 back past the checkpoints since; stragglers stretch a segment's steps (order statistics) and a
 slow node may be evicted; an elastic job restarts on fewer nodes rather than wait, and
 rescales after a checkpoint once its replacements arrive; other jobs' traffic on its links
-stretches its steps (``contention``), re-timing a segment in flight.
+stretches its steps (``contention``), and so does a power cap (``power_slowdown``): the step
+time is the isolated one x contention x power slowdown, and a change of either, at a
+placement change (never per step), re-times a segment in flight.
 """
 
 from __future__ import annotations
@@ -150,7 +152,8 @@ class TrainingJob:
         self.listener: JobListener | None = None
         self.final_phase: str | None = None  # the phase the run ended in (close)
         self._placed_hook, self._vacated_hook = placed, vacated
-        self._retimable = retimable  # may its step time change mid-segment (shared fabric)
+        #: may its step time change mid-segment (a shared fabric, a cluster power cap)
+        self._retimable = retimable
         self._armed = False  # may a failure interrupt the process now?
         self._started = env.event()
         self._timeline: Timeline | None = None
@@ -159,6 +162,7 @@ class TrainingJob:
         self._evict_token = 0
         self._scale = 1.0  # elastic: step-time multiplier while running on fewer nodes
         self.contention = 1.0  # step-time multiplier from other jobs' traffic on its links
+        self.power_slowdown = 1.0  # step-time multiplier from a power cap
         self._request = None  # the fleet request for replacement nodes, while pending
         self._slow_steps = 0  # consecutive steps run with a slow node (for eviction)
         self._corrupted_since: float | None = None  # silent data corruption began
@@ -273,11 +277,21 @@ class TrainingJob:
     def set_contention(self, factor: float) -> None:
         """Other jobs' traffic makes a step ``factor`` times the isolated one from now on; a
         segment in flight is re-timed."""
-        if factor == self.contention:
-            return
-        self.contention = factor
+        if factor != self.contention:
+            self.contention = factor
+            self._retime()
+
+    def set_power_slowdown(self, factor: float) -> None:
+        """A power cap makes a step ``factor`` times the uncapped one from now on; a segment
+        in flight is re-timed."""
+        if factor != self.power_slowdown:
+            self.power_slowdown = factor
+            self._retime()
+
+    def _retime(self) -> None:
+        """The segment in flight continues at the current contention and power factors."""
         if self._timeline is not None and self.accounting.phase == RUNNING:
-            self._timeline.retime(self.env.now, factor)
+            self._timeline.retime(self.env.now, self.contention, self.power_slowdown)
             if self._retimed is not None and not self._retimed.triggered:
                 self._retimed.succeed()
 
@@ -314,7 +328,8 @@ class TrainingJob:
         if a slow node has been held for ``after_steps`` steps."""
         slow = self.fleet.slow_nodes_of(self) if self._slow_nodes_possible() else []
         base = self.step_time.cumulative(steps, len(slow) * self.gpus_per_node_required)
-        timeline = Timeline(base, self.step_s, self.env.now, self._scale, self.contention)
+        timeline = Timeline(base, self.step_s, self.env.now, self._scale, self.contention,
+                            self.power_slowdown)
         self._timeline = timeline
         self._segment_id += 1
         mitigation = self.stragglers.mitigation
@@ -415,7 +430,7 @@ class TrainingJob:
 
     def _compute(self, timeline: Timeline):
         """Wait until the segment's last step completes; a job whose step time can change
-        mid-segment (contention on a shared fabric) waits on its re-timing event too."""
+        mid-segment (a shared fabric, a cluster power cap) waits on its re-timing event too."""
         env = self.env
         if not self._retimable:  # one event per segment, not two
             yield env.timeout(max(0.0, timeline.end_s() - env.now))
@@ -537,6 +552,7 @@ class TrainingJob:
         if self._vacated_hook is not None:
             self._vacated_hook(self)
         self.contention = 1.0
+        self.power_slowdown = 1.0
 
     # -- results ------------------------------------------------------------------------------
     def close(self, now: float) -> None:

@@ -9,15 +9,18 @@ base timeline into wall time:
   longer per step (fixed for a segment);
 * ``contention`` (>= 1): other jobs' traffic on the job's network links makes its step
   ``contention`` times the isolated one (:mod:`fleetsim.cluster.fabric`); it changes when the
-  set of jobs sharing its links changes, which may happen mid-segment.
+  set of jobs sharing its links changes, which may happen mid-segment;
+* ``power`` (>= 1): a power cap slows the step's compute (:mod:`fleetsim.cluster.powercap`);
+  under a cluster cap it changes when the set of busy nodes changes, mid-segment too.
 
-Wall time is piecewise linear in base time: within a piece of factor f = elastic x contention,
-``base = base_at + (wall - wall_at) / f``. :meth:`Timeline.retime` closes the current piece
-and opens one with the new factor, so the steps still to run take the new pace exactly while
-the steps already run keep theirs. The wall excess over base time is split into its elastic
-part ``(w / f)(e - 1)`` and its contention part ``(w / f) e (c - 1)`` (they sum to
-``w - w / f``), credited to ``waiting_for_resources`` and ``contention`` when the work is
-kept; the straggler delay is measured on the base timeline.
+Wall time is piecewise linear in base time: within a piece of factor
+f = elastic x contention x power, ``base = base_at + (wall - wall_at) / f``.
+:meth:`Timeline.retime` closes the current piece and opens one with the new factors, so the
+steps still to run take the new pace exactly while the steps already run keep theirs. The wall
+excess over base time is split into its elastic part ``(w / f)(e - 1)``, its contention part
+``(w / f) e (c - 1)`` and its power part ``(w / f) e c (p - 1)`` (they sum to ``w - w / f``),
+credited to ``waiting_for_resources``, ``contention`` and ``power_cap`` when the work is kept;
+the straggler delay is measured on the base timeline.
 """
 
 from __future__ import annotations
@@ -31,18 +34,18 @@ class Timeline:
     """The wall-time course of one segment (module docstring)."""
 
     def __init__(self, base: np.ndarray, step_s: float, start_s: float, elastic: float = 1.0,
-                 contention: float = 1.0) -> None:
+                 contention: float = 1.0, power: float = 1.0) -> None:
         self.base = base  # cumulative base completion times of the segment's steps
         self.step_s = step_s  # the straggler-free step the base timeline is drawn around
         self.start_s = start_s
-        self.elastic, self.contention = elastic, contention
-        #: closed pieces: (wall start, base start, wall length, elastic, contention)
-        self._pieces: list[tuple[float, float, float, float, float]] = []
+        self.elastic, self.contention, self.power = elastic, contention, power
+        #: closed pieces: (wall start, base start, wall length, elastic, contention, power)
+        self._pieces: list[tuple[float, float, float, float, float, float]] = []
         self._wall_at, self._base_at = start_s, 0.0
 
     @property
     def factor(self) -> float:
-        return self.elastic * self.contention
+        return self.elastic * self.contention * self.power
 
     @property
     def steps(self) -> int:
@@ -56,13 +59,16 @@ class Timeline:
         """Wall time at which the last step completes at the current pace."""
         return self._wall_at + (float(self.base[-1]) - self._base_at) * self.factor
 
-    def retime(self, now: float, contention: float) -> None:
-        """From ``now`` on the contention factor is ``contention``."""
+    def retime(self, now: float, contention: float, power: float | None = None) -> None:
+        """From ``now`` on the contention factor is ``contention`` and the power-cap factor
+        ``power`` (unchanged when None)."""
         self._pieces.append((self._wall_at, self._base_at, now - self._wall_at, self.elastic,
-                             self.contention))
+                             self.contention, self.power))
         self._base_at = self.base_at(now)
         self._wall_at = now
         self.contention = contention
+        if power is not None:
+            self.power = power
 
     def steps_done(self, now: float) -> int:
         """Steps completed by wall time ``now``."""
@@ -73,25 +79,26 @@ class Timeline:
         if count <= 0:
             return self.start_s
         target = float(self.base[count - 1])
-        for wall, base, length, elastic, contention in self._pieces:
-            factor = elastic * contention
+        for wall, base, length, elastic, contention, power in self._pieces:
+            factor = elastic * contention * power
             if target <= base + length / factor:
                 return wall + (target - base) * factor
         return self._wall_at + (target - self._base_at) * self.factor
 
     def excess(self, now: float) -> dict[str, float]:
         """The parts of the wall time from the start to ``now`` beyond the productive steps:
-        ``straggler_delay`` (on the base timeline), ``waiting_for_resources`` (elastic) and
-        ``contention``."""
-        elastic_s = contention_s = 0.0
+        ``straggler_delay`` (on the base timeline), ``waiting_for_resources`` (elastic),
+        ``contention`` and ``power_cap``."""
+        elastic_s = contention_s = power_s = 0.0
         pieces = self._pieces + [(self._wall_at, self._base_at, now - self._wall_at,
-                                  self.elastic, self.contention)]
-        for _wall, _base, length, elastic, contention in pieces:
+                                  self.elastic, self.contention, self.power)]
+        for _wall, _base, length, elastic, contention, power in pieces:
             if length <= 0:
                 continue
-            base = length / (elastic * contention)
+            base = length / (elastic * contention * power)
             elastic_s += base * (elastic - 1.0)
             contention_s += base * elastic * (contention - 1.0)
+            power_s += base * elastic * contention * (power - 1.0)
         delay = straggler_delay(self.base, self.step_s, self.base_at(now))
         return {"straggler_delay": delay, "waiting_for_resources": elastic_s,
-                "contention": contention_s}
+                "contention": contention_s, "power_cap": power_s}

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import numpy as np
 import pandas as pd
@@ -119,13 +119,14 @@ class Workload:
             "steps": np.nan, "priority": job_class.priority, "team": teams,
             "estimate_s": estimate})
 
-    def template(self, class_name: str) -> tuple[JobTemplate, bool]:
-        """The job template of a class (``workload.defaults`` for none) and whether its
-        jobs may be preempted."""
+    def template(self, class_name: str) -> tuple[JobTemplate, dict[str, Any]]:
+        """The job template of a class (``workload.defaults`` for none) and the class's
+        scheduling keys (``preemptible``, ``deferrable``)."""
         job_class = self.classes.get(class_name)
         if job_class is None:
-            return self.spec.defaults, True
-        return job_class.job, job_class.preemptible
+            return self.spec.defaults, {}
+        return job_class.job, {"preemptible": job_class.preemptible,
+                               "deferrable": job_class.deferrable}
 
 
 def _arrival_times(process, rng: np.random.Generator, until_s: float | None,
@@ -157,8 +158,9 @@ class DrawnWorkload:
         self._templates = {
             name: TrainingJobSpec.model_construct(
                 **{key: getattr(template, key) for key in _TEMPLATE_KEYS}, name=name or "job",
-                type="training", gpus=1, steps=1, preemptible=preemptible)
-            for name, (template, preemptible) in templates.items()}
+                type="training", gpus=1, steps=1, **{"preemptible": True, "deferrable": None,
+                                                     **scheduling})
+            for name, (template, scheduling) in templates.items()}
         work = table["duration_s"].to_numpy()
         self.gpu_seconds = float(np.nansum(work * table["gpus"].to_numpy()))
         self.last_submit_s = float(table["submit_s"].max()) if len(table) else 0.0

@@ -30,7 +30,7 @@ def test_phases_pending_commit_and_loss():
     assert books.buckets == {"productive": 60.0, "checkpoint_stall": 5.0, "lost_work": 25.0,
                              "detection": 10.0, "restart": 20.0,
                              "waiting_for_resources": 0.0, "queued": 10.0,
-                             "straggler_delay": 0.0, "contention": 0.0}
+                             "straggler_delay": 0.0, "contention": 0.0, "power_cap": 0.0}
     assert books.wall_s == 130.0
     assert books.goodput == 60.0 / 130.0
     assert books.productive_log == [(0.0, 0.0), (75.0, 60.0)]

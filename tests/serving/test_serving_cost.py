@@ -106,3 +106,20 @@ def test_pipeline_stages_add_memory_not_speed(h100):
     assert two.decode_time([1000] * 8) == one.decode_time([1000] * 8)
     with pytest.raises(ServingCostError, match="pp=1"):
         ServingCost("llama3-70b", h100).kv_capacity_tokens
+
+
+def test_power_cap_slows_compute_not_memory(h100):
+    """A cap's compute slowdown divides the FLOP rate: the compute parts of the roofline grow
+    by exactly that factor, the HBM reads (weights, KV cache) and overheads do not, so a
+    compute-bound prefill slows by nearly the factor and a memory-bound decode hardly."""
+    free = ServingCost("llama3-8b", h100)
+    capped = ServingCost("llama3-8b", h100, compute_slowdown=1.1)
+    prefill, prefill_capped = free.prefill_roofline([2048] * 8), capped.prefill_roofline([2048] * 8)
+    assert prefill_capped.compute_s == pytest.approx(1.1 * prefill.compute_s)
+    assert prefill_capped.memory_s == pytest.approx(prefill.memory_s)
+    decode, decode_capped = free.decode_roofline([1000] * 8), capped.decode_roofline([1000] * 8)
+    assert decode_capped.memory_s == pytest.approx(decode.memory_s)
+    assert decode_capped.total_s / decode.total_s < 1.01
+    assert 1.05 < prefill_capped.total_s / prefill.total_s <= 1.1
+    with pytest.raises(ServingCostError):
+        ServingCost("llama3-8b", h100, compute_slowdown=0.9)

@@ -1,0 +1,80 @@
+"""Read a grid carbon-intensity series (CSV) and the intensity a scenario's ``carbon`` gives.
+
+The CSV has a header with the columns ``time_s`` (seconds from the run's start; the first row
+at 0, strictly increasing) and ``intensity`` (gCO2/kWh, finite, >= 0); other columns are
+ignored. Each value holds until the next row's time, the last one until the end of the run.
+A bad row is one :class:`~fleetsim.errors.ScenarioError` naming the file, the row's line (the
+header is line 1) and the column; a missing file is a :class:`~fleetsim.errors.LocatedError`
+at ``file`` (the scenario's key).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from fleetsim.errors import LocatedError, ScenarioError
+from fleetsim.power.profile import StepProfile
+from fleetsim.scenario.carbon import CarbonSpec
+
+COLUMNS = ("time_s", "intensity")
+
+
+def read_intensity(path: Path) -> StepProfile:
+    """The intensity series of the CSV file at ``path``, checked row by row."""
+    file = str(path)
+    if not path.is_file():
+        raise LocatedError(f"file not found: {file}", ("file",))
+    try:
+        frame = pd.read_csv(path, skipinitialspace=True)
+    except Exception as exc:  # noqa: BLE001 (any reader failure is a bad file)
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ScenarioError(f"not a readable CSV ({reason})", file=file) from None
+    missing = [column for column in COLUMNS if column not in frame.columns]
+    if missing:
+        raise ScenarioError(f"lacks column(s) {', '.join(missing)} (needs: time_s, intensity;"
+                            f" has: {', '.join(map(str, frame.columns)) or 'none'})",
+                            file=file, line=1)
+    if frame.empty:
+        raise ScenarioError("has no rows (needs one row at time_s 0 at least)", file=file,
+                            line=1)
+
+    def fail(row: int, column: str, message: str) -> ScenarioError:
+        return ScenarioError(message, file=file, line=row + 2, key=column)
+
+    values = {}
+    for column in COLUMNS:
+        numbers = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
+        bad = np.flatnonzero(~np.isfinite(numbers))
+        if bad.size:
+            raise fail(int(bad[0]), column, f"not a finite number: {frame[column].iloc[bad[0]]!r}")
+        values[column] = numbers
+    times, intensity = values["time_s"], values["intensity"]
+    if times[0] != 0:
+        raise fail(0, "time_s", f"the first row must be at 0 (the run's start), got {times[0]:g}")
+    later = np.flatnonzero(np.diff(times) <= 0)
+    if later.size:
+        raise fail(int(later[0]) + 1, "time_s", "times must increase strictly")
+    negative = np.flatnonzero(intensity < 0)
+    if negative.size:
+        raise fail(int(negative[0]), "intensity", "must be >= 0 (gCO2/kWh)")
+    return StepProfile(times, intensity)
+
+
+def intensity_of(spec: CarbonSpec, scenario_file: str) -> StepProfile:
+    """The intensity a ``carbon`` section describes (a file relative to the scenario's
+    directory)."""
+    if isinstance(spec.intensity, (int, float)):
+        return StepProfile.constant(spec.intensity)
+    if spec.intensity is not None:
+        return StepProfile.from_spec(spec.intensity)
+    assert spec.file is not None
+    path = Path(spec.file)
+    if not path.is_absolute() and scenario_file != "<dict>":
+        path = Path(scenario_file).parent / path
+    return read_intensity(path)
+
+
+__all__ = ["COLUMNS", "intensity_of", "read_intensity"]

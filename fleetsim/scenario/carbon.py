@@ -1,0 +1,52 @@
+"""The ``carbon`` section: the grid's carbon intensity and carbon-aware starts.
+
+Exactly one of ``intensity`` (gCO2/kWh: a constant, or a time profile of ``[time, value]``
+points, the shape of ``power.pue``'s temperature, e.g. a daily cycle with ``period: 24h``) or
+``file`` (a CSV of ``time_s, intensity`` rows, relative to the scenario's directory; read and
+checked when the run is prepared, :mod:`fleetsim.carbon.series`). ``defer_below`` makes the
+scheduler carbon-aware: a job with ``deferrable`` slack waits, after its submission, until the
+intensity is at or below it, or until its slack runs out (:mod:`fleetsim.carbon.deferral`).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BeforeValidator, Field, model_validator
+
+from fleetsim.scenario.power import TimeProfile
+from fleetsim.scenario.types import Model
+
+#: gCO2 per kWh: finite and >= 0
+GramsPerKwh = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+
+
+def _intensity(value: object) -> object:
+    """A number or a mapping: anything else gets a message naming both shapes."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, dict)):
+        raise ValueError(f"expected gCO2/kWh as a number >= 0 (e.g. 57) or a profile "
+                         f"{{points: [[0, 400], [8h, 150]], period: 24h}}, got {value!r}")
+    return value
+
+
+class CarbonSpec(Model):
+    """Grid carbon intensity (gCO2/kWh) and the carbon-aware scheduling threshold."""
+
+    intensity: Annotated[GramsPerKwh | TimeProfile, BeforeValidator(_intensity)] | None = None
+    file: str | None = Field(default=None, min_length=1)  # CSV: time_s, intensity
+    defer_below: GramsPerKwh | None = None  # deferrable jobs start at or below this
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "CarbonSpec":
+        if (self.intensity is None) == (self.file is None):
+            raise ValueError("give exactly one of intensity (gCO2/kWh: a number, e.g. 57, or "
+                             "a profile {points: [[0, 400], [8h, 150]], period: 24h}) or file "
+                             "(a CSV of time_s, intensity)")
+        if isinstance(self.intensity, TimeProfile):
+            negative = [value for _time, value in self.intensity.points if value < 0]
+            if negative:
+                raise ValueError(f"intensity values must be >= 0 gCO2/kWh, got {negative[0]:g}")
+        return self
+
+
+__all__ = ["CarbonSpec", "GramsPerKwh"]

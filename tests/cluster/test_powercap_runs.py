@@ -1,0 +1,131 @@
+"""Runs under a power cap: step times stretched by the curve, re-timed when the busy set
+changes, capped power in the energy accounting, bad caps refused."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from fleetsim import prepare
+from fleetsim.hardware.powercap import compute_slowdown
+from fleetsim.power.profile import integral
+from fleetsim.runner import simulate
+
+HOST_W = 10_200.0 - 8 * 700.0  # DGX H100: node busy minus its GPUs' busy power
+
+
+def _run(cap=None, second=True):
+    jobs = [{"name": "a", "type": "training", "gpus": 16, "step_time": "10s", "steps": 360}]
+    if second:
+        jobs.append({"name": "b", "type": "training", "gpus": 16, "step_time": "10s",
+                     "steps": 180, "submit": "10min"})
+    data = {"name": "cap", "seed": 1, "cluster": {"node": "dgx-h100", "nodes": 4},
+            "jobs": jobs}
+    if cap is not None:
+        data["power"] = {"cap": cap}
+    return simulate(prepare.load(data)).summary
+
+
+def test_accelerator_cap_stretches_steps_by_the_curve():
+    """Closed form: a job of 360 steps of 10 s, all compute, under a 500 W GPU cap takes
+    3600 x (700 / 500) ** CAP_EXPONENT s; the excess is its power_cap bucket; its nodes draw
+    the host's 4.6 kW plus 8 x 500 W while computing, so its energy is 2 x 8.6 kW x wall."""
+    free, capped = _run(second=False), _run({"accelerator": "500W"}, second=False)
+    factor = compute_slowdown(500.0, 700.0)
+    job = capped["jobs"]["a"]
+    assert free["jobs"]["a"]["wall_time_s"] == pytest.approx(3600.0, rel=1e-12)
+    assert job["wall_time_s"] == pytest.approx(3600.0 * factor, rel=1e-12)
+    assert job["buckets_s"]["power_cap"] == pytest.approx(3600.0 * (factor - 1), rel=1e-9)
+    assert job["energy"]["it_j"] == pytest.approx(2 * (HOST_W + 8 * 500.0)
+                                                  * job["wall_time_s"], rel=1e-9)
+    assert job["energy"]["buckets_j"]["slowdown"] == pytest.approx(
+        2 * (HOST_W + 8 * 500.0) * 3600.0 * (factor - 1), rel=1e-9)
+
+
+def test_node_cap_equals_its_accelerator_cap():
+    """A node cap of 8.6 kW leaves (8.6 - 4.6) / 8 = 500 W per GPU: the same run."""
+    by_node = _run({"node": "8.6kW"}, second=False)["jobs"]["a"]["wall_time_s"]
+    by_gpu = _run({"accelerator": "500W"}, second=False)["jobs"]["a"]["wall_time_s"]
+    assert by_node == pytest.approx(by_gpu, rel=1e-12)
+
+
+def test_cluster_cap_retimes_running_jobs_when_the_busy_set_changes():
+    """Closed form: 4 DGX H100 under 30 kW. Job a alone on 2 nodes gets (30 - 2 x 2.5) / 2
+    = 12.5 kW per node, above its 10.2 kW: no slowdown. From 600 s b shares the cap: 7.5 kW
+    per node, (7.5 - 4.6) / 8 = 362.5 W per GPU, slowdown s. b's 1800 s of steps take
+    1800 s; a is re-timed mid-segment at 600 s and again when b leaves, so it ends at
+    600 + 1800 s + 1200."""
+    summary = _run({"cluster": "30kW"})
+    s = compute_slowdown(362.5, 700.0)
+    assert summary["jobs"]["b"]["end_s"] == pytest.approx(600 + 1800 * s, rel=1e-12)
+    assert summary["jobs"]["a"]["end_s"] == pytest.approx(600 + 1800 * s + 1200, rel=1e-12)
+    assert summary["jobs"]["a"]["buckets_s"]["power_cap"] == pytest.approx(1800 * (s - 1),
+                                                                          rel=1e-9)
+    peak = summary["power"]["power_it_peak_w"]
+    assert peak <= 30e3 * (1 + 1e-12)
+
+
+def test_a_cap_above_the_busy_draw_costs_nothing():
+    free = _run()
+    loose = _run({"cluster": "1MW"})
+    assert loose["jobs"] == free["jobs"]
+
+
+@pytest.mark.parametrize("override, key, words", [
+    ("power.cap.accelerator=-5W", "power.cap.accelerator", "must be > 0"),
+    ("power.cap.accelerator=100W", "power.cap.accelerator", "idle draw"),
+    ("power.cap.node=5kW", "power.cap.node", "idle draw"),
+    ("power.cap.cluster=100kW", "power.cap.cluster", "idle draw"),
+    ("power.cap.cluster=lots", "power.cap.cluster", "invalid power"),
+])
+def test_bad_caps_are_one_line_exit_2(root, override, key, words):
+    process = subprocess.run(
+        [sys.executable, "-m", "fleetsim", "run", str(root / "scenarios" / "quickstart.yaml"),
+         "--set", override, "--quiet"], capture_output=True, text=True, cwd=root, timeout=120)
+    assert process.returncode == 2
+    lines = process.stderr.splitlines()
+    assert len(lines) == 1 and f": {key}: " in lines[0] and words in lines[0], lines
+
+
+def test_energy_under_a_cluster_cap_is_the_integral_of_its_power():
+    """Under a cluster cap whose share changes twice, each job's energy buckets add up to its
+    IT energy, which equals the integral of its power step function; so does the fleet's."""
+    data = {"name": "cap", "seed": 1, "cluster": {"node": "dgx-h100", "nodes": 4},
+            "power": {"cap": {"cluster": "30kW"}},
+            "jobs": [{"name": "a", "type": "training", "gpus": 16, "step_time": "10s",
+                      "steps": 360},
+                     {"name": "b", "type": "training", "gpus": 16, "step_time": "10s",
+                      "steps": 180, "submit": "10min"}]}
+    result = simulate(prepare.load(data))
+    power, end = result.power, result.summary["sim_time_s"]
+    for job in power.jobs.values():
+        assert sum(job.buckets_j.values()) == pytest.approx(integral(job.times, job.watts, end),
+                                                            rel=1e-12)
+    assert power.energy_it_j == pytest.approx(integral(power.times, power.it_w, end), rel=1e-12)
+
+
+def test_cluster_cap_holds_with_failures_and_a_serving_job():
+    """Invariant: under a cluster cap the fleet's IT power never exceeds it, also when nodes
+    fail and are replaced (the busy set follows the fleet's holdings) and a serving job's
+    replicas share the cap (its nodes count as busy)."""
+    data = {"name": "mixed", "seed": 5, "horizon": "12h",
+            "cluster": {"node": "dgx-h100", "nodes": 10, "spares": 1},
+            "faults": {"causes": [{"name": "gpu", "scope": "gpu", "mtbf": "300h"}],
+                       "detection": "2min", "repair": "1h"},
+            "power": {"cap": {"cluster": "70kW"}},
+            "jobs": [
+                {"name": "chat", "type": "serving", "model": "llama3-8b", "replicas": 2,
+                 "arrivals": {"process": "poisson", "rate": "2/s"},
+                 "prompt_tokens": {"distribution": "fixed", "value": 500},
+                 "output_tokens": {"distribution": "fixed", "value": 200}},
+                *({"name": f"train{i}", "type": "training", "gpus": 16, "step_time": "10s",
+                   "steps": 3000, "submit": f"{i}h",
+                   "checkpoint": {"policy": "fixed", "interval": "30min", "save": "1min"}}
+                  for i in range(4))]}
+    summary = simulate(prepare.load(data)).summary
+    assert summary["cluster"]["failures"] > 0
+    assert summary["power"]["power_it_peak_w"] <= 70e3 * (1 + 1e-9)
+    assert sum(job["buckets_s"]["power_cap"] for name, job in summary["jobs"].items()
+               if name.startswith("train")) > 0
