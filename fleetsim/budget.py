@@ -40,7 +40,6 @@ from fleetsim.scenario.models import TrainingJobFields, TrainingJobSpec
 from fleetsim.scenario.serving import ArrivalSpec, ServingJobSpec
 from fleetsim.scenario.workload import DurationDistribution, WorkloadSpec
 from fleetsim.units import format_duration
-from fleetsim.workload.distributions import duration_mean
 
 #: the most events a run may expect (see the module docstring)
 EVENT_BUDGET = 10_000_000
@@ -253,6 +252,14 @@ def _workload_terms(loaded: LoadedScenario, span: float | None) -> Iterator[Term
             yield Term(where + ("arrivals", key), peak * until, "job arrivals drawn")
         elif limits:
             yield Term(where + ("jobs",), min(limits), "jobs")
+
+
+def duration_mean(spec: DurationDistribution) -> float:
+    """The mean of a duration distribution (fleetsim/workload/distributions.py; imported on
+    use: the workload package loads pandas, which checking a scenario does not need)."""
+    from fleetsim.workload.distributions import duration_mean as mean
+
+    return mean(spec)
 
 
 def _longest_s(spec: DurationDistribution) -> float:

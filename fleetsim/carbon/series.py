@@ -13,7 +13,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from fleetsim.errors import LocatedError, ScenarioError
 from fleetsim.power.profile import StepProfile
@@ -27,6 +26,8 @@ def read_intensity(path: Path) -> StepProfile:
     file = str(path)
     if not path.is_file():
         raise LocatedError(f"file not found: {file}", ("file",))
+    import pandas as pd  # here: checking a scenario without a file does not load it
+
     try:
         frame = pd.read_csv(path, skipinitialspace=True)
     except Exception as exc:  # noqa: BLE001 (any reader failure is a bad file)

@@ -13,9 +13,22 @@ watts per state), and :class:`~fleetsim.power.energy.FleetPower` (the fleet's an
 IT power as step functions, from :func:`~fleetsim.power.energy.fleet_power`).
 """
 
-from fleetsim.power.energy import FleetPower, fleet_power
+from __future__ import annotations
+
+from typing import Any
+
 from fleetsim.power.profile import StepProfile, integrate_product, pue_profile
 from fleetsim.power.states import NodePower, node_power
+
+
+def __getattr__(name: str) -> Any:
+    """``FleetPower`` and ``fleet_power`` on first use: they need pandas, which checking a
+    scenario (``fleetsim validate``) does not load."""
+    if name in ("FleetPower", "fleet_power"):
+        from fleetsim.power import energy
+        return getattr(energy, name)
+    raise AttributeError(f"module 'fleetsim.power' has no attribute {name!r}")
+
 
 __all__ = ["FleetPower", "NodePower", "StepProfile", "fleet_power", "integrate_product",
            "node_power", "pue_profile"]

@@ -12,13 +12,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BeforeValidator, Field, model_validator
+from pydantic import BeforeValidator, model_validator
 
 from fleetsim.scenario.power import TimeProfile
-from fleetsim.scenario.types import Model
+from fleetsim.scenario.types import Model, Reference, number
 
-#: gCO2 per kWh: finite and >= 0
-GramsPerKwh = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+#: the dirtiest grids (lignite) emit ~1,100 gCO2/kWh; 10,000 is a unit mistake
+MAX_INTENSITY = 10_000.0
+#: gCO2 per kWh: finite, 0 to :data:`MAX_INTENSITY`
+GramsPerKwh = number(0.0, MAX_INTENSITY)
 
 
 def _intensity(value: object) -> object:
@@ -33,7 +35,7 @@ class CarbonSpec(Model):
     """Grid carbon intensity (gCO2/kWh) and the carbon-aware scheduling threshold."""
 
     intensity: Annotated[GramsPerKwh | TimeProfile, BeforeValidator(_intensity)] | None = None
-    file: str | None = Field(default=None, min_length=1)  # CSV: time_s, intensity
+    file: Reference | None = None  # CSV: time_s, intensity
     defer_below: GramsPerKwh | None = None  # deferrable jobs start at or below this
 
     @model_validator(mode="after")

@@ -24,16 +24,17 @@ a grid's carbon intensity).
 
 from __future__ import annotations
 
+import math
 from typing import Annotated
 
 from pydantic import BeforeValidator, Discriminator, Field, Tag, model_validator
 
 from fleetsim import units
 from fleetsim.scenario.powercap import PowerCapSpec
-from fleetsim.scenario.types import Model, PositiveDuration
+from fleetsim.scenario.types import MAX_DURATION_S, Model, PositiveDuration, number, watts
 
 #: Electrical power in watts, written with a unit (``700W``, ``10.2kW``, ``1.5MW``).
-Watts = Annotated[float, BeforeValidator(units.parse_power), Field(ge=0)]
+Watts = watts()
 
 
 def _point(value: object) -> tuple[float, float]:
@@ -41,11 +42,12 @@ def _point(value: object) -> tuple[float, float]:
     if not isinstance(value, (list, tuple)) or len(value) != 2:
         raise ValueError(f"a profile point is [time, value], e.g. [6h, 18.5], got {value!r}")
     time_s = units.parse_duration(value[0])
-    if time_s < 0:
-        raise ValueError(f"a profile point's time must be >= 0, got {value[0]!r}")
+    if not 0 <= time_s <= MAX_DURATION_S:
+        raise ValueError(f"a profile point's time must be within 0..100y, got {value[0]!r}")
     number = value[1]
-    if isinstance(number, bool) or not isinstance(number, (int, float)):
-        raise ValueError(f"a profile point's value must be a number, got {number!r}")
+    if isinstance(number, bool) or not isinstance(number, (int, float)) \
+            or not math.isfinite(number):
+        raise ValueError(f"a profile point's value must be a finite number, got {number!r}")
     return time_s, float(number)
 
 
@@ -97,9 +99,9 @@ class TemperaturePue(Model):
     """PUE as a linear function of the outside temperature (degrees Celsius):
     ``base + per_degree * max(0, T - above)``."""
 
-    base: Annotated[float, Field(ge=1, le=MAX_PUE)]  # PUE with free cooling (T <= above)
-    per_degree: Annotated[float, Field(ge=0)]  # PUE added per degree above ``above``
-    above: Annotated[float, Field(ge=CELSIUS_RANGE[0], le=CELSIUS_RANGE[1])] = 0.0
+    base: number(1.0, MAX_PUE)  # PUE with free cooling (T <= above)
+    per_degree: number(0.0, MAX_PUE)  # PUE added per degree above ``above``
+    above: number(*CELSIUS_RANGE) = 0.0
     temperature: TimeProfile  # outside temperature, degrees C
 
     @model_validator(mode="after")
@@ -120,7 +122,7 @@ class TemperaturePue(Model):
 #: scale-up node); a megawatt per node is a unit mistake
 MAX_NODE_W = 1e6
 
-NodeWatts = Annotated[float, BeforeValidator(units.parse_power), Field(ge=0, le=MAX_NODE_W)]
+NodeWatts = watts(high=MAX_NODE_W)
 
 
 class NodePowerSpec(Model):
@@ -160,7 +162,7 @@ def _pue_kind(value: object) -> str:
 class PowerSpec(Model):
     """Facility overhead, node power per state, and the power-swing window."""
 
-    pue: Annotated[Annotated[Annotated[float, Field(ge=1, le=MAX_PUE)], Tag("Number")]
+    pue: Annotated[Annotated[number(1.0, MAX_PUE), Tag("Number")]
                    | Annotated[TemperaturePue, Tag("TemperaturePue")],
                    Discriminator(_pue_kind), BeforeValidator(_pue)] = 1.0
     node: NodePowerSpec = NodePowerSpec()

@@ -8,15 +8,12 @@ idle draw is checked against the hardware when the run is prepared.
 
 from __future__ import annotations
 
-from typing import Annotated
+from pydantic import model_validator
 
-from pydantic import BeforeValidator, Field, model_validator
-
-from fleetsim import units
-from fleetsim.scenario.types import Model
+from fleetsim.scenario.types import Model, watts
 
 #: a power in watts, written with a unit (``700W``, ``10.2kW``, ``2MW``); > 0
-Power = Annotated[float, BeforeValidator(units.parse_power), Field(gt=0)]
+Power = watts(open_low=True)
 
 
 class PowerCapSpec(Model):

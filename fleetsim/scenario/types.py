@@ -31,6 +31,7 @@ MAX_SIGMA = 10.0  # sigma of a lognormal (its mean is exp(sigma^2/2) times its m
 MAX_BANDWIDTH = 1e18  # bytes/s
 MIN_BANDWIDTH = 1.0  # bytes/s
 MAX_BYTES = 1e21  # bytes
+MAX_POWER_W = 1e10  # watts: ten gigawatts, far above any facility
 MAX_WEIGHT = 1e9  # a relative weight (empirical distributions, team mixes)
 MAX_SEED = 2**63 - 1
 MAX_NAME_LENGTH = 128
@@ -87,22 +88,33 @@ def number(low: float = 0.0, high: float = MAX_COUNT, *, open_low: bool = False,
                      Field(allow_inf_nan=False, **_lower(low, open_low), **upper)]
 
 
+def _quantity(parse: Any, text: Any, low: float, high: float, open_low: bool) -> Any:
+    """A quantity read by ``parse`` (a string with a unit to SI) within ``low``..``high``
+    (``low`` excluded if ``open_low``); the error states the range as ``text`` writes it."""
+
+    def check(value: object) -> float:
+        amount = parse(value)
+        if amount < low or (open_low and amount == low):
+            relation = ">" if open_low else ">="
+            shown_low = "0" if low == 0 else text(low)
+            raise ValueError(f"must be {relation} {shown_low}, got {units.shown(value)}")
+        if amount > high:
+            raise ValueError(f"must be at most {text(high)}, got {units.shown(value)}")
+        return amount
+
+    return Annotated[float, BeforeValidator(check)]
+
+
 def duration(low: float = 0.0, high: float = MAX_DURATION_S, *, open_low: bool = False) -> Any:
     """A duration with a unit (``30min``) from ``low`` (excluded if ``open_low``) to ``high``;
     the error states the range in the units a reader writes (``at most 100y``)."""
+    return _quantity(units.parse_duration, _duration_text, low, high, open_low)
 
-    def parse(value: object) -> float:
-        seconds = units.parse_duration(value)
-        if seconds < low or (open_low and seconds == low):
-            relation = ">" if open_low else ">="
-            shown_low = "0" if low == 0 else _duration_text(low)
-            raise ValueError(f"must be {relation} {shown_low}, got {units.shown(value)}")
-        if seconds > high:
-            raise ValueError(f"must be at most {_duration_text(high)}, got "
-                             f"{units.shown(value)}")
-        return seconds
 
-    return Annotated[float, BeforeValidator(parse)]
+def watts(low: float = 0.0, high: float = MAX_POWER_W, *, open_low: bool = False) -> Any:
+    """An electrical power with a unit (``700W``, ``10.2kW``, ``2MW``) from ``low`` (excluded if
+    ``open_low``) to ``high``; the error states the range as ``1MW``, ``10kW``."""
+    return _quantity(units.parse_power, _power_text, low, high, open_low)
 
 
 def _duration_text(seconds: float) -> str:
@@ -112,6 +124,15 @@ def _duration_text(seconds: float) -> str:
         if seconds >= size:
             return f"{seconds / size:g}{unit}"
     return f"{seconds:g}s"
+
+
+def _power_text(value: float) -> str:
+    """``1MW``, ``700W``: a bound in the largest unit it reaches."""
+    for unit in ("MW", "kW", "W"):
+        size = units.POWER_UNITS[unit]
+        if value >= size:
+            return f"{value / size:g}{unit}"
+    return f"{value:g}W"
 
 
 Duration = duration()
