@@ -162,3 +162,17 @@ def format_duration(seconds: float) -> str:
     if magnitude >= 1e-3:
         return f"{seconds * 1e3:.3g} ms"
     return f"{seconds * 1e6:.3g} us"
+
+
+#: (longer than, seconds per unit, name): the unit of a time axis, longest first
+TIME_AXIS_UNITS = ((3 * DAY, DAY, "d"), (3 * HOUR, HOUR, "h"), (180.0, MINUTE, "min"))
+
+
+def time_unit(span_s: float) -> tuple[float, str]:
+    """Seconds per unit and the unit's name for a time axis spanning ``span_s`` seconds: days
+    past 3 days, hours past 3 hours, minutes past 3 minutes, else seconds (so a 4-hour run is
+    read in hours and a 54-day run in days). Every plot's time axis uses it."""
+    for longer_than, scale, name in TIME_AXIS_UNITS:
+        if span_s > longer_than:
+            return scale, name
+    return SECOND, "s"

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from fleetsim.metrics.accounting import BUCKETS
+from fleetsim.units import time_unit
 from fleetsim.report.power_plot import plot_power
 
 HOUR = 3600.0
@@ -119,19 +120,6 @@ def serving_figure(summary: dict, names: list[str], timeseries: pd.DataFrame,
 
 
 #: (seconds per unit, name) from the longest span that still reads well in the unit
-TIME_UNITS = ((3 * DAY, DAY, "d"), (3 * HOUR, HOUR, "h"), (180.0, 60.0, "min"))
-
-
-def time_unit(span_s: float) -> tuple[float, str]:
-    """Seconds per unit and the unit's name for a time axis spanning ``span_s`` seconds: days
-    past 3 days, hours past 3 hours, minutes past 3 minutes, else seconds (so a 4-hour run is
-    read in hours and a 54-day run in days)."""
-    for longer_than, scale, name in TIME_UNITS:
-        if span_s > longer_than:
-            return scale, name
-    return 1.0, "s"
-
-
 def _time_unit(timeseries: pd.DataFrame) -> tuple[float, str]:
     """:func:`time_unit` of the run's time axis."""
     return time_unit(float(timeseries["time_s"].max()) if len(timeseries) else 0.0)

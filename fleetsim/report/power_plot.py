@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from fleetsim.units import time_unit
+
 BUCKET_COLORS = {"productive": "#2ca02c", "lost_work": "#d62728", "slowdown": "#e377c2",
                  "checkpoint": "#1f77b4", "restart": "#9467bd", "stall": "#ff7f0e",
                  "serving": "#17becf", "idle": "#c7c7c7", "down": "#8c564b"}
@@ -29,8 +31,7 @@ def plot_power(summary: dict, timeseries: pd.DataFrame, path: Path) -> Path | No
     import matplotlib.pyplot as plt
 
     end = float(timeseries["time_s"].max()) if len(timeseries) else 0.0
-    scale, unit = ((86400.0, "days") if end > 3 * 86400 else (3600.0, "h") if end > 3 * 3600
-                   else (60.0, "min") if end > 180 else (1.0, "s"))
+    scale, unit = time_unit(end)
     figure, (top, bottom) = plt.subplots(2, 1, figsize=(9, 6), height_ratios=(2, 1))
     x = timeseries["time_s"] / scale
     top.step(x, timeseries["power_facility_w"] / 1e6, where="pre", color="#7f7f7f",
@@ -45,25 +46,44 @@ def plot_power(summary: dict, timeseries: pd.DataFrame, path: Path) -> Path | No
                               f"{power['swing_window_s']:g} s")
     top.set_ylabel("power (MW, mean per interval)")
     top.set_xlabel(f"simulated time ({unit})")
-    top.set_ylim(bottom=0)
+    facility_mw = timeseries["power_facility_w"] / 1e6
+    low, high = ((float((timeseries["power_it_w"] / 1e6).min()), float(facility_mw.max()))
+                 if len(timeseries) else (0.0, 0.0))
+    pad = max(0.15 * (high - low), 0.01 * high, 1e-6)
+    top.set_ylim(max(0.0, low - pad), high + pad)  # zoomed: the dips are the story
     top.set_title(f"{summary['scenario']} (seed {summary['seed']}): "
                   f"{power['energy_it_kwh'] / 1000:.4g} MWh IT, "
-                  f"{power['energy_facility_kwh'] / 1000:.4g} MWh facility")
-    top.legend(loc="lower right", fontsize="small")
+                  f"{power['energy_facility_kwh'] / 1000:.4g} MWh facility"
+                  + (f" (axis from {max(0.0, low - pad):.3g} MW)" if low - pad > 0 else ""),
+                  fontsize=10)
+    top.legend(loc="lower right", fontsize="small", framealpha=0.85)
     top.grid(alpha=0.3)
-    buckets = power["energy_buckets_j"]
-    total = sum(buckets.values()) or 1.0
-    left = 0.0
-    for bucket, joules in buckets.items():
-        bottom.barh(0, joules / total, left=left, color=BUCKET_COLORS.get(bucket, "#000000"),
-                    label=f"{bucket} {joules / total:.1%}")
-        left += joules / total
-    bottom.set_xlim(0, 1)
-    bottom.set_yticks([])
-    bottom.set_xlabel("share of IT energy")
-    bottom.legend(loc="upper center", bbox_to_anchor=(0.5, -0.45), ncols=5,
-                  fontsize="small")
+    _energy_besides_productive(bottom, power["energy_buckets_j"])
     figure.tight_layout()
     figure.savefig(path, dpi=110, bbox_inches="tight", metadata={"Software": None})
     plt.close(figure)
     return path
+
+
+def _energy_besides_productive(axes, buckets: dict[str, float]) -> None:
+    """The IT energy of every bucket but productive, as bars of their share with their MWh
+    (a stacked 100% bar would hide them behind productive work)."""
+    total = sum(buckets.values()) or 1.0
+    rows = [(bucket, joules) for bucket, joules in buckets.items()
+            if bucket != "productive" and joules > 0]
+    positions = list(range(len(rows)))
+    shares = [100.0 * joules / total for _bucket, joules in rows]
+    axes.barh(positions, shares, color=[BUCKET_COLORS.get(bucket, "#000000")
+                                        for bucket, _joules in rows])
+    axes.set_yticks(positions, [bucket for bucket, _joules in rows])
+    axes.invert_yaxis()
+    for position, share, (_bucket, joules) in zip(positions, shares, rows):
+        axes.text(share, position, f" {share:.2f}% ({joules / 3.6e9:.3g} MWh)", va="center",
+                  fontsize="small")
+    if not rows:
+        axes.text(0.5, 0.5, "all IT energy went to productive work", ha="center",
+                  va="center", transform=axes.transAxes)
+    axes.set_xlim(0, max(shares, default=1.0) * 1.35)
+    productive = 100.0 * buckets.get("productive", 0.0) / total
+    axes.set_xlabel(f"share of IT energy (%) besides productive work ({productive:.1f}%)")
+    axes.grid(axis="x", alpha=0.3)

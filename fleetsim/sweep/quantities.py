@@ -87,16 +87,14 @@ DURATION_UNITS = ((86400.0, "d"), (3600.0, "h"), (60.0, "min"), (1.0, "s"))
 
 def display_unit(kind: str, values: Sequence[float]) -> tuple[float, str]:
     """``(SI value per unit, unit name)`` to show ``values`` of ``kind`` in. Durations start
-    from the run-span unit of the largest (:func:`fleetsim.report.plots.time_unit`), other
+    from the run-span unit of the largest (:func:`fleetsim.units.time_unit`), other
     kinds from the largest unit the largest value reaches; a smaller unit is taken while the
     values are not round in it (``5000h`` stays in hours, not 208.333 days). Counts and
     numbers are shown as they are."""
     finite = [abs(value) for value in values if math.isfinite(value)]
     largest = max(finite, default=0.0)
     if kind == "duration":
-        from fleetsim.report.plots import time_unit
-
-        first = time_unit(largest)
+        first = units.time_unit(largest)
         scales = DURATION_UNITS[[scale for scale, _ in DURATION_UNITS].index(first[0]):]
     else:
         table = DISPLAY_UNITS.get(kind)
