@@ -33,6 +33,8 @@ JOB_COLUMNS = ("job", "type", "class", "team", "priority", "gpus", "submit_s", "
                "end_s", "queue_wait_s", "jct_s", "outcome", "preemptions", "interruptions",
                "goodput", "productive_s", "lost_work_s", "gpu_seconds")
 
+TEXT_COLUMNS = ("job", "type", "class", "team", "outcome")
+
 
 def _outcome(job: Any) -> str:
     """``completed``; ``waiting`` (never started); ``preempted`` (back in the queue at the
@@ -69,7 +71,11 @@ def jobs_table(jobs: Sequence[Any], end_s: float,
             buckets.get("productive", math.nan), buckets.get("lost_work", math.nan),
             _held_gpu_seconds(job),
         ))
-    return pd.DataFrame.from_records(rows, columns=list(JOB_COLUMNS))
+    table = pd.DataFrame.from_records(rows, columns=list(JOB_COLUMNS))
+    if not rows:  # typed empty columns: the summary's arithmetic holds for a run of no jobs
+        table = table.astype({column: float for column in JOB_COLUMNS
+                              if column not in TEXT_COLUMNS})
+    return table
 
 
 def _nan(value: float | None) -> float:
