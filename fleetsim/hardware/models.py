@@ -11,14 +11,25 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from fleetsim import units
+from fleetsim import kinds, units
 
-Flops = Annotated[float, BeforeValidator(units.parse_flops), Field(gt=0)]
-Bytes = Annotated[float, BeforeValidator(units.parse_bytes), Field(gt=0)]
-Bandwidth = Annotated[float, BeforeValidator(units.parse_bandwidth), Field(gt=0)]
-Watts = Annotated[float, BeforeValidator(units.parse_power), Field(ge=0)]
-Seconds = Annotated[float, BeforeValidator(units.parse_duration), Field(ge=0)]
-Fraction = Annotated[float, Field(gt=0, le=1)]
+# The value kinds of fleetsim/kinds.py, with the ranges a chip or a node can have: a node type
+# given as a file (``cluster.node: ./my-node.yaml``) is user input like a scenario.
+#: the most FLOP/s one accelerator may claim (a B200 is ~2.25e15 dense BF16; 1e18 is a typo)
+MAX_FLOPS = 1e18
+#: the most watts one accelerator or node may draw (a GB200 NVL72 rack as one node: ~120 kW)
+MAX_WATTS = 1e6
+#: the most accelerators a node (a scale-up domain) may hold, and links or NICs per chip/node
+MAX_PER_NODE = 100_000
+Flops = Annotated[float, BeforeValidator(units.parse_flops), Field(gt=0, le=MAX_FLOPS)]
+Bytes = kinds.Bytes
+Bandwidth = kinds.Bandwidth
+Watts = kinds.watts(high=MAX_WATTS)
+Seconds = kinds.Duration
+Fraction = kinds.number(0.0, 1.0, open_low=True)
+Count = kinds.integer(1, MAX_PER_NODE)
+Text = kinds.Text
+Names = tuple[kinds.Reference, ...]
 
 Dtype = Literal["fp64", "tf32", "fp32", "bf16", "fp16", "fp8", "int8", "fp4"]
 
@@ -45,8 +56,8 @@ class Power(Spec):
 class ScaleUpLinks(Spec):
     """The chip's own scale-up links (NVLink, xGMI, ICI): count and per-direction bandwidth."""
 
-    technology: str
-    links: int = Field(gt=0)
+    technology: Text
+    links: Count
     link_bandwidth: Bandwidth  # per direction, per link
     latency: Seconds = 0.0  # per hop, where published
 
@@ -72,26 +83,26 @@ class Accelerator(Spec):
     """One accelerator chip (dense peak numbers, per chip)."""
 
     kind: Literal["accelerator"] = "accelerator"
-    name: str
-    vendor: str
-    description: str = ""
-    aliases: tuple[str, ...] = ()
+    name: kinds.Reference
+    vendor: Text
+    description: Text = ""
+    aliases: Names = ()
     peak_flops: dict[Dtype, Flops]
     memory: Bytes
     memory_bandwidth: Bandwidth
     scale_up: ScaleUpLinks | None = None
     achievable: Achievable = Achievable()
     power: Power
-    sources: tuple[str, ...] = Field(min_length=1)
+    sources: tuple[Text, ...] = Field(min_length=1)
 
 
 class Nic(Spec):
     """Scale-out network interfaces of a node (InfiniBand, RoCE, Ethernet)."""
 
-    count: int = Field(gt=0)
+    count: Count
     rate: Bandwidth  # line rate per NIC, per direction
     achievable: Bandwidth | None = None  # measured per-NIC bandwidth where published
-    technology: str = ""
+    technology: Text = ""
 
 
 class ScaleUpFabric(Spec):
@@ -100,8 +111,8 @@ class ScaleUpFabric(Spec):
     topology: Literal["nvswitch", "full-mesh", "torus", "ring", "none"]
     bandwidth_per_accelerator: Bandwidth  # per direction, into the fabric
     latency: Seconds = 0.0  # per hop
-    switches: int = Field(default=0, ge=0)
-    dims: tuple[int, ...] = ()  # torus/ring shape, product = accelerators
+    switches: kinds.integer(0, MAX_PER_NODE) = 0
+    dims: tuple[Count, ...] = ()  # torus/ring shape, product = accelerators
     #: fraction of the line rate a large collective reaches on these links, where measured
     #: (absent: topology.graph.SCALE_UP_EFFICIENCY)
     efficiency: Fraction | None = None
@@ -113,18 +124,18 @@ class NodeType(Spec):
     """A node (server, or a scale-up domain treated as one failure/allocation unit)."""
 
     kind: Literal["node"] = "node"
-    name: str
-    description: str = ""
-    aliases: tuple[str, ...] = ()
-    accelerator: str
-    accelerators: int = Field(gt=0)
+    name: kinds.Reference
+    description: Text = ""
+    aliases: Names = ()
+    accelerator: kinds.Reference
+    accelerators: Count
     scale_up: ScaleUpFabric
     nics: Nic | None = None
     #: the collective library's tuner profile (fleetsim.comm.tuner, e.g. ``nccl-hopper``);
     #: absent: every registered algorithm competes (MPI-style, no vendor library)
-    collectives: str | None = None
+    collectives: kinds.Reference | None = None
     power: Power  # whole node, accelerators included
-    sources: tuple[str, ...] = Field(min_length=1)
+    sources: tuple[Text, ...] = Field(min_length=1)
 
     @model_validator(mode="after")
     def _dims_match(self) -> "NodeType":

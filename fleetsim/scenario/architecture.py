@@ -23,7 +23,7 @@ from typing import Literal
 
 from pydantic import model_validator
 
-from fleetsim.scenario.types import Model, count, integer
+from fleetsim.kinds import Model, count, integer
 
 #: the largest architecture dimensions accepted (10x to 100x beyond today's largest models)
 MAX_LAYERS = 10_000

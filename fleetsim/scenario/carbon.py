@@ -15,7 +15,7 @@ from typing import Annotated
 from pydantic import BeforeValidator, model_validator
 
 from fleetsim.scenario.power import TimeProfile
-from fleetsim.scenario.types import Model, Reference, number
+from fleetsim.kinds import Model, Reference, number
 
 #: the dirtiest grids (lignite) emit ~1,100 gCO2/kWh; 10,000 is a unit mistake
 MAX_INTENSITY = 10_000.0

@@ -26,7 +26,7 @@ from typing import Annotated, Literal
 from pydantic import model_validator
 
 from fleetsim.hardware.models import Spec
-from fleetsim.scenario.types import (MAX_NODES, Bandwidth, Duration, NotBool, integer,
+from fleetsim.kinds import (MAX_NODES, Bandwidth, Duration, NotBool, integer,
                                      number)
 
 FabricType = Literal["rail-fat-tree", "fat-tree", "torus", "ring", "single-switch"]

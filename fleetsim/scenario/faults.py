@@ -22,7 +22,7 @@ from typing import Literal
 from pydantic import field_validator, model_validator
 
 from fleetsim.scenario.fault_presets import PRESETS, preset_causes
-from fleetsim.scenario.types import (MAX_BAD_NODE_FACTOR, MAX_SIGMA, Duration, Fraction, Model,
+from fleetsim.kinds import (MAX_BAD_NODE_FACTOR, MAX_SIGMA, Duration, Fraction, Model,
                                      Mtbf, Name, PositiveDuration, number)
 from fleetsim.units import DAY
 

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from fleetsim.scenario.types import (MAX_NODES, Bandwidth, Batch, Duration, Factor,
+from fleetsim.kinds import (MAX_NODES, Bandwidth, Batch, Duration, Factor,
                                      Fraction, Model, Name, NotBool, PositiveCount,
                                      PositiveDuration, PositiveInteger, Reference, Seed, Text,
                                      StepDuration, count, integer, number)

@@ -31,7 +31,7 @@ from pydantic import BeforeValidator, Discriminator, Field, Tag, model_validator
 
 from fleetsim import units
 from fleetsim.scenario.powercap import PowerCapSpec
-from fleetsim.scenario.types import MAX_DURATION_S, Model, PositiveDuration, number, watts
+from fleetsim.kinds import MAX_DURATION_S, Model, PositiveDuration, number, watts
 
 #: Electrical power in watts, written with a unit (``700W``, ``10.2kW``, ``1.5MW``).
 Watts = watts()

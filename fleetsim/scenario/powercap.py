@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pydantic import model_validator
 
-from fleetsim.scenario.types import Model, watts
+from fleetsim.kinds import Model, watts
 
 #: a power in watts, written with a unit (``700W``, ``10.2kW``, ``2MW``); > 0
 Power = watts(open_low=True)

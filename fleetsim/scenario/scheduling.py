@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import model_validator
 
-from fleetsim.scenario.types import (Duration, Fraction, Model, Name, PositiveDuration,
+from fleetsim.kinds import (Duration, Fraction, Model, Name, PositiveDuration,
                                      PositiveInteger, Reference, SignedInteger)
 
 

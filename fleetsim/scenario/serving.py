@@ -14,7 +14,7 @@ from pydantic import field_validator, model_validator
 
 from fleetsim import units
 from fleetsim.scenario.scheduling import Scheduling
-from fleetsim.scenario.types import (MAX_SIGMA, Bandwidth, Cv, Duration, Factor, Fraction,
+from fleetsim.kinds import (MAX_SIGMA, Bandwidth, Cv, Duration, Factor, Fraction,
                                      Model, Name, PositiveCount, PositiveDuration,
                                      PositiveInteger, Rate, Reference, StepDuration, count,
                                      integer, number)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fleetsim.scenario.types import (MAX_CV, MAX_SIGMA, Factor, Fraction, Model,
+from fleetsim.kinds import (MAX_CV, MAX_SIGMA, Factor, Fraction, Model,
                                      PositiveDuration, PositiveInteger, Reference, number)
 
 #: a jitter parameter: a positive multiple of the step time (or a shape), at most 100

@@ -23,7 +23,7 @@ from pydantic import BeforeValidator, model_validator
 
 from fleetsim.scenario.models import TrainingJobFields
 from fleetsim.scenario.serving import ArrivalSpec
-from fleetsim.scenario.types import (Duration, Model, Name, PositiveDuration, Reference, Sigma,
+from fleetsim.kinds import (Duration, Model, Name, PositiveDuration, Reference, Sigma,
                                      SignedInteger, Weight, count, integer, number)
 
 #: the most jobs a workload (or one of its classes) may hold; the run's event budget bounds

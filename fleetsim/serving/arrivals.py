@@ -25,7 +25,7 @@ import numpy as np
 
 from fleetsim.errors import FleetsimError
 from fleetsim.registry import Registry, UnknownName
-from fleetsim.scenario.types import MAX_CV
+from fleetsim.kinds import MAX_CV
 
 
 class ArrivalError(FleetsimError):

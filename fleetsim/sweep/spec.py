@@ -42,7 +42,7 @@ from pydantic import Field, StrictInt
 
 from fleetsim.errors import ScenarioError
 from fleetsim.prepare import load
-from fleetsim.scenario.types import Model, Name
+from fleetsim.kinds import Model, Name
 from fleetsim.yamlsource import FROM_COMMAND_LINE, Document, load_document, validate
 
 Values = Annotated[list[Any], Field(min_length=1)]

@@ -26,7 +26,7 @@ import pandas as pd
 from fleetsim.errors import LocatedError, ScenarioError
 from fleetsim.units import shown
 from fleetsim.scenario.models import MAX_STEPS
-from fleetsim.scenario.types import MAX_COUNT, MAX_DURATION_S, MAX_NAME_LENGTH
+from fleetsim.kinds import MAX_COUNT, MAX_DURATION_S, MAX_NAME_LENGTH
 
 REQUIRED = ("submit_s", "gpus")
 #: the largest value of each numeric column (the ranges of the scenario keys they stand for)

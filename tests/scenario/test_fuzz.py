@@ -12,7 +12,7 @@ errors have lines) or given as a ``--set`` override. What must hold:
 * an accepted mutant was prepared (the event budget refuses what would run for hours), and a
   small one runs to the end of a one-hour horizon.
 
-Before the value kinds of :mod:`fleetsim.scenario.types` and the event budget, an exhaustive
+Before the value kinds of :mod:`fleetsim.kinds` and the event budget, an exhaustive
 walk of the same mutants (14,010: 934 key paths x 15 values, each validated and prepared)
 found 3 tracebacks (OverflowError from ``1e308`` nodes and vocabularies) and 280 nonsense
 values accepted (150 huge numbers, 77 booleans read as numbers, 31 infinities, 22 names of

@@ -1,5 +1,5 @@
-"""Field types shared by the scenario models: quantities with units, counts, names, each with a
-finite range.
+"""Value kinds shared by the scenario and hardware models: quantities with units, counts,
+names, each with a finite range (the bottom layer: it imports only units and pydantic).
 
 Every value a scenario holds has a documented range (docs/reference/scenario.md, "Value
 kinds"), so nonsense never reaches a model: booleans are not numbers (``tp: true`` is an error,
