@@ -302,24 +302,22 @@ class _HeldTable:
         values = [np.zeros(len(jobs)),
                   np.array([_IDLE_CODE if isinstance(job, training_type) else _SERVING_CODE
                             for job in jobs], dtype=np.float64)]
-        held = [(index[name], time_s, gpus) for time_s, name, gpus in holding_log
-                if name in index]
-        if held:
-            columns = np.array(held, dtype=np.float64)
-            job_ids.append(columns[:, 0].astype(np.int64))
-            times.append(columns[:, 1])
-            kinds.append(np.zeros(len(held)))
-            values.append(columns[:, 2])
+
+        def add(rows: list[tuple], kind: float) -> None:
+            """(job position, time, value) rows of one kind of change."""
+            if rows:
+                columns = np.array(rows, dtype=np.float64)
+                job_ids.append(columns[:, 0].astype(np.int64))
+                times.append(columns[:, 1])
+                kinds.append(np.full(len(rows), kind))
+                values.append(columns[:, 2])
+
+        add([(index[name], time_s, gpus) for time_s, name, gpus in holding_log
+             if name in index], 0.0)
         code_of = {phase: code for code, phase in enumerate(PHASES)}
-        phases = [(position, time_s, code_of.get(phase, _IDLE_CODE))
-                  for position, job in enumerate(jobs) if isinstance(job, training_type)
-                  for time_s, phase in job.accounting.phase_log]
-        if phases:
-            columns = np.array(phases, dtype=np.float64)
-            job_ids.append(columns[:, 0].astype(np.int64))
-            times.append(columns[:, 1])
-            kinds.append(np.ones(len(phases)))
-            values.append(columns[:, 2])
+        add([(position, time_s, code_of.get(phase, _IDLE_CODE))
+             for position, job in enumerate(jobs) if isinstance(job, training_type)
+             for time_s, phase in job.accounting.phase_log], 1.0)
         if running:  # a row of each job first (uncapped at 0), then its cap changes
             columns = np.array(running, dtype=np.float64)
             job_ids += [np.arange(len(jobs)), columns[:, 0].astype(np.int64)]
