@@ -98,10 +98,15 @@ class FleetPower:
         return multiply(self.times, self.it_w, self.pue, self.end_s)
 
     def energy_facility_j(self, times: np.ndarray | None = None,
-                          watts: np.ndarray | None = None) -> float:
-        """Facility energy of the fleet, or of the IT power step function given."""
+                          watts: np.ndarray | None = None,
+                          it_j: float | None = None) -> float:
+        """Facility energy of the fleet, or of the IT power step function given (whose
+        integral is ``it_j``). A constant PUE multiplies the IT energy itself, so a PUE of 1
+        gives facility = IT to the last bit; a varying one integrates IT power x PUE."""
         if times is None or watts is None:
-            times, watts = self.times, self.it_w
+            times, watts, it_j = self.times, self.it_w, self.energy_it_j
+        if self.pue.period is None and len(self.pue.values) == 1 and it_j is not None:
+            return it_j * float(self.pue.values[0])
         merged, product = multiply(times, watts, self.pue, self.end_s)
         return integral(merged, product, self.end_s)
 
@@ -155,7 +160,7 @@ class FleetPower:
         """A job's ``energy`` block (docs/guides/outputs.md)."""
         job = self.jobs[name]
         it = job.energy_j
-        facility = self.energy_facility_j(job.times, job.watts)
+        facility = self.energy_facility_j(job.times, job.watts, it)
         block = {"it_j": it, "facility_j": facility, "it_kwh": it / KWH,
                  "facility_kwh": facility / KWH, "buckets_j": dict(job.buckets_j),
                  "mean_power_w": it / wall_s if wall_s else None}

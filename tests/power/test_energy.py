@@ -106,6 +106,15 @@ def test_constant_pue_scales_it_energy():
     assert summary["pue"] == pytest.approx(1.2)
 
 
+def test_a_pue_of_one_leaves_facility_equal_to_it_to_the_bit():
+    """PUE 1 (the default): facility energy is the IT energy itself, fleet and job, not an
+    integral summed in another order (the Llama 3 run reported PUE 0.9999999999999992)."""
+    result = simulate(load(_steady(1.0, "10h")))
+    fleet, job = result.summary["power"], result.summary["jobs"]["a"]["energy"]
+    assert fleet["energy_facility_j"] == fleet["energy_it_j"] and fleet["pue"] == 1.0
+    assert job["facility_j"] == job["it_j"]
+
+
 def test_temperature_pue_integrates_against_closed_form():
     """PUE(T) = 1.1 + 0.01 x max(0, T - 20) over a daily temperature profile 10 C from 0 h,
     30 C from 12 h: PUE 1.1 for 12 h, 1.2 for 12 h, every day. Over 30 h at a constant
