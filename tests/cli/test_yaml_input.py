@@ -65,7 +65,11 @@ def test_malformed_structure_is_one_line_with_its_line(tmp_path, text, line, wor
     path = tmp_path / "bad.yaml"
     path.write_text(text)
     message = _error(path)
-    assert message.startswith(f"{path}:{line}: {words}"), message
+    if words.startswith("nested more than"):  # PyYAML >= 6.0.4 may stop first, one line too
+        words = (words, "malformed YAML: exceeded maximum nesting depth")
+    else:
+        words = (words,)
+    assert message.startswith(tuple(f"{path}:{line}: {text}" for text in words)), message
 
 
 def test_a_file_that_is_not_utf8_names_the_line_and_byte(tmp_path):
@@ -134,5 +138,9 @@ def test_a_set_value_is_bounded_like_a_file(root, value, words):
     with pytest.raises(ScenarioError) as caught:
         load_scenario(root / "scenarios" / "quickstart.yaml", overrides=[f"name={value}"])
     message = str(caught.value)
-    assert message.startswith(f"{root / 'scenarios' / 'quickstart.yaml'}:--set: name: {words}")
+    where = f"{root / 'scenarios' / 'quickstart.yaml'}:--set: name: "
+    alternatives = (words,)
+    if "nested more than" in words:  # PyYAML >= 6.0.4 refuses deep nesting itself, in one line
+        alternatives += ("cannot read the value '[[[[",)
+    assert message.startswith(tuple(where + text for text in alternatives)), message
     assert "\n" not in message
