@@ -8,6 +8,7 @@ from typing import Callable, Iterator
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from fleetsim.metrics.accounting import BUCKETS
 from fleetsim.units import format_duration
@@ -30,10 +31,10 @@ def progress_bar(console: Console, label: str) -> Iterator:
         yield update
 
 
-def summary_tables(summary: dict) -> list[Table]:
+def summary_tables(summary: dict) -> list[Table | Text]:
     """The training table (if any training job of ``jobs:``), the serving table (if any
-    serving job) and the fleet table (for a workload or several jobs); the last one carries
-    the cluster caption."""
+    serving job) and the fleet table (for a workload or several jobs), then the cluster's
+    lines: failures and utilization, energy and the largest power drop, carbon."""
     title = (f"fleetsim · {summary['scenario']} · seed {summary['seed']} · "
              f"{format_duration(summary['sim_time_s'])} simulated")
     training = {name: job for name, job in summary["jobs"].items()
@@ -49,12 +50,12 @@ def summary_tables(summary: dict) -> list[Table]:
     if fleet is not None and (fleet["jobs"]["submitted"] > 1 or not tables):
         tables.append(fleet_table(title if not tables else "fleet", fleet))
     cluster = summary["cluster"]
-    tables[-1].caption = (f"cluster: {cluster['gpus']} GPUs ({cluster['nodes']} x "
-                          f"{cluster['node']}, {cluster['spares']} spares), "
-                          f"{cluster['failures']} failures, "
-                          f"utilization {cluster['utilization']:.1%}" + _power_caption(summary)
-                          + _carbon_caption(summary))
-    return tables
+    lines = [f"cluster: {cluster['gpus']} GPUs ({cluster['nodes']} x {cluster['node']}, "
+             f"{cluster['spares']} spares), {cluster['failures']} failures, "
+             f"utilization {cluster['utilization']:.1%}", _power_caption(summary),
+             _carbon_caption(summary)]
+    # below the tables, a line each at the console's width (a caption wraps at the table's)
+    return [*tables, Text("\n".join(line for line in lines if line))]
 
 
 def _power_caption(summary: dict) -> str:
@@ -62,7 +63,7 @@ def _power_caption(summary: dict) -> str:
     power = summary.get("power")
     if power is None:
         return ""
-    return (f"; energy {power['energy_it_kwh'] / 1000:,.4g} MWh IT, "
+    return (f"energy {power['energy_it_kwh'] / 1000:,.4g} MWh IT, "
             f"{power['energy_facility_kwh'] / 1000:,.4g} MWh facility; largest power drop "
             f"{power['swing_drop_w'] / 1e6:.3g} MW within {power['swing_window_s']:g} s")
 
@@ -74,7 +75,7 @@ def _carbon_caption(summary: dict) -> str:
         return ""
     held = (f", {carbon['deferred_jobs']} jobs held for a cleaner grid"
             if carbon["deferred_jobs"] else "")
-    return f"; {carbon['facility_kg'] / 1000:,.4g} t CO2{held}"
+    return f"carbon {carbon['facility_kg'] / 1000:,.4g} t CO2{held}"
 
 
 def serving_table(title: str, jobs: dict) -> Table:
