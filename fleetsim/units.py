@@ -63,7 +63,10 @@ _SHOWN_LENGTH = 40
 
 
 def shown(value: object) -> str:
-    """``repr(value)``, shortened for an error message: ``'xxxxxxxx...' (50000000 characters)``."""
+    """``repr(value)``, shortened for an error message: ``'xxxxxxxx...' (50000000 characters)``;
+    booleans and null as the YAML the user wrote (``true``, ``null``)."""
+    if isinstance(value, bool) or value is None:
+        return {True: "true", False: "false", None: "null"}[value]
     text = repr(value)
     if len(text) <= _SHOWN_LENGTH:
         return text
