@@ -80,6 +80,11 @@ class OneLineParser(argparse.ArgumentParser):
         if not first.startswith("-"):
             return f"unexpected argument {first!r}"
         option = first.split("=")[0]
+        owners = sorted(name for name, parser in _commands(self)
+                        if option in long_options(parser))
+        if owners:  # a real option, of other commands than the one given
+            return (f"unknown option {option!r} for this command (an option of "
+                    f"{', '.join(owners)}; see --help)")
         close = difflib.get_close_matches(option, sorted(long_options(self)), n=1)
         hint = f"did you mean {close[0]!r}?" if close else "see --help"
         return f"unknown option {option!r} ({hint})"
@@ -89,6 +94,16 @@ class OneLineParser(argparse.ArgumentParser):
                 and value not in action.choices):
             self.error(f"unknown command {value!r}{did_you_mean(value, action.choices)}")
         super()._check_value(action, value)
+
+
+def _commands(parser: argparse.ArgumentParser,
+              prefix: str = "") -> Iterable[tuple[str, argparse.ArgumentParser]]:
+    """Every (sub)command below ``parser`` with its parser: ``run``, ``hardware show``, ..."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, subparser in action.choices.items():
+                yield prefix + name, subparser
+                yield from _commands(subparser, prefix + name + " ")
 
 
 def long_options(parser: argparse.ArgumentParser, *, values_only: bool = False) -> set[str]:

@@ -63,6 +63,9 @@ def test_a_bad_argument_is_one_line(capsys, root, monkeypatch, argv, expected):
      "fleetsim: unknown option '--sed' (did you mean '--seed'?)"),
     (["run", QUICKSTART, "--jsno"], "fleetsim: unknown option '--jsno' (did you mean '--json'?)"),
     (["run", QUICKSTART, "surplus"], "fleetsim: unexpected argument 'surplus'"),
+    # an option of other commands is named as such, not "did you mean" itself
+    (["validate", QUICKSTART, "--json"], "fleetsim: unknown option '--json' for this command "
+     "(an option of collective, run, sweep, topo; see --help)"),
 ])
 def test_did_you_mean(capsys, root, monkeypatch, argv, expected):
     monkeypatch.chdir(root)
