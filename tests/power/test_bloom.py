@@ -33,15 +33,18 @@ def _bloom(**power) -> dict:
 
 
 def test_bloom_gpu_energy_at_tdp_is_the_reported_433_mwh():
-    """Calibrated, not predicted: the job's GPU-hours x the catalogue's A100 busy power
-    (400 W TDP, the paper's own method) give 433,196 kWh within 0.1% (the step rounding). It
-    checks the run's duration and GPU-hours, and that the catalogue's TDP is the paper's."""
-    result = simulate(load(_bloom()))
+    """Calibrated, not predicted: the paper's dynamic energy is GPU-hours x the A100's 400 W
+    TDP. fleetsim's own job energy with the node drawing only its GPUs at TDP
+    (``power.node.compute: 3.2kW`` = 8 x 400 W, no host share) gives 433,196 kWh within 0.1%
+    (the step rounding). It checks the run's duration, its GPU-hours, that the catalogue's
+    TDP is the paper's, and that the energy accounting integrates them."""
+    result = simulate(load(_bloom(node={"compute": "3.2kW"})))
     job = result.summary["jobs"]["bloom"]
     gpu_hours = GPUS * job["wall_time_s"] / 3600
     assert gpu_hours == pytest.approx(GPU_HOURS, rel=1e-3)
-    accelerator = result.scenario.accelerator.power.busy
-    assert gpu_hours * accelerator / 1000 == pytest.approx(DYNAMIC_KWH, rel=1e-3)
+    assert 8 * result.scenario.accelerator.power.busy == 3200.0
+    assert job["energy"]["it_kwh"] == pytest.approx(DYNAMIC_KWH, rel=1e-3)
+    assert job["energy"]["buckets_j"]["productive"] == pytest.approx(job["energy"]["it_j"])
 
 
 def test_bloom_node_energy_against_dynamic_plus_idle():
