@@ -54,10 +54,11 @@ def main() -> None:
     for share in SHARES[:1] if FAST else SHARES:
         for slowdown in SLOWDOWNS[:3] if FAST else SLOWDOWNS:
             fit = deployable_nodes(FACILITY_W, node, chip.power.busy, chip.power.idle,
-                                   slowdown, share)
+                                   slowdown, share, chip.power.min_cap)
             if not fit.feasible:
                 print(f"| {share:.1f} | {slowdown:.2f} | {fit.accelerator_cap_w:.0f} | "
-                      f"below the GPU's idle {chip.power.idle:.0f} W: not settable | | | |")
+                      f"below the GPU's lowest limit ({chip.power.min_cap:.0f} W) or idle "
+                      f"draw ({chip.power.idle:.0f} W): not settable | | | |")
                 continue
             measured = simulated_slowdown(fit.nodes, share)
             mark = " (extrapolated)" if fit.extrapolated else ""

@@ -14,8 +14,10 @@ and key, exit code 2):
 * the workload: its trace rows (:mod:`fleetsim.workload.trace`), its classes' sizes (that
   they fit the cluster; with a model, that each size has a plan that fits in memory) and
   job templates, and that its arrivals end (a horizon, ``until`` or a job limit);
-* a power cap (``power.cap``) leaves each accelerator more than its idle draw, with every
-  node of the cluster computing;
+* the node's power per state with the scenario's overrides keeps its order (stall, loading,
+  idle <= compute, down <= idle), and a power cap (``power.cap``) leaves each accelerator
+  more than its idle draw and at least its vendor's lowest limit, and each node its waiting
+  draw, however many nodes compute;
 * carbon: the intensity file's rows (:mod:`fleetsim.carbon.series`), and that a job's or a
   class's ``deferrable`` slack has a threshold to wait for (``carbon.defer_below``).
 * the event budget (:mod:`fleetsim.budget`): no failure rate, arrival rate, checkpoint
@@ -38,7 +40,7 @@ from fleetsim.cluster.powercap import serving_cap_w
 from fleetsim.errors import LocatedError
 from fleetsim.faults.stragglers import jitter_from
 from fleetsim.hardware import Accelerator, Catalogue, NodeType
-from fleetsim.hardware.powercap import compute_slowdown
+from fleetsim.hardware.powercap import cap_allowed, compute_slowdown, lowest_busy_node_cap_w
 from fleetsim.power.profile import StepProfile
 from fleetsim.power.states import node_power
 from fleetsim.registry import UnknownName
@@ -114,6 +116,7 @@ def prepare(loaded: LoadedScenario) -> PreparedScenario:
             raise LocatedError(str(exc)) from None
     _check_fabric(loaded)
     _check_scheduler(loaded)
+    _check_node_power(loaded)
     _check_power_cap(loaded)
     workload = _workload(loaded) if spec.workload is not None else None
     serving: dict[str, ServingSetup] = {}
@@ -222,29 +225,75 @@ def _check_scheduler(loaded: LoadedScenario) -> None:
                                f"(allowed: {', '.join(allowed)})", (key,))
 
 
+def _check_node_power(loaded: LoadedScenario) -> None:
+    """The node's watts per state, the catalogue's with the scenario's overrides, must keep
+    stall, loading and idle <= compute and down <= idle (the schema checks the figures given
+    against each other; this checks them against the catalogue's)."""
+    given = loaded.spec.power.node
+    node = node_power(loaded.node, loaded.accelerator, given)
+    for lower, upper in (("idle", "compute"), ("down", "idle"), ("stall", "compute"),
+                         ("loading", "compute")):
+        low, high = getattr(node, lower), getattr(node, upper)
+        if low <= high:
+            continue
+        if getattr(given, lower) is not None:
+            key, message = lower, (f"{low:g} W must not exceed the node's {upper} power "
+                                   f"({high:g} W, {_origin(loaded, upper)})")
+        else:
+            key, message = upper, (f"{high:g} W is below the node's {lower} power ({low:g} W, "
+                                   f"{_origin(loaded, lower)}); give power.node.{lower} too")
+        raise loaded.document.error(("power", "node", key), message)
+
+
+def _origin(loaded: LoadedScenario, state: str) -> str:
+    """Where a node state's default watts come from (docs/background/power.md)."""
+    name = loaded.node.name
+    return {"compute": f"{name}'s power.busy in the catalogue",
+            "idle": f"{name}'s power.idle in the catalogue",
+            "down": "the default 0 W"}.get(state, "derived from compute and the catalogue")
+
+
 def _check_power_cap(loaded: LoadedScenario) -> None:
-    """A cap must leave every accelerator more than its idle draw, all nodes computing."""
+    """A cap must leave every accelerator more than its idle draw and at least its vendor's
+    lowest settable limit, and every busy node what it draws waiting (stall, loading), in
+    every split of the cluster into busy and idle nodes (:mod:`fleetsim.cluster.powercap`)."""
     spec = loaded.spec
     cap = spec.power.cap
     if cap is None:
         return
     chip = loaded.accelerator
     node = node_power(loaded.node, chip, spec.power.node)
-    nodes = spec.cluster.nodes
-    host_w = max(0.0, node.compute - node.gpus * chip.power.busy)
-    least_node_w = host_w + node.gpus * chip.power.idle  # the node cap that leaves idle
-    scope, value, least = {
-        "accelerator": ("accelerator", cap.accelerator, chip.power.idle),
-        "node": ("node", cap.node, least_node_w),
-        "cluster": ("cluster", cap.cluster, nodes * least_node_w),
-    }[next(name for name in ("accelerator", "node", "cluster") if getattr(cap, name))]
-    if value <= least:
-        what = {"accelerator": f"{chip.name}'s idle draw",
-                "node": f"the host ({host_w:g} W) plus {node.gpus} accelerators at idle",
-                "cluster": f"{nodes} nodes, each its host plus its accelerators at idle"}[scope]
+    nodes, gpus = spec.cluster.nodes, node.gpus
+    host_w = max(0.0, node.compute - gpus * chip.power.busy)
+    waiting_w = max(node.stall, node.loading)
+    # the least per-accelerator cap, and what sets it
+    floors = [(chip.power.idle, f"each accelerator more than its idle draw "
+                                f"({chip.power.idle:g} W)")]
+    if chip.power.min_cap is not None:
+        floors.append((chip.power.min_cap, f"{chip.name}'s lowest settable power limit "
+                                           f"({chip.power.min_cap:g} W)"))
+    floors.append(((waiting_w - host_w) / gpus, f"each node its waiting draw ({waiting_w:g} W: "
+                                                f"power.node.stall, loading)"))
+    least_w, reason = max(floors, key=lambda floor: floor[0])
+    least_node_w = host_w + gpus * least_w
+    scope = next(name for name in ("accelerator", "node", "cluster") if getattr(cap, name))
+    value = getattr(cap, scope)
+    if scope == "accelerator":
+        allowed, least = value, least_w
+    elif scope == "node":
+        allowed, least = (value - host_w) / gpus, least_node_w
+    else:
+        lowest = lowest_busy_node_cap_w(value, nodes, node.idle)
+        allowed, least = (lowest - host_w) / gpus, max(nodes * least_node_w,
+                                                       least_node_w + (nodes - 1) * node.idle)
+        reason += (f", with any of the {nodes} nodes busy and the others at their idle draw "
+                   f"({node.idle:g} W)")
+    if not cap_allowed(allowed, chip.power.idle, chip.power.min_cap) \
+            or host_w + gpus * allowed < waiting_w * (1 - 1e-12):
+        strict = least_w == chip.power.idle
         raise loaded.document.error(("power", "cap", scope), (
-            f"{value:g} W leaves no accelerator more than its idle draw (must be above "
-            f"{least:g} W: {what})"))
+            f"{value:g} W is too low: it must be {'above' if strict else 'at least'} "
+            f"{least:g} W to leave {reason}"))
 
 
 def serving_slowdown(spec: Scenario, node: NodeType, accelerator: Accelerator) -> float:

@@ -11,8 +11,9 @@ with ``s`` the compute slowdown of :mod:`fleetsim.hardware.powercap` and ``f`` t
 step (or of a serving iteration) that is compute-bound: only that share slows. For a target
 slowdown the cap is the inverse, ``s = 1 + (slowdown - 1) / f``.
 
-A cap at or below the accelerator's idle draw cannot be set (:attr:`Oversubscription.feasible`
-is then false), and caps below the curve's lowest published point (0.6 of the busy draw) are
+A cap at or below the accelerator's idle draw, or below the vendor's lowest settable limit
+(the catalogue's ``power.min_cap``: 200 W for an H100), cannot be set
+(:attr:`Oversubscription.feasible` is then false), and caps below the curve's lowest published point (0.6 of the busy draw) are
 an extrapolation of its fit (:attr:`Oversubscription.extrapolated`).
 
 This is *worst-case* provisioning: every node may peak at once and never exceeds its cap.
@@ -28,7 +29,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from fleetsim.hardware.powercap import PUBLISHED_POINTS, cap_for_slowdown
+from fleetsim.hardware.powercap import PUBLISHED_POINTS, cap_allowed, cap_for_slowdown
 from fleetsim.power.states import NodePower
 
 
@@ -41,7 +42,7 @@ class Oversubscription:
     node_peak_w: float
     nodes: int
     nodes_uncapped: int
-    feasible: bool  # the cap is above the accelerator's idle draw
+    feasible: bool  # the cap can be set: above the idle draw, at least the vendor's minimum
     extrapolated: bool  # the cap is below the curve's lowest published point
 
     @property
@@ -52,9 +53,11 @@ class Oversubscription:
 
 def deployable_nodes(facility_w: float, node: NodePower, accelerator_busy_w: float,
                      accelerator_idle_w: float, slowdown: float,
-                     compute_share: float = 1.0) -> Oversubscription:
+                     compute_share: float = 1.0,
+                     min_cap_w: float | None = None) -> Oversubscription:
     """How many nodes fit under ``facility_w`` of IT power if their steps may be ``slowdown``
-    times slower, ``compute_share`` of a step being compute-bound (module docstring)."""
+    times slower, ``compute_share`` of a step being compute-bound, the accelerators accepting
+    caps down to ``min_cap_w`` (module docstring)."""
     if slowdown < 1:
         raise ValueError(f"a slowdown is >= 1, got {slowdown}")
     if not 0 < compute_share <= 1:
@@ -66,16 +69,17 @@ def deployable_nodes(facility_w: float, node: NodePower, accelerator_busy_w: flo
     lowest = min(fraction for fraction, _slowdown, _source in PUBLISHED_POINTS)
     return Oversubscription(slowdown, cap_w, peak_w, math.floor(facility_w / peak_w),
                             math.floor(facility_w / node.compute),
-                            feasible=cap_w > accelerator_idle_w,
+                            feasible=cap_allowed(cap_w, accelerator_idle_w, min_cap_w),
                             extrapolated=cap_w < lowest * accelerator_busy_w - 1e-9)
 
 
 def oversubscription_table(facility_w: float, node: NodePower, accelerator_busy_w: float,
                            accelerator_idle_w: float, slowdowns: tuple[float, ...],
-                           compute_share: float = 1.0) -> list[Oversubscription]:
+                           compute_share: float = 1.0,
+                           min_cap_w: float | None = None) -> list[Oversubscription]:
     """:func:`deployable_nodes` at each slowdown."""
     return [deployable_nodes(facility_w, node, accelerator_busy_w, accelerator_idle_w,
-                             slowdown, compute_share) for slowdown in slowdowns]
+                             slowdown, compute_share, min_cap_w) for slowdown in slowdowns]
 
 
 __all__ = ["Oversubscription", "deployable_nodes", "oversubscription_table"]

@@ -6,14 +6,18 @@ Three scopes (``power.cap``):
 * ``node``: every node is capped; its host (CPUs, NICs, fans: the node's ``compute`` power,
   :mod:`fleetsim.power.states`, minus its accelerators' busy power) is not throttled, its
   accelerators share the rest equally;
-* ``cluster``: the cluster's IT power is capped. Policy: every node that is not computing
-  (allocated but idle, free, down) is counted at its ``idle`` draw (a down node is reserved
-  its idle power: it comes back without asking), and the *busy* nodes (holding
-  a running job, or a serving job's replicas) share what is left equally, each then split
-  as a node cap. The busy nodes'
-  cap therefore changes when a job starts or leaves its nodes: the controller re-computes it
-  and re-times every running job then (per placement change, not per step), as the shared
-  fabric does (:mod:`fleetsim.cluster.fabric`).
+* ``cluster``: the cluster's IT power is capped. Policy: every node no job holds (free,
+  spare, down) is counted at its ``idle`` draw (a down node is reserved its idle power: it
+  comes back without asking), and the *busy* nodes (held by a started training job, in any
+  phase: computing, saving a checkpoint, restarting; or by a serving job's replicas) share
+  what is left equally, each then split as a node cap. The busy nodes' cap therefore
+  changes when a job starts or leaves its nodes: the controller re-computes it and re-times
+  every running job then (per placement change, not per step), as the shared fabric does
+  (:mod:`fleetsim.cluster.fabric`). A cap is checked when the scenario is prepared to leave
+  every busy node at least its waiting draw (``stall``, ``loading``: a node restarting
+  draws it uncapped) and every accelerator more than its idle draw and at least its
+  vendor's lowest limit, however many nodes are busy
+  (:func:`~fleetsim.hardware.powercap.lowest_busy_node_cap_w`).
 
 A job's step slows by ``compute_share x s + (1 - compute_share)``, ``s`` the accelerator's
 compute slowdown (:mod:`fleetsim.hardware.powercap`) and ``compute_share`` the share of its
@@ -21,7 +25,7 @@ step spent computing (its step model's compute and optimizer time; 1 for a job g
 ``step_time``). A cap above the busy draw costs nothing.
 
 Serving jobs are not re-timed: their replicas' FLOP rate is divided by the compute slowdown
-at the cap's floor (:func:`serving_cap_w`: a cluster cap shared by all nodes busy), so their
+at the cap's floor (:func:`serving_cap_w`: a cluster cap's lowest share), so their
 compute-bound prefill slows and their memory-bound decode barely does
 (:class:`~fleetsim.serving.cost.ServingCost`), and their accelerators draw at most the cap.
 Under a cluster cap their nodes count as busy (:meth:`PowerCap.reserve`): each takes a busy
@@ -30,8 +34,11 @@ busy set follows the fleet's holdings (:meth:`PowerCap.moved`): a failed node le
 replacement joins it.
 
 Power under the cap (:func:`capped_running_per_gpu`): while computing, an accelerator draws
-``min(busy, cap)``; the stretched step's waiting share is unchanged, so a running job's mean
-power per GPU is ``((1 - f) x stall + f x s x compute_capped) / ((1 - f) + f x s)``. Every
+``min(busy, cap)`` (``busy`` as the node's ``compute`` power leaves it: its share of
+``compute`` beyond the host); the stretched step's waiting share is unchanged, so a running
+job's mean power per GPU is ``((1 - f) x stall + f x s x compute_capped) / ((1 - f) + f x
+s)``. A waiting node draws ``stall`` or ``loading`` uncapped: the cap was checked to leave
+it that much. Every
 job's caps over time are kept (:attr:`PowerCap.caps`) for the energy accounting
 (:mod:`fleetsim.power.energy`).
 """
@@ -42,7 +49,7 @@ import math
 from typing import Callable, Iterable, Protocol
 
 from fleetsim.hardware.powercap import (accelerator_cap_w, busy_node_cap_w, compute_slowdown,
-                                        step_slowdown)
+                                        lowest_busy_node_cap_w, step_slowdown)
 from fleetsim.power.states import NodePower
 from fleetsim.scenario.powercap import PowerCapSpec
 
@@ -72,25 +79,29 @@ class PowerCap:
         self.caps: dict[str, list[tuple[float, float]]] = {}
 
     # -- the cap ------------------------------------------------------------------------------
-    def accelerator_cap_w(self, busy_nodes: int | None = None) -> float:
-        """Each busy accelerator's cap (watts) with ``busy_nodes`` nodes computing (default:
-        now); infinite without a job running under a cluster cap."""
+    def accelerator_cap_w(self, lowest: bool = False) -> float:
+        """Each busy accelerator's cap (watts) now, or its ``lowest`` over every split of the
+        cluster into busy and other nodes; infinite without a job running under a cluster
+        cap."""
         spec, node = self.spec, self.node
         if spec.accelerator is not None:
             return spec.accelerator
         if spec.node is not None:
             node_cap = spec.node
-        else:
-            busy = len(self._busy) if busy_nodes is None else busy_nodes
+        elif lowest:
             assert spec.cluster is not None
-            node_cap = busy_node_cap_w(spec.cluster, self.nodes, busy, node.idle)
+            node_cap = lowest_busy_node_cap_w(spec.cluster, self.nodes, node.idle)
+        else:
+            assert spec.cluster is not None
+            busy = len(self._busy)
+            node_cap = busy_node_cap_w(spec.cluster, busy, (self.nodes - busy) * node.idle)
             if math.isinf(node_cap):
                 return math.inf
         return accelerator_cap_w(node_cap, node.compute, self.accelerator_busy_w, node.gpus)
 
-    def compute_slowdown(self, busy_nodes: int | None = None) -> float:
-        """The accelerators' compute slowdown with ``busy_nodes`` computing (default: now)."""
-        cap = self.accelerator_cap_w(busy_nodes)
+    def compute_slowdown(self) -> float:
+        """The accelerators' compute slowdown now."""
+        cap = self.accelerator_cap_w()
         return 1.0 if math.isinf(cap) else compute_slowdown(cap, self.accelerator_busy_w)
 
     def slowdown(self, job: Capped) -> float:
@@ -187,8 +198,8 @@ class PowerCap:
 def serving_cap_w(spec: PowerCapSpec, node: NodePower, accelerator_busy_w: float,
                   nodes: int) -> float:
     """The accelerator cap a serving job computes under: the scope's cap, for a cluster cap
-    the share left with every node busy (its floor)."""
-    return PowerCap(spec, node, accelerator_busy_w, nodes).accelerator_cap_w(busy_nodes=nodes)
+    its lowest share (its floor)."""
+    return PowerCap(spec, node, accelerator_busy_w, nodes).accelerator_cap_w(lowest=True)
 
 
 def capped_running_per_gpu(node: NodePower, compute_share: float, accelerator_busy_w: float,
@@ -198,7 +209,10 @@ def capped_running_per_gpu(node: NodePower, compute_share: float, accelerator_bu
     stall = node.per_gpu("stall")
     if accelerator_cap_w >= accelerator_busy_w:
         return node.running_per_gpu(compute_share)
-    computing = node.per_gpu("compute") - (accelerator_busy_w - accelerator_cap_w)
+    # the host's share, and the accelerator's share of compute (its busy power, or less if
+    # the node's compute power is given below its accelerators' busy power)
+    host = max(0.0, node.per_gpu("compute") - accelerator_busy_w)
+    computing = host + min(node.per_gpu("compute") - host, accelerator_cap_w)
     stretched = compute_share * compute_slowdown(accelerator_cap_w, accelerator_busy_w)
     waiting = 1.0 - compute_share
     return (waiting * stall + stretched * computing) / (waiting + stretched)

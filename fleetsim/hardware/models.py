@@ -41,15 +41,20 @@ class Spec(BaseModel):
 
 
 class Power(Spec):
-    """Electrical power draw: ``busy`` at full load, ``idle`` when allocated but not computing."""
+    """Electrical power draw: ``busy`` at full load, ``idle`` when allocated but not computing;
+    for an accelerator, ``min_cap``: the lowest power limit its vendor's tools accept
+    (``nvidia-smi -pl``, Redfish ``PowerLimitWatts.AllowableMin``), where published."""
 
     busy: Watts
     idle: Watts
+    min_cap: Watts | None = None
 
     @model_validator(mode="after")
     def _idle_below_busy(self) -> "Power":
         if self.idle > self.busy:
             raise ValueError("idle power must not exceed busy power")
+        if self.min_cap is not None and self.min_cap > self.busy:
+            raise ValueError("min_cap must not exceed busy power")
         return self
 
 

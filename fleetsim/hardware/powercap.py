@@ -25,7 +25,9 @@ Communication (collectives, pipeline sends) runs on NICs and NVLink, not on the 
 clocks: :func:`step_slowdown` stretches only a step's compute share. Vendors bound the caps
 one may set: NVIDIA's H100 SXM accepts 200-700 W (DGX H100 user guide, "Managing Power
 Capping": ``PowerLimitWatts`` ``AllowableMin`` 200, ``AllowableMax`` 700), a floor at
-2/7 of the default; fleetsim refuses an accelerator cap at or below its idle draw.
+2/7 of the default. The catalogue keeps that floor as the accelerator's ``power.min_cap``
+where it is published; fleetsim refuses an accelerator cap below it or at or below the
+accelerator's idle draw (:func:`cap_allowed`).
 """
 
 from __future__ import annotations
@@ -77,15 +79,29 @@ def accelerator_cap_w(node_cap_w: float, node_busy_w: float, accelerator_busy_w:
     return (node_cap_w - overhead_w) / accelerators
 
 
-def busy_node_cap_w(cluster_cap_w: float, nodes: int, busy_nodes: int,
-                    node_idle_w: float) -> float:
-    """The uniform cap of each busy node under a cluster cap: every node not computing draws
-    its idle power (allocated-idle, free and down nodes alike, a conservative reading: a
-    powered-off node draws less), the busy nodes share what is left equally."""
+def busy_node_cap_w(cluster_cap_w: float, busy_nodes: int, other_nodes_w: float) -> float:
+    """The uniform cap of each busy node under a cluster cap: the nodes not computing are
+    reserved ``other_nodes_w`` in all, the ``busy_nodes`` share what is left equally
+    (infinite with no node busy)."""
     if busy_nodes <= 0:
         return math.inf
-    return (cluster_cap_w - (nodes - busy_nodes) * node_idle_w) / busy_nodes
+    return (cluster_cap_w - other_nodes_w) / busy_nodes
+
+
+def lowest_busy_node_cap_w(cluster_cap_w: float, nodes: int, other_node_w: float) -> float:
+    """The lowest cap :func:`busy_node_cap_w` gives a busy node over every split of
+    ``nodes`` into busy ones and others drawing ``other_node_w`` each:
+    ``(C - (N - b) w) / b = (C - N w) / b + w`` is monotonic in ``b``, so the least is at
+    ``b = N`` (``C / N``) or ``b = 1`` (``C - (N - 1) w``)."""
+    return min(cluster_cap_w / nodes, cluster_cap_w - (nodes - 1) * other_node_w)
+
+
+def cap_allowed(cap_w: float, idle_w: float, min_cap_w: float | None = None) -> bool:
+    """An accelerator may be capped at ``cap_w``: above its idle draw (a cap at idle leaves
+    no power to compute) and at least the vendor's lowest settable limit, if known."""
+    return cap_w > idle_w and (min_cap_w is None or cap_w >= min_cap_w)
 
 
 __all__ = ["CAP_EXPONENT", "PUBLISHED_POINTS", "accelerator_cap_w", "busy_node_cap_w",
-           "cap_for_slowdown", "compute_slowdown", "step_slowdown"]
+           "cap_allowed", "cap_for_slowdown", "compute_slowdown", "lowest_busy_node_cap_w",
+           "step_slowdown"]

@@ -48,6 +48,20 @@ def test_infeasible_and_extrapolated_caps_are_flagged(h100):
         deployable_nodes(1e6, node, chip.power.busy, chip.power.idle, 0.9)
 
 
+def test_caps_below_the_vendor_minimum_are_not_settable(h100):
+    """A compute-bound step allowed 20 % slower needs 700 / 1.2 ** (1 / CAP_EXPONENT) = 170 W
+    per H100: above its 100 W idle draw, below NVIDIA's 200 W lowest limit (DGX H100 user
+    guide, AllowableMin)."""
+    node, chip = h100
+    fit = deployable_nodes(1e6, node, chip.power.busy, chip.power.idle, 1.2)
+    assert fit.accelerator_cap_w == pytest.approx(170.0, abs=1.0) and fit.feasible
+    vendor = deployable_nodes(1e6, node, chip.power.busy, chip.power.idle, 1.2,
+                              min_cap_w=chip.power.min_cap)
+    assert not vendor.feasible
+    assert deployable_nodes(1e6, node, chip.power.busy, chip.power.idle, 1.1,
+                            min_cap_w=chip.power.min_cap).feasible
+
+
 def test_simulated_slowdown_stays_within_the_target(h100):
     """The deployable count run under a cluster cap of the same 1 MW: the job on every node
     is at most 5 % slower, and more than 4 % (the floor of the node count leaves a little

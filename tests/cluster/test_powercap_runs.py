@@ -73,20 +73,88 @@ def test_a_cap_above_the_busy_draw_costs_nothing():
     assert loose["jobs"] == free["jobs"]
 
 
-@pytest.mark.parametrize("override, key, words", [
-    ("power.cap.accelerator=-5W", "power.cap.accelerator", "must be > 0"),
-    ("power.cap.accelerator=100W", "power.cap.accelerator", "idle draw"),
-    ("power.cap.node=5kW", "power.cap.node", "idle draw"),
-    ("power.cap.cluster=100kW", "power.cap.cluster", "idle draw"),
-    ("power.cap.cluster=lots", "power.cap.cluster", "invalid power"),
+# quickstart: 34 DGX H100. A node's host draws 4.6 kW, waiting (stall, loading) 4.6 + 8 x
+# 0.1 = 5.4 kW; an H100 accepts caps from 200 W (DGX H100 user guide, AllowableMin), so a
+# node cap must be at least 4.6 + 8 x 0.2 = 6.2 kW, a cluster cap at least 34 x 6.2 kW.
+@pytest.mark.parametrize("overrides, key, words", [
+    (["power.cap.accelerator=-5W"], "power.cap.accelerator", "must be > 0"),
+    (["power.cap.accelerator=150W"], "power.cap.accelerator",
+     "at least 200 W to leave h100-sxm's lowest settable power limit (200 W)"),
+    (["power.cap.node=6kW"], "power.cap.node", "at least 6200 W"),
+    (["power.cap.cluster=210kW"], "power.cap.cluster", "at least 210800 W"),
+    (["power.cap.cluster=lots"], "power.cap.cluster", "invalid power"),
+    # a waiting node's draw above what the cap leaves it
+    (["power.node.stall=8kW", "power.cap.node=7kW"], "power.cap.node",
+     "at least 8000 W to leave each node its waiting draw (8000 W"),
+    # a high idle draw (the derived waiting draw too): 34 nodes x 9 kW
+    (["power.node.idle=9kW", "power.cap.cluster=250kW"], "power.cap.cluster",
+     "at least 306000 W"),
+    # the catalogue's idle (2.5 kW) above a compute override
+    (["power.node.compute=2kW"], "power.node.compute",
+     "below the node's idle power (2500 W, dgx-h100's power.idle in the catalogue)"),
+    (["power.node.stall=11kW"], "power.node.stall",
+     "must not exceed the node's compute power (10200 W, dgx-h100's power.busy"),
 ])
-def test_bad_caps_are_one_line_exit_2(root, override, key, words):
+def test_bad_caps_are_one_line_exit_2(root, overrides, key, words):
+    """A cap that leaves an accelerator less than its vendor's lowest limit or its idle draw,
+    or a node less than its waiting draw, in any split of the cluster, and node power that
+    contradicts the catalogue, are refused before the run (they used to pass and give a
+    negative cap mid-run, or a cluster over its cap)."""
+    sets = [arg for override in overrides for arg in ("--set", override)]
     process = subprocess.run(
         [sys.executable, "-m", "fleetsim", "run", str(root / "scenarios" / "quickstart.yaml"),
-         "--set", override, "--quiet"], capture_output=True, text=True, cwd=root, timeout=120)
+         *sets, "--quiet"], capture_output=True, text=True, cwd=root, timeout=120)
     assert process.returncode == 2
     lines = process.stderr.splitlines()
     assert len(lines) == 1 and f": {key}: " in lines[0] and words in lines[0], lines
+
+
+def test_caps_at_their_least_are_accepted(root):
+    """The bounds the errors state are inclusive where a vendor's minimum sets them: 200 W
+    per H100, a 6.2 kW node, 34 x 6.2 kW for the quickstart cluster."""
+    for override in ("power.cap.accelerator=200W", "power.cap.node=6.2kW",
+                     "power.cap.cluster=210.8kW"):
+        process = subprocess.run(
+            [sys.executable, "-m", "fleetsim", "validate",
+             str(root / "scenarios" / "quickstart.yaml"), "--set", override],
+            capture_output=True, text=True, cwd=root, timeout=120)
+        assert process.returncode == 0, (override, process.stderr)
+
+
+def test_a_compute_override_below_the_accelerators_busy_power_stays_positive():
+    """``power.node.compute`` below 8 x 700 W: no host share is left, and a capped
+    accelerator draws min(compute / 8, cap) = min(375, 300) = 300 W while computing (it used
+    to draw compute / 8 - (700 - 300) < 0). Closed form: the job's nodes draw 2 x 8 x 300 W
+    while it runs."""
+    data = {"name": "low", "seed": 1, "cluster": {"node": "dgx-h100", "nodes": 2},
+            "power": {"node": {"compute": "3kW", "idle": "2kW"}, "cap": {"accelerator": "300W"}},
+            "jobs": [{"name": "a", "type": "training", "gpus": 16, "step_time": "10s",
+                      "steps": 36}]}
+    job = simulate(prepare.load(data)).summary["jobs"]["a"]
+    assert job["energy"]["running_power_per_gpu_w"] == pytest.approx(300.0, rel=1e-12)
+    assert job["energy"]["it_j"] == pytest.approx(16 * 300.0 * job["wall_time_s"], rel=1e-9)
+    assert min(job["energy"]["buckets_j"].values()) >= 0
+
+
+def test_a_tight_cluster_cap_holds_through_restarts():
+    """Invariant: the fleet's IT power never exceeds a cluster cap set at its least (10 DGX
+    H100: 10 x 6.2 kW), with frequent failures: a job restarting, or waiting for
+    replacements, keeps its share of the cap and draws 5.4 kW per node within it, and a
+    failed node's share goes to the busy ones only once it is replaced."""
+    data = {"name": "tight", "seed": 3, "horizon": "2d",
+            "cluster": {"node": "dgx-h100", "nodes": 10},
+            "faults": {"causes": [{"name": "gpu", "scope": "gpu", "mtbf": "400h"}],
+                       "detection": "5min", "repair": "2h"},
+            "power": {"cap": {"cluster": "62kW"}},
+            "jobs": [{"name": f"train{i}", "type": "training", "gpus": 24, "step_time": "10s",
+                      "steps": 20000, "restart": "20min",
+                      "checkpoint": {"policy": "fixed", "interval": "30min", "save": "1min",
+                                     "load": "5min"}} for i in range(3)]}
+    result = simulate(prepare.load(data))
+    summary = result.summary
+    assert summary["cluster"]["failures"] >= 5
+    assert sum(job["buckets_s"]["restart"] for job in summary["jobs"].values()) > 0
+    assert float(result.power.it_w.max()) <= 62e3 * (1 + 1e-9)
 
 
 def test_energy_under_a_cluster_cap_is_the_integral_of_its_power():

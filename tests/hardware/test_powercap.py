@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from fleetsim.hardware import Catalogue
 from fleetsim.hardware.powercap import (CAP_EXPONENT, PUBLISHED_POINTS, accelerator_cap_w,
-                                        busy_node_cap_w, cap_for_slowdown, compute_slowdown,
+                                        busy_node_cap_w, cap_allowed, cap_for_slowdown,
+                                        compute_slowdown, lowest_busy_node_cap_w,
                                         step_slowdown)
 
 
@@ -57,13 +58,34 @@ def test_only_compute_is_slowed():
 def test_node_and_cluster_split_dgx_h100():
     """DGX H100 from the catalogue: 10.2 kW busy, 2.5 kW idle, 8 x 700 W GPUs, so a 4.6 kW
     host. A node cap of 8.6 kW leaves (8.6 - 4.6) / 8 = 500 W per GPU. A 20-node cluster
-    capped at 150 kW with 10 busy nodes: (150 - 10 x 2.5) / 10 = 12.5 kW per busy node."""
+    capped at 150 kW with 10 busy nodes, the 10 others idle: (150 - 10 x 2.5) / 10 = 12.5 kW
+    per busy node."""
     catalogue = Catalogue.load()
     node = catalogue.node("dgx-h100")
     chip = catalogue.accelerator(node.accelerator)
     assert accelerator_cap_w(8600.0, node.power.busy, chip.power.busy, 8) == pytest.approx(500.0)
-    assert busy_node_cap_w(150e3, 20, 10, node.power.idle) == pytest.approx(12.5e3)
-    assert math.isinf(busy_node_cap_w(150e3, 20, 0, node.power.idle))
+    assert busy_node_cap_w(150e3, 10, 10 * node.power.idle) == pytest.approx(12.5e3)
+    assert math.isinf(busy_node_cap_w(150e3, 0, 20 * node.power.idle))
+
+
+def test_lowest_busy_node_cap_is_the_least_over_every_split():
+    """Brute force over every number of busy nodes b (the others at w each) against the
+    closed form min(C / N, C - (N - 1) w)."""
+    for cap_w, nodes, other_w in ((62e3, 10, 5.4e3), (300e3, 34, 9e3), (60e3, 10, 2.5e3)):
+        brute = min(busy_node_cap_w(cap_w, busy, (nodes - busy) * other_w)
+                    for busy in range(1, nodes + 1))
+        assert lowest_busy_node_cap_w(cap_w, nodes, other_w) == pytest.approx(brute, rel=1e-12)
+
+
+def test_caps_allowed_follow_idle_and_the_vendor_minimum():
+    """DGX H100 user guide (Managing Power Capping): AllowableMin 200 W; a cap at or below
+    idle leaves nothing to compute with."""
+    chip = Catalogue.load().accelerator("h100-sxm")
+    assert chip.power.min_cap == 200.0
+    assert cap_allowed(200.0, chip.power.idle, chip.power.min_cap)
+    assert not cap_allowed(199.0, chip.power.idle, chip.power.min_cap)
+    assert not cap_allowed(100.0, 100.0)
+    assert cap_allowed(100.5, 100.0)
 
 
 @given(st.floats(50, 1000), st.floats(50, 1000), st.floats(0, 1))
