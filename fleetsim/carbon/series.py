@@ -1,11 +1,12 @@
 """Read a grid carbon-intensity series (CSV) and the intensity a scenario's ``carbon`` gives.
 
 The CSV has a header with the columns ``time_s`` (seconds from the run's start; the first row
-at 0, strictly increasing) and ``intensity`` (gCO2/kWh, finite, >= 0); other columns are
-ignored. Each value holds until the next row's time, the last one until the end of the run.
-A bad row is one :class:`~fleetsim.errors.ScenarioError` naming the file, the row's line (the
-header is line 1) and the column; a missing file is a :class:`~fleetsim.errors.LocatedError`
-at ``file`` (the scenario's key).
+at 0, strictly increasing) and ``intensity`` (gCO2/kWh, 0 to
+:data:`~fleetsim.scenario.carbon.MAX_INTENSITY`, the bound of a constant intensity); other
+columns are ignored. Each value holds until the next row's time, the last one until the end of
+the run. A bad row is one :class:`~fleetsim.errors.ScenarioError` naming the file, the row's
+line (the header is line 1) and the column, and showing the cell as written; a missing file
+is a :class:`~fleetsim.errors.LocatedError` at ``file`` (the scenario's key).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import numpy as np
 
 from fleetsim.errors import LocatedError, ScenarioError
 from fleetsim.power.profile import StepProfile
-from fleetsim.scenario.carbon import CarbonSpec
+from fleetsim.scenario.carbon import MAX_INTENSITY, CarbonSpec
+from fleetsim.units import shown
 
 COLUMNS = ("time_s", "intensity")
 
@@ -29,7 +31,9 @@ def read_intensity(path: Path) -> StepProfile:
     import pandas as pd  # here: checking a scenario without a file does not load it
 
     try:
-        frame = pd.read_csv(path, skipinitialspace=True)
+        # every cell as the text written, so an error shows it as the user wrote it ('1e400',
+        # not the inf it parses to), and an empty cell is '' rather than NaN
+        frame = pd.read_csv(path, skipinitialspace=True, dtype=str, keep_default_na=False)
     except Exception as exc:  # noqa: BLE001 (any reader failure is a bad file)
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ScenarioError(f"not a readable CSV ({reason})", file=file) from None
@@ -45,22 +49,30 @@ def read_intensity(path: Path) -> StepProfile:
     def fail(row: int, column: str, message: str) -> ScenarioError:
         return ScenarioError(message, file=file, line=row + 2, key=column)
 
+    def cell(row: int, column: str) -> str:
+        """The cell as written, quoted (``'1e400'``): never a parsed number's repr."""
+        return shown(str(frame[column].iloc[row]))
+
     values = {}
     for column in COLUMNS:
         numbers = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
         bad = np.flatnonzero(~np.isfinite(numbers))
         if bad.size:
-            raise fail(int(bad[0]), column, f"not a finite number: {frame[column].iloc[bad[0]]!r}")
+            row = int(bad[0])
+            raise fail(row, column, f"must be a finite number, got {cell(row, column)}")
         values[column] = numbers
     times, intensity = values["time_s"], values["intensity"]
     if times[0] != 0:
-        raise fail(0, "time_s", f"the first row must be at 0 (the run's start), got {times[0]:g}")
+        raise fail(0, "time_s", f"the first row must be at 0 (the run's start), "
+                                f"got {cell(0, 'time_s')}")
     later = np.flatnonzero(np.diff(times) <= 0)
     if later.size:
         raise fail(int(later[0]) + 1, "time_s", "times must increase strictly")
-    negative = np.flatnonzero(intensity < 0)
-    if negative.size:
-        raise fail(int(negative[0]), "intensity", "must be >= 0 (gCO2/kWh)")
+    outside = np.flatnonzero((intensity < 0) | (intensity > MAX_INTENSITY))
+    if outside.size:
+        row = int(outside[0])
+        raise fail(row, "intensity", f"must lie within 0..{MAX_INTENSITY:g} gCO2/kWh, "
+                                     f"got {cell(row, 'intensity')}")
     return StepProfile(times, intensity)
 
 

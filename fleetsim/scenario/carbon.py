@@ -12,19 +12,33 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BeforeValidator, model_validator
+from pydantic import BeforeValidator, Field, model_validator
 
-from fleetsim.scenario.power import TimeProfile
+from fleetsim.scenario.power import TimeProfile, profile_point
 from fleetsim.kinds import Model, Reference, number
 
-#: the dirtiest grids (lignite) emit ~1,100 gCO2/kWh; 10,000 is a unit mistake
+#: the bound of every intensity (a constant, a profile's points, a CSV's rows): the dirtiest
+#: grids (lignite) emit ~1,100 gCO2/kWh; 10,000 is a unit mistake
 MAX_INTENSITY = 10_000.0
 #: gCO2 per kWh: finite, 0 to :data:`MAX_INTENSITY`
 GramsPerKwh = number(0.0, MAX_INTENSITY)
 
 
+class IntensityProfile(TimeProfile):
+    """Grid intensity over the run, gCO2/kWh, every point within 0..:data:`MAX_INTENSITY`
+    (the bound of a constant intensity and of a CSV row, :mod:`fleetsim.carbon.series`)."""
+
+    points: tuple[profile_point(0.0, MAX_INTENSITY, "gCO2/kWh"), ...] = Field(min_length=1)
+
+
 def _intensity(value: object) -> object:
-    """A number or a mapping: anything else gets a message naming both shapes."""
+    """A number or a mapping: anything else gets a message naming both shapes. A string
+    such as ``1e3`` (YAML 1.1 reads it so) is the number it spells."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
     if isinstance(value, bool) or not isinstance(value, (int, float, dict)):
         raise ValueError(f"expected gCO2/kWh as a number >= 0 (e.g. 57) or a profile "
                          f"{{points: [[0, 400], [8h, 150]], period: 24h}}, got {value!r}")
@@ -34,7 +48,7 @@ def _intensity(value: object) -> object:
 class CarbonSpec(Model):
     """Grid carbon intensity (gCO2/kWh) and the carbon-aware scheduling threshold."""
 
-    intensity: Annotated[GramsPerKwh | TimeProfile, BeforeValidator(_intensity)] | None = None
+    intensity: Annotated[GramsPerKwh | IntensityProfile, BeforeValidator(_intensity)] | None = None
     file: Reference | None = None  # CSV: time_s, intensity
     defer_below: GramsPerKwh | None = None  # deferrable jobs start at or below this
 
@@ -44,11 +58,7 @@ class CarbonSpec(Model):
             raise ValueError("give exactly one of intensity (gCO2/kWh: a number, e.g. 57, or "
                              "a profile {points: [[0, 400], [8h, 150]], period: 24h}) or file "
                              "(a CSV of time_s, intensity)")
-        if isinstance(self.intensity, TimeProfile):
-            negative = [value for _time, value in self.intensity.points if value < 0]
-            if negative:
-                raise ValueError(f"intensity values must be >= 0 gCO2/kWh, got {negative[0]:g}")
         return self
 
 
-__all__ = ["CarbonSpec", "GramsPerKwh"]
+__all__ = ["MAX_INTENSITY", "CarbonSpec", "GramsPerKwh", "IntensityProfile"]

@@ -18,14 +18,16 @@ the hardware catalogue (fleetsim/power/states.py), swing window 1 s.
 * ``cap``: a power cap on the cluster, each node or each accelerator that slows compute
   (:mod:`fleetsim.scenario.powercap`, :mod:`fleetsim.cluster.powercap`).
 
-:class:`TimeProfile` is the shared shape of a value that changes over the run (also meant for
-a grid's carbon intensity).
+:class:`TimeProfile` is the shared shape of a value that changes over the run (the outside
+temperature here, a grid's carbon intensity in :mod:`fleetsim.scenario.carbon`); a subclass
+bounds its points' values with :func:`profile_point`.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Annotated
+from functools import partial
+from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Discriminator, Field, Tag, model_validator
 
@@ -37,21 +39,41 @@ from fleetsim.kinds import MAX_DURATION_S, Model, PositiveDuration, number, watt
 Watts = watts()
 
 
-def _point(value: object) -> tuple[float, float]:
-    """``[time, value]`` -> (seconds, float); anything else is an error naming the shape."""
+def _point(value: object, low: float = -math.inf, high: float = math.inf,
+           unit: str = "") -> tuple[float, float]:
+    """``[time, value]`` -> (seconds, float), the value within ``low``..``high`` (``unit``
+    names them in the error); anything else is an error naming the shape. A value such as
+    ``1e5`` (a string to YAML 1.1) is read as the number it spells."""
     if not isinstance(value, (list, tuple)) or len(value) != 2:
         raise ValueError(f"a profile point is [time, value], e.g. [6h, 18.5], got {value!r}")
     time_s = units.parse_duration(value[0])
     if not 0 <= time_s <= MAX_DURATION_S:
         raise ValueError(f"a profile point's time must be within 0..100y, got {value[0]!r}")
     number = value[1]
+    if isinstance(number, str):
+        try:
+            number = float(number)
+        except ValueError:
+            pass
     if isinstance(number, bool) or not isinstance(number, (int, float)) \
             or not math.isfinite(number):
-        raise ValueError(f"a profile point's value must be a finite number, got {number!r}")
+        raise ValueError(f"a profile point's value must be a finite number, "
+                         f"got {units.shown(value[1])}")
+    if not low <= number <= high:
+        raise ValueError(f"the value must lie within {low:g}..{high:g} {unit}, "
+                         f"got {units.shown(value[1])}")
     return time_s, float(number)
 
 
 ProfilePoint = Annotated[tuple[float, float], BeforeValidator(_point)]
+
+
+def profile_point(low: float, high: float, unit: str) -> Any:
+    """A profile point whose value lies within ``low``..``high``. Checked point by point, so a
+    value out of range is reported at its own point (``carbon.intensity.points.2``, on that
+    point's line), not at the whole profile."""
+    return Annotated[tuple[float, float],
+                     BeforeValidator(partial(_point, low=low, high=high, unit=unit))]
 
 
 #: the finest spacing of a profile's points, and the shortest period: outside temperature
@@ -90,6 +112,15 @@ class TimeProfile(Model):
 #: outside temperatures on Earth lie within these (record low -89.2 C at Vostok, record high
 #: 56.7 C in Death Valley, WMO); a value outside is a unit or sign mistake
 CELSIUS_RANGE = (-90.0, 60.0)
+
+
+class TemperatureProfile(TimeProfile):
+    """The outside temperature over the run, degrees Celsius, every point within
+    :data:`CELSIUS_RANGE`."""
+
+    points: tuple[profile_point(*CELSIUS_RANGE, "degrees C"), ...] = Field(min_length=1)
+
+
 #: no data center reports a PUE above 3 (the Uptime Institute's 2007 industry average was
 #: ~2.5): a larger one is a mistake
 MAX_PUE = 3.0
@@ -102,15 +133,11 @@ class TemperaturePue(Model):
     base: number(1.0, MAX_PUE)  # PUE with free cooling (T <= above)
     per_degree: number(0.0, MAX_PUE)  # PUE added per degree above ``above``
     above: number(*CELSIUS_RANGE) = 0.0
-    temperature: TimeProfile  # outside temperature, degrees C
+    temperature: TemperatureProfile  # outside temperature, degrees C
 
     @model_validator(mode="after")
     def _plausible(self) -> "TemperaturePue":
-        low, high = CELSIUS_RANGE
         values = [value for _time, value in self.temperature.points]
-        if not all(low <= value <= high for value in values):
-            raise ValueError(f"temperatures must lie within {low:g}..{high:g} degrees C "
-                             f"(got {min(values):g}..{max(values):g})")
         hottest = self.base + self.per_degree * max(0.0, max(values) - self.above)
         if hottest > MAX_PUE:
             raise ValueError(f"PUE reaches {hottest:.3g} at {max(values):g} C; at most "

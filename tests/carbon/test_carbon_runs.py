@@ -100,7 +100,7 @@ def test_malformed_intensity_csv_is_one_line_exit_2(root, tmp_path):
          "--set", f"carbon.file={grid}", "--quiet"],
         capture_output=True, text=True, cwd=root, timeout=120)
     assert process.returncode == 2
-    assert process.stderr == f"fleetsim: {grid}:3: intensity: not a finite number: 'lots'\n"
+    assert process.stderr == f"fleetsim: {grid}:3: intensity: must be a finite number, got 'lots'\n"
 
 
 def test_workload_classes_defer_and_runs_repeat_byte_for_byte(root, tmp_path):

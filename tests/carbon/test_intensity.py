@@ -71,6 +71,8 @@ def test_csv_series(tmp_path):
 @pytest.mark.parametrize("text, line, key", [
     ("time_s,intensity\n0,300\n3600,abc\n", 3, "intensity"),
     ("time_s,intensity\n0,300\n3600,-5\n", 3, "intensity"),
+    ("time_s,intensity\n0,300\n3600,1e9\n", 3, "intensity"),
+    ("time_s,intensity\n0,300\n3600,1e400\n", 3, "intensity"),
     ("time_s,intensity\n10,300\n", 2, "time_s"),
     ("time_s,intensity\n0,300\n0,200\n", 3, "time_s"),
     ("time_s,intensity\n0,300\n,200\n", 3, "time_s"),
