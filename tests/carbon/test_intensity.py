@@ -66,6 +66,8 @@ def _csv(tmp_path, text):
 def test_csv_series(tmp_path):
     intensity = read_intensity(_csv(tmp_path, "time_s,intensity\n0,300\n3600,120\n"))
     assert list(intensity.at([10.0, 1e9])) == [300.0, 120.0]
+    spaced = read_intensity(_csv(tmp_path, "time_s,intensity\n0,300\n\n3600,120\n\n"))
+    assert list(spaced.at([10.0, 1e9])) == [300.0, 120.0]
 
 
 @pytest.mark.parametrize("text, line, key", [
@@ -76,6 +78,8 @@ def test_csv_series(tmp_path):
     ("time_s,intensity\n10,300\n", 2, "time_s"),
     ("time_s,intensity\n0,300\n0,200\n", 3, "time_s"),
     ("time_s,intensity\n0,300\n,200\n", 3, "time_s"),
+    # blank lines are skipped, and a later row keeps its own line number
+    ("time_s,intensity\n\n0,300\n\n\n3600,abc\n", 6, "intensity"),
     ("time,value\n0,300\n", 1, None),
 ])
 def test_malformed_csv_names_file_line_and_column(tmp_path, text, line, key):
