@@ -311,6 +311,8 @@ def _first_error(exc: ValidationError, model: type[BaseModel], document: Documen
             tag = _raw(document, loc)
             message = (f"must be one of {allowed}, got {shown(tag)}"
                        + _did_you_mean(tag, allowed.split(", ")))
+    elif kind in _EXPECTED:
+        message = f"expected {_EXPECTED[kind]}, got {shown(_raw(document, loc))}"
     elif kind in _BOUNDS:
         context = error.get("ctx") or {}
         limit = next(iter(value for key, value in context.items() if key != "field_type"), "")
@@ -355,6 +357,17 @@ def _limit(value: Any) -> str:
         return f"{value:g}"
     return str(value)
 
+
+#: pydantic's type errors in a reader's words (its own say "Input should be a valid tuple")
+_EXPECTED = {
+    "int_type": "a whole number", "int_parsing": "a whole number",
+    "int_from_float": "a whole number", "int_parsing_size": "a whole number",
+    "float_type": "a number", "float_parsing": "a number",
+    "bool_type": "true or false", "bool_parsing": "true or false",
+    "string_type": "a string",
+    "list_type": "a list", "tuple_type": "a list", "set_type": "a list",
+    "dict_type": "a mapping", "model_type": "a mapping", "model_attributes_type": "a mapping",
+}
 
 _BOUNDS = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<",
            "less_than_equal": "<=", "too_short": "of length at least",

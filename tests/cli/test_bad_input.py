@@ -98,6 +98,12 @@ def test_duplicate_key(tmp_path, capsys):
     ("jobs.pretrain.gpus=-8", "jobs.pretrain.gpus: must be > 0"),
     ("steps", "expected key.path=value"),
     ("name.x=3", "name is a value, not a section"),
+    # pydantic's type errors in a reader's words, never "Input should be a valid tuple"
+    ("seed=1e400", "seed: expected a whole number, got '1e400'"),
+    ("seed=1.5", "seed: expected a whole number, got 1.5"),
+    ("jobs=true", "jobs: expected a list, got true"),
+    ("faults=3", "faults: expected a mapping, got 3"),
+    ("jobs.pretrain.checkpoint.policy=[1]", "policy: expected a string, got [1]"),
 ])
 def test_bad_set(root, capsys, assignment, words):
     assert main(["run", str(root / "scenarios" / "quickstart.yaml"), "--set", assignment]) == 2
