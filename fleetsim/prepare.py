@@ -119,6 +119,7 @@ def prepare(loaded: LoadedScenario) -> PreparedScenario:
     _check_node_power(loaded)
     _check_power_cap(loaded)
     workload = _workload(loaded) if spec.workload is not None else None
+    _check_quotas(loaded, workload)
     serving: dict[str, ServingSetup] = {}
     for index, job in enumerate(spec.jobs):
         with located(document, ("jobs", index)):
@@ -223,6 +224,72 @@ def _check_scheduler(loaded: LoadedScenario) -> None:
         for key in sorted(spec.model_fields_set - set(allowed)):
             raise LocatedError(f"key {key!r} does not apply to policy {spec.policy!r} "
                                f"(allowed: {', '.join(allowed)})", (key,))
+
+
+def _check_quotas(loaded: LoadedScenario, workload: Workload | None) -> None:
+    """Under fair-share without borrowing a job may hold at most its team's quota: a job
+    larger than that, or without a team that has a quota, could never start (Kueue keeps such
+    a workload pending forever); each is refused at its line. Sizes drawn from a continuous
+    distribution are not checked (such jobs are counted as waiting at the end)."""
+    spec = loaded.spec
+    scheduler = spec.scheduler
+    if scheduler.policy != "fair-share" or scheduler.borrowing:
+        return
+    usable = (spec.cluster.nodes - spec.cluster.spares) * loaded.gpus_per_node
+    quotas = {team: share * usable for team, share in (scheduler.quotas or {}).items()}
+
+    def problem(team: str | None, gpus: int) -> tuple[str, str] | None:
+        """(the key at fault, why the job could never start), or None."""
+        never = "under fair-share without borrowing it could never start"
+        if team is None:
+            return "team", (f"no team: {never} (give it one of the teams with a quota: "
+                            f"{', '.join(sorted(quotas)) or 'none'})")
+        if team not in quotas:
+            return "team", (f"team {team!r} has no quota: {never} (teams with a quota: "
+                            f"{', '.join(sorted(quotas)) or 'none'})")
+        if gpus > quotas[team] + 1e-9:
+            return "gpus", (f"{gpus} GPUs exceed the quota of team {team!r} ({quotas[team]:g} "
+                            f"of {usable} usable GPUs): {never} (raise the quota or set "
+                            f"scheduler.borrowing: true)")
+        return None
+
+    document = loaded.document
+    for index, job in enumerate(spec.jobs):
+        found = problem(job.team, job.gpus) if isinstance(job, TrainingJobSpec) else None
+        if found:
+            key, message = found
+            if job.team is None:
+                raise document.error(("jobs", index), f"has {message}")
+            raise document.error(("jobs", index, key), message)
+    if workload is None:
+        return
+    from fleetsim.workload import trace_path
+    from fleetsim.workload.distributions import possible_sizes
+
+    for index, job_class in enumerate(workload.spec.classes):
+        if job_class.arrivals is None:
+            continue
+        sizes = possible_sizes(job_class.gpus, loaded.gpus_per_node, usable) or []
+        teams = [team for team, weight in (job_class.teams or {}).items() if weight > 0]
+        for team in teams or [None]:
+            for size in sizes:
+                found = problem(team, size)
+                if found:
+                    key, message = found
+                    where = ("workload", "classes", index)
+                    where += (("teams",) if key == "team" and team is not None else
+                              ("gpus",) if key == "gpus" else ())
+                    raise document.error(where, f"its jobs have {message}" if team is None
+                                         else f"a job of {message}" if key == "gpus"
+                                         else message)
+    trace = workload.trace
+    if trace is not None:
+        for row in trace.itertuples():
+            found = problem(row.team or None, int(row.gpus))
+            if found:
+                key, message = found
+                raise ScenarioError(message, file=str(trace_path(workload.spec, loaded.file)),
+                                    line=int(row.line), key=key)
 
 
 def _check_node_power(loaded: LoadedScenario) -> None:

@@ -4,10 +4,13 @@ kill), EASY backfill's reservation guarantee, fair-share reclaiming, placement s
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
 import fleetsim
+from fleetsim.errors import ScenarioError
 from fleetsim.prepare import load
 from fleetsim.runner import Run
 
@@ -123,6 +126,38 @@ def test_fair_share_reclaims_a_teams_quota_from_a_borrower():
     assert table.loc[["b0", "b1"], "start_s"].tolist() == pytest.approx([3600.0, 3600.0])
     assert table.loc[["a2", "a3"], "start_s"].min() >= 7200.0
     assert table["preemptions"].sum() == 0
+
+
+@pytest.mark.parametrize("job, key, words", [
+    (dict(gpus=24, team="a"), "jobs.x.gpus", "24 GPUs exceed the quota of team 'a' (16 of 32"),
+    (dict(gpus=8, team="c"), "jobs.x.team", "team 'c' has no quota"),
+    (dict(gpus=8), "jobs.x", "has no team: under fair-share without borrowing"),
+])
+def test_fair_share_without_borrowing_refuses_a_job_that_could_never_start(job, key, words):
+    """Kueue keeps a workload beyond its queue's nominal quota pending forever when it may not
+    borrow; fleetsim refuses it before the run (it used to wait to the end unnoticed). With
+    borrowing the same jobs are accepted."""
+    data = _fleet([_job("x", job["gpus"], 60, team=job.get("team"))], nodes=4,
+                  policy="fair-share", quotas={"a": 0.5, "b": 0.5})
+    closed = {**data, "scheduler": {**data["scheduler"], "borrowing": False}}
+    with pytest.raises(ScenarioError, match=f": {key}: .*{re.escape(words)}"):
+        load(closed)
+    load(data)
+
+
+def test_fair_share_without_borrowing_refuses_a_class_that_could_never_start():
+    """The same for a workload class: its team mix and its sizes."""
+    data = _fleet([], nodes=4, policy="fair-share", quotas={"a": 0.25, "b": 0.75})
+    data["scheduler"]["borrowing"] = False
+    data["horizon"] = "1d"
+    data["workload"] = {"classes": [{"name": "big", "gpus": 16, "teams": {"a": 1, "b": 1},
+                                     "arrivals": {"process": "poisson", "rate": "1/h"},
+                                     "duration": "1h"}]}
+    with pytest.raises(ScenarioError, match="workload.classes.big.gpus: a job of 16 GPUs "
+                                            "exceed the quota of team 'a'"):
+        load(data)
+    data["workload"]["classes"][0]["teams"] = {"a": 0, "b": 1}
+    load(data)
 
 
 def test_placements_keep_a_job_in_one_scalable_unit_or_spread_it():
