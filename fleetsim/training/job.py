@@ -28,9 +28,10 @@ checkpoint is lost); silent data corruption lets the job run on until it is foun
 back past the checkpoints since; stragglers stretch a segment's steps (order statistics) and a
 slow node may be evicted; an elastic job restarts on fewer nodes rather than wait, and
 rescales after a checkpoint once its replacements arrive; other jobs' traffic on its links
-stretches its steps (``contention``), and so does a power cap (``power_slowdown``): the step
-time is the isolated one x contention x power slowdown, and a change of either, at a
-placement change (never per step), re-times a segment in flight.
+stretches its steps (``contention``), and so does a power cap (``power_slowdown``): they slow
+disjoint parts of the step (communication, compute), so their excesses add and the step time
+is the isolated one x (contention + power slowdown - 1) (:mod:`fleetsim.training.timeline`);
+a change of either, at a placement change (never per step), re-times a segment in flight.
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 change while it runs (pure; no SimPy).
 
 A segment's steps are drawn once, at its start, as *base* cumulative times: the job's isolated
-step time with straggler jitter (:mod:`fleetsim.training.steptime`). Two factors stretch the
-base timeline into wall time:
+step time with straggler jitter (:mod:`fleetsim.training.steptime`). Three factors stretch
+the base timeline into wall time:
 
 * ``elastic`` (>= 1): an elastic job running on fewer nodes takes nodes_required / held times
   longer per step (fixed for a segment);
@@ -13,14 +13,30 @@ base timeline into wall time:
 * ``power`` (>= 1): a power cap slows the step's compute (:mod:`fleetsim.cluster.powercap`);
   under a cluster cap it changes when the set of busy nodes changes, mid-segment too.
 
-Wall time is piecewise linear in base time: within a piece of factor
-f = elastic x contention x power, ``base = base_at + (wall - wall_at) / f``.
+Contention and power are both ratios to the same isolated step, and they stretch disjoint
+parts of it: contention only the communication that compute does not hide (its factor is
+``1 + extra exposed comm / step``, :class:`fleetsim.comm.sharing.Footprint`), power only the
+compute (``1 + compute share x (s - 1)``, :func:`fleetsim.hardware.powercap.step_slowdown`).
+Their excesses therefore add: a step of ``a`` compute and ``m`` exposed communication, its
+communication slowed ``k`` times and its compute ``s`` times, takes ``a x s + m x k``, i.e.
+``contention + power - 1`` isolated steps (their product would overstate it by
+``(contention - 1)(power - 1)``). The elastic factor scales the whole step, so
+
+    f = elastic x (contention + power - 1).
+
+One interaction is left out: a capped, slower compute could hide more of a contended
+collective behind it (``hidden`` grows by ``s``); the sum ignores that, so it slightly
+overstates a step whose collectives are partly hidden and both contended and capped.
+
+Wall time is piecewise linear in base time: within a piece of factor ``f``,
+``base = base_at + (wall - wall_at) / f``.
 :meth:`Timeline.retime` closes the current piece and opens one with the new factors, so the
 steps still to run take the new pace exactly while the steps already run keep theirs. The wall
-excess over base time is split into its elastic part ``(w / f)(e - 1)``, its contention part
-``(w / f) e (c - 1)`` and its power part ``(w / f) e c (p - 1)`` (they sum to ``w - w / f``),
-credited to ``waiting_for_resources``, ``contention`` and ``power_cap`` when the work is kept;
-the straggler delay is measured on the base timeline.
+excess over base time, ``w - w / f`` for a piece of wall length ``w``, is split into its
+elastic part ``(w / f)(e - 1)``, its contention part ``(w / f) e (c - 1)`` and its power part
+``(w / f) e (p - 1)`` (they sum to it exactly), credited to ``waiting_for_resources``,
+``contention`` and ``power_cap`` when the work is kept; the straggler delay is measured on the
+base timeline.
 """
 
 from __future__ import annotations
@@ -28,6 +44,14 @@ from __future__ import annotations
 import numpy as np
 
 from fleetsim.training.steptime import steps_completed, straggler_delay
+
+
+def step_factor(elastic: float, contention: float, power: float) -> float:
+    """Wall time per unit of base time: contention and power add their excesses over the
+    isolated step (they slow its communication and its compute), elastic scales the whole
+    (module docstring). ``power - 1`` is exact, so with either factor at 1 this is the
+    product bit for bit."""
+    return elastic * (contention + (power - 1.0))
 
 
 class Timeline:
@@ -45,7 +69,7 @@ class Timeline:
 
     @property
     def factor(self) -> float:
-        return self.elastic * self.contention * self.power
+        return step_factor(self.elastic, self.contention, self.power)
 
     @property
     def steps(self) -> int:
@@ -80,7 +104,7 @@ class Timeline:
             return self.start_s
         target = float(self.base[count - 1])
         for wall, base, length, elastic, contention, power in self._pieces:
-            factor = elastic * contention * power
+            factor = step_factor(elastic, contention, power)
             if target <= base + length / factor:
                 return wall + (target - base) * factor
         return self._wall_at + (target - self._base_at) * self.factor
@@ -95,10 +119,10 @@ class Timeline:
         for _wall, _base, length, elastic, contention, power in pieces:
             if length <= 0:
                 continue
-            base = length / (elastic * contention * power)
+            base = length / step_factor(elastic, contention, power)
             elastic_s += base * (elastic - 1.0)
             contention_s += base * elastic * (contention - 1.0)
-            power_s += base * elastic * contention * (power - 1.0)
+            power_s += base * elastic * (power - 1.0)
         delay = straggler_delay(self.base, self.step_s, self.base_at(now))
         return {"straggler_delay": delay, "waiting_for_resources": elastic_s,
                 "contention": contention_s, "power_cap": power_s}
