@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BeforeValidator, Field, model_validator
+from pydantic import BeforeValidator, Discriminator, Field, Tag, model_validator
 
 from fleetsim.scenario.power import TimeProfile, profile_point
 from fleetsim.kinds import Model, Reference, number
@@ -45,10 +45,17 @@ def _intensity(value: object) -> object:
     return value
 
 
+def _intensity_kind(value: object) -> str:
+    """Which shape ``intensity`` has (so errors inside a profile name the profile's key)."""
+    return "IntensityProfile" if isinstance(value, (dict, IntensityProfile)) else "Number"
+
+
 class CarbonSpec(Model):
     """Grid carbon intensity (gCO2/kWh) and the carbon-aware scheduling threshold."""
 
-    intensity: Annotated[GramsPerKwh | IntensityProfile, BeforeValidator(_intensity)] | None = None
+    intensity: Annotated[Annotated[GramsPerKwh, Tag("Number")]
+                         | Annotated[IntensityProfile, Tag("IntensityProfile")],
+                         Discriminator(_intensity_kind), BeforeValidator(_intensity)] | None = None
     file: Reference | None = None  # CSV: time_s, intensity
     defer_below: GramsPerKwh | None = None  # deferrable jobs start at or below this
 

@@ -145,3 +145,18 @@ def test_no_traceback_from_the_installed_command(tmp_path, section):
     assert process.returncode == 2
     assert process.stdout == "" and process.stderr.count("\n") == 1, process.stderr
     assert "Traceback" not in process.stderr and "np." not in process.stderr
+
+
+@pytest.mark.parametrize("profile, message", [
+    ("{points: [[1h, 100]]}", "the first point must be at time 0"),
+    ("{points: [[0, 100], [30s, 5]]}", "points must be at least 1min apart"),
+    ("{points: [[0, 100]], period: 30min}", "period must be at least 1h"),
+    ("{points: [[0, 100], [25h, 3]], period: 24h}", "every point must lie within the period"),
+])
+def test_a_malformed_profile_gets_its_own_reason(tmp_path, capsys, profile, message):
+    """A profile's shape errors name the profile's rule, as ``power.pue``'s temperature does
+    (the intensity union used to report them as 'expected a number, got {...}')."""
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(BASE + f"carbon:\n  intensity: {profile}\n")
+    err = _run("validate", scenario, tmp_path, capsys)
+    assert f": carbon.intensity: {message}" in err and err.count("\n") == 1, err
