@@ -221,8 +221,9 @@ def _power_cap(env: simpy.Environment, scenario: PreparedScenario) -> PowerCap |
     if power.cap is None:
         return None
     node = node_power(scenario.node, scenario.accelerator, power.node)
-    return PowerCap(power.cap, node, scenario.accelerator.power.busy,
-                    scenario.spec.cluster.nodes, lambda: env.now)
+    cluster = scenario.spec.cluster
+    return PowerCap(power.cap, node, scenario.accelerator.power.busy, cluster.nodes,
+                    lambda: env.now, spares=cluster.spares)
 
 
 def _serving_accelerator(scenario: PreparedScenario) -> Accelerator:
@@ -232,7 +233,8 @@ def _serving_accelerator(scenario: PreparedScenario) -> Accelerator:
     if power.cap is None:
         return chip
     node = node_power(scenario.node, chip, power.node)
-    cap_w = serving_cap_w(power.cap, node, chip.power.busy, scenario.spec.cluster.nodes)
+    cluster = scenario.spec.cluster
+    cap_w = serving_cap_w(power.cap, node, chip.power.busy, cluster.nodes, cluster.spares)
     busy = max(chip.power.idle, min(chip.power.busy, cap_w))
     return chip.model_copy(update={"power": chip.power.model_copy(update={"busy": busy})})
 

@@ -294,12 +294,13 @@ def _check_quotas(loaded: LoadedScenario, workload: Workload | None) -> None:
 
 def _check_node_power(loaded: LoadedScenario) -> None:
     """The node's watts per state, the catalogue's with the scenario's overrides, must keep
-    stall, loading and idle <= compute and down <= idle (the schema checks the figures given
-    against each other; this checks them against the catalogue's)."""
+    down <= idle <= stall, loading <= compute (a node waiting for its job draws at least what
+    an unallocated one does; the schema checks the figures given against each other, this
+    checks them against the catalogue's)."""
     given = loaded.spec.power.node
     node = node_power(loaded.node, loaded.accelerator, given)
-    for lower, upper in (("idle", "compute"), ("down", "idle"), ("stall", "compute"),
-                         ("loading", "compute")):
+    for lower, upper in (("idle", "compute"), ("down", "idle"), ("idle", "stall"),
+                         ("idle", "loading"), ("stall", "compute"), ("loading", "compute")):
         low, high = getattr(node, lower), getattr(node, upper)
         if low <= high:
             continue
@@ -350,11 +351,13 @@ def _check_power_cap(loaded: LoadedScenario) -> None:
     elif scope == "node":
         allowed, least = (value - host_w) / gpus, least_node_w
     else:
-        lowest = lowest_busy_node_cap_w(value, nodes, node.idle)
-        allowed, least = (lowest - host_w) / gpus, max(nodes * least_node_w,
-                                                       least_node_w + (nodes - 1) * node.idle)
-        reason += (f", with any of the {nodes} nodes busy and the others at their idle draw "
-                   f"({node.idle:g} W)")
+        most = nodes - spec.cluster.spares  # hot spares are never busy
+        lowest = lowest_busy_node_cap_w(value, nodes, node.idle, most)
+        allowed = (lowest - host_w) / gpus
+        least = max(most * least_node_w + (nodes - most) * node.idle,
+                    least_node_w + (nodes - 1) * node.idle)
+        reason += (f", with 1 to {most} of the {nodes} nodes busy and the others at their idle "
+                   f"draw ({node.idle:g} W)")
     if not cap_allowed(allowed, chip.power.idle, chip.power.min_cap) \
             or host_w + gpus * allowed < waiting_w * (1 - 1e-12):
         strict = least_w == chip.power.idle
@@ -369,7 +372,7 @@ def serving_slowdown(spec: Scenario, node: NodeType, accelerator: Accelerator) -
     if cap is None:
         return 1.0
     watts = serving_cap_w(cap, node_power(node, accelerator, spec.power.node),
-                          accelerator.power.busy, spec.cluster.nodes)
+                          accelerator.power.busy, spec.cluster.nodes, spec.cluster.spares)
     return compute_slowdown(watts, accelerator.power.busy)
 
 

@@ -66,8 +66,9 @@ class PowerCap:
     """The fleet's power cap and the jobs it slows (module docstring)."""
 
     def __init__(self, spec: PowerCapSpec, node: NodePower, accelerator_busy_w: float,
-                 nodes: int, now: Callable[[], float] = lambda: 0.0) -> None:
+                 nodes: int, now: Callable[[], float] = lambda: 0.0, spares: int = 0) -> None:
         self.spec, self.node, self.nodes = spec, node, nodes
+        self.spares = spares  # hot spares: never busy (they replace failed nodes)
         self.accelerator_busy_w = accelerator_busy_w
         self._now = now
         self._jobs: dict[Capped, tuple[frozenset[int], float]] = {}  # nodes, compute share
@@ -90,7 +91,8 @@ class PowerCap:
             node_cap = spec.node
         elif lowest:
             assert spec.cluster is not None
-            node_cap = lowest_busy_node_cap_w(spec.cluster, self.nodes, node.idle)
+            node_cap = lowest_busy_node_cap_w(spec.cluster, self.nodes, node.idle,
+                                              self.nodes - self.spares)
         else:
             assert spec.cluster is not None
             busy = len(self._busy)
@@ -196,10 +198,11 @@ class PowerCap:
 
 
 def serving_cap_w(spec: PowerCapSpec, node: NodePower, accelerator_busy_w: float,
-                  nodes: int) -> float:
+                  nodes: int, spares: int = 0) -> float:
     """The accelerator cap a serving job computes under: the scope's cap, for a cluster cap
     its lowest share (its floor)."""
-    return PowerCap(spec, node, accelerator_busy_w, nodes).accelerator_cap_w(lowest=True)
+    return PowerCap(spec, node, accelerator_busy_w, nodes,
+                    spares=spares).accelerator_cap_w(lowest=True)
 
 
 def capped_running_per_gpu(node: NodePower, compute_share: float, accelerator_busy_w: float,

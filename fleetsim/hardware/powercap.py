@@ -88,12 +88,16 @@ def busy_node_cap_w(cluster_cap_w: float, busy_nodes: int, other_nodes_w: float)
     return (cluster_cap_w - other_nodes_w) / busy_nodes
 
 
-def lowest_busy_node_cap_w(cluster_cap_w: float, nodes: int, other_node_w: float) -> float:
+def lowest_busy_node_cap_w(cluster_cap_w: float, nodes: int, other_node_w: float,
+                           most_busy: int | None = None) -> float:
     """The lowest cap :func:`busy_node_cap_w` gives a busy node over every split of
-    ``nodes`` into busy ones and others drawing ``other_node_w`` each:
+    ``nodes`` into ``b`` busy ones (1 to ``most_busy``, default all: hot spares are never
+    busy) and others drawing ``other_node_w`` each:
     ``(C - (N - b) w) / b = (C - N w) / b + w`` is monotonic in ``b``, so the least is at
-    ``b = N`` (``C / N``) or ``b = 1`` (``C - (N - 1) w``)."""
-    return min(cluster_cap_w / nodes, cluster_cap_w - (nodes - 1) * other_node_w)
+    ``b = most_busy`` or ``b = 1``."""
+    most = nodes if most_busy is None else most_busy
+    return min((cluster_cap_w - (nodes - most) * other_node_w) / most,
+               cluster_cap_w - (nodes - 1) * other_node_w)
 
 
 def cap_allowed(cap_w: float, idle_w: float, min_cap_w: float | None = None) -> bool:

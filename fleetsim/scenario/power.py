@@ -154,7 +154,9 @@ NodeWatts = watts(high=MAX_NODE_W)
 
 class NodePowerSpec(Model):
     """Whole-node watts per state, overriding the catalogue-derived figures (each optional;
-    the ones given must keep stall, loading, idle <= compute and down <= idle)."""
+    the ones given must keep stall, loading, idle <= compute and down <= idle; with the
+    catalogue's figures, down <= idle <= stall, loading <= compute is checked when the run is
+    prepared)."""
 
     compute: NodeWatts | None = None  # every accelerator computing
     stall: NodeWatts | None = None  # allocated, accelerators waiting (checkpoint, comm, barrier)

@@ -75,13 +75,14 @@ def test_a_cap_above_the_busy_draw_costs_nothing():
 
 # quickstart: 34 DGX H100. A node's host draws 4.6 kW, waiting (stall, loading) 4.6 + 8 x
 # 0.1 = 5.4 kW; an H100 accepts caps from 200 W (DGX H100 user guide, AllowableMin), so a
-# node cap must be at least 4.6 + 8 x 0.2 = 6.2 kW, a cluster cap at least 34 x 6.2 kW.
+# node cap must be at least 4.6 + 8 x 0.2 = 6.2 kW, a cluster cap at least 32 x 6.2 kW + 2 x
+# 2.5 kW (its 2 hot spares are never busy, they idle).
 @pytest.mark.parametrize("overrides, key, words", [
     (["power.cap.accelerator=-5W"], "power.cap.accelerator", "must be > 0"),
     (["power.cap.accelerator=150W"], "power.cap.accelerator",
      "at least 200 W to leave h100-sxm's lowest settable power limit (200 W)"),
     (["power.cap.node=6kW"], "power.cap.node", "at least 6200 W"),
-    (["power.cap.cluster=210kW"], "power.cap.cluster", "at least 210800 W"),
+    (["power.cap.cluster=203kW"], "power.cap.cluster", "at least 203400 W"),
     (["power.cap.cluster=lots"], "power.cap.cluster", "invalid power"),
     # a waiting node's draw above what the cap leaves it
     (["power.node.stall=8kW", "power.cap.node=7kW"], "power.cap.node",
@@ -94,6 +95,9 @@ def test_a_cap_above_the_busy_draw_costs_nothing():
      "below the node's idle power (2500 W, dgx-h100's power.idle in the catalogue)"),
     (["power.node.stall=11kW"], "power.node.stall",
      "must not exceed the node's compute power (10200 W, dgx-h100's power.busy"),
+    # a node waiting for its job below an unallocated one
+    (["power.node.stall=1W"], "power.node.stall",
+     "1 W is below the node's idle power (2500 W, dgx-h100's power.idle in the catalogue)"),
 ])
 def test_bad_caps_are_one_line_exit_2(root, overrides, key, words):
     """A cap that leaves an accelerator less than its vendor's lowest limit or its idle draw,
@@ -111,9 +115,9 @@ def test_bad_caps_are_one_line_exit_2(root, overrides, key, words):
 
 def test_caps_at_their_least_are_accepted(root):
     """The bounds the errors state are inclusive where a vendor's minimum sets them: 200 W
-    per H100, a 6.2 kW node, 34 x 6.2 kW for the quickstart cluster."""
+    per H100, a 6.2 kW node, 32 x 6.2 kW + 2 x 2.5 kW for the quickstart cluster."""
     for override in ("power.cap.accelerator=200W", "power.cap.node=6.2kW",
-                     "power.cap.cluster=210.8kW"):
+                     "power.cap.cluster=203.4kW"):
         process = subprocess.run(
             [sys.executable, "-m", "fleetsim", "validate",
              str(root / "scenarios" / "quickstart.yaml"), "--set", override],
@@ -136,17 +140,20 @@ def test_a_compute_override_below_the_accelerators_busy_power_stays_positive():
     assert min(job["energy"]["buckets_j"].values()) >= 0
 
 
-def test_a_tight_cluster_cap_holds_through_restarts():
+@pytest.mark.parametrize("spares, cap_w", [(0, 62e3), (2, 8 * 6.2e3 + 2 * 2.5e3)])
+def test_a_tight_cluster_cap_holds_through_restarts(spares, cap_w):
     """Invariant: the fleet's IT power never exceeds a cluster cap set at its least (10 DGX
-    H100: 10 x 6.2 kW), with frequent failures: a job restarting, or waiting for
-    replacements, keeps its share of the cap and draws 5.4 kW per node within it, and a
-    failed node's share goes to the busy ones only once it is replaced."""
+    H100: 10 x 6.2 kW; with 2 hot spares, which never compute, 8 x 6.2 + 2 x 2.5 kW), with
+    frequent failures: a job restarting, or waiting for replacements, keeps its share of the
+    cap and draws 5.4 kW per node within it, and a failed node's share goes to the busy ones
+    only once it is replaced."""
     data = {"name": "tight", "seed": 3, "horizon": "2d",
-            "cluster": {"node": "dgx-h100", "nodes": 10},
+            "cluster": {"node": "dgx-h100", "nodes": 10, "spares": spares},
             "faults": {"causes": [{"name": "gpu", "scope": "gpu", "mtbf": "400h"}],
                        "detection": "5min", "repair": "2h"},
-            "power": {"cap": {"cluster": "62kW"}},
-            "jobs": [{"name": f"train{i}", "type": "training", "gpus": 24, "step_time": "10s",
+            "power": {"cap": {"cluster": f"{cap_w}W"}},
+            "jobs": [{"name": f"train{i}", "type": "training", "gpus": 24 if spares == 0 else 16,
+                      "step_time": "10s",
                       "steps": 20000, "restart": "20min",
                       "checkpoint": {"policy": "fixed", "interval": "30min", "save": "1min",
                                      "load": "5min"}} for i in range(3)]}
@@ -154,7 +161,7 @@ def test_a_tight_cluster_cap_holds_through_restarts():
     summary = result.summary
     assert summary["cluster"]["failures"] >= 5
     assert sum(job["buckets_s"]["restart"] for job in summary["jobs"].values()) > 0
-    assert float(result.power.it_w.max()) <= 62e3 * (1 + 1e-9)
+    assert float(result.power.it_w.max()) <= cap_w * (1 + 1e-9)
 
 
 def test_energy_under_a_cluster_cap_is_the_integral_of_its_power():
