@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fleetsim.csvlines import read_csv
 from fleetsim.errors import LocatedError, ScenarioError
 from fleetsim.power.profile import StepProfile
 from fleetsim.scenario.carbon import MAX_INTENSITY, CarbonSpec
@@ -30,23 +31,14 @@ def read_intensity(path: Path) -> StepProfile:
         raise LocatedError(f"file not found: {file}", ("file",))
     import pandas as pd  # here: checking a scenario without a file does not load it
 
-    try:
-        # every cell as the text written, so an error shows it as the user wrote it ('1e400',
-        # not the inf it parses to), and an empty cell is '' rather than NaN
-        frame = pd.read_csv(path, skipinitialspace=True, dtype=str, keep_default_na=False,
-                            skip_blank_lines=False)
-    except Exception as exc:  # noqa: BLE001 (any reader failure is a bad file)
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ScenarioError(f"not a readable CSV ({reason})", file=file) from None
+    # every cell as the text written, so an error shows it as the user wrote it ('1e400',
+    # not the inf it parses to), and an empty cell is '' rather than NaN
+    frame, lines = read_csv(path, skipinitialspace=True, dtype=str, keep_default_na=False)
     missing = [column for column in COLUMNS if column not in frame.columns]
     if missing:
         raise ScenarioError(f"lacks column(s) {', '.join(missing)} (needs: time_s, intensity;"
                             f" has: {', '.join(map(str, frame.columns)) or 'none'})",
                             file=file, line=1)
-    # blank lines are kept while reading so that each row knows its line, then dropped
-    blank = (frame == "").all(axis=1).to_numpy()
-    lines = np.flatnonzero(~blank) + 2  # the header is line 1
-    frame = frame[~blank].reset_index(drop=True)
     if frame.empty:
         raise ScenarioError("has no rows (needs one row at time_s 0 at least)", file=file,
                             line=1)

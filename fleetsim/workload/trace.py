@@ -23,6 +23,7 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
+from fleetsim.csvlines import read_csv
 from fleetsim.errors import LocatedError, ScenarioError
 from fleetsim.units import shown
 from fleetsim.scenario.models import MAX_STEPS
@@ -42,26 +43,25 @@ def read_trace(path: Path, *, gpus_per_node: int, usable_gpus: int,
     file = str(path)
     if not path.is_file():  # located at the scenario's workload.trace by the caller
         raise LocatedError(f"trace file {file!r} not found", ("trace",))
-    try:
-        if path.suffix.lower() in (".parquet", ".pq"):
+    if path.suffix.lower() in (".parquet", ".pq"):
+        try:
             frame = pd.read_parquet(path)
-            first_line = 0
-        else:
-            frame = pd.read_csv(path, skipinitialspace=True)
-            first_line = 2
-    except Exception as exc:  # noqa: BLE001 (any reader failure is a bad file)
-        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else \
-            type(exc).__name__
-        raise LocatedError(f"{file} is not a readable CSV or Parquet trace ({reason})",
-                           ("trace",)) from None
+        except Exception as exc:  # noqa: BLE001 (any reader failure is a bad file)
+            reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else \
+                type(exc).__name__
+            raise LocatedError(f"{file} is not a readable Parquet trace ({reason})",
+                               ("trace",)) from None
+        lines, header = np.arange(len(frame)), None  # rows, counted from 0
+    else:
+        frame, lines = read_csv(path, skipinitialspace=True)
+        header = 1
     missing = [column for column in REQUIRED if column not in frame.columns]
     if "duration_s" not in frame.columns and "steps" not in frame.columns:
         missing.append("duration_s or steps")
     if missing:
         raise ScenarioError(f"lacks column(s) {', '.join(missing)} (has: "
                             f"{', '.join(map(str, frame.columns)) or 'none'})", file=file,
-                            line=1 if first_line else None)
-    lines = np.arange(len(frame)) + first_line
+                            line=header)
     known = set(classes)
 
     def fail(row: int, column: str, message: str):

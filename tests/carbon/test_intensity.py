@@ -81,6 +81,7 @@ def test_csv_series(tmp_path):
     # blank lines are skipped, and a later row keeps its own line number
     ("time_s,intensity\n\n0,300\n\n\n3600,abc\n", 6, "intensity"),
     ("time,value\n0,300\n", 1, None),
+    ("time_s,intensity\n0,300\n3600,50,7\n", 3, None),  # a field too many
 ])
 def test_malformed_csv_names_file_line_and_column(tmp_path, text, line, key):
     path = _csv(tmp_path, text)

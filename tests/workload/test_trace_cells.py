@@ -68,3 +68,21 @@ def test_an_unreadable_file_is_one_line_at_the_trace_key(tmp_path):
     assert caught.value.location == ("trace",)
     message = str(caught.value)
     assert "\n" not in message and message.startswith(f"{path} is not a readable"), message
+
+
+def test_blank_lines_do_not_shift_the_line_named(tmp_path):
+    """pandas skips blank lines; the error still names the line the user sees (6 here)."""
+    path = tmp_path / "jobs.csv"
+    path.write_text("submit_s,gpus,duration_s\n\n0,8,3600\n\n\n10,8,soon\n")
+    with pytest.raises(ScenarioError) as caught:
+        read_trace(path, gpus_per_node=8, usable_gpus=64)
+    assert str(caught.value).startswith(f"{path}:6: duration_s: "), caught.value
+
+
+def test_a_row_with_too_many_fields_names_its_line(tmp_path):
+    """pandas' multi-line tokenizer message becomes one line at the row's line."""
+    path = tmp_path / "jobs.csv"
+    path.write_text("submit_s,gpus,duration_s\n0,8,3600\n10,8,3600,7\n")
+    with pytest.raises(ScenarioError) as caught:
+        read_trace(path, gpus_per_node=8, usable_gpus=64)
+    assert str(caught.value) == f"{path}:3: expected 3 fields (as the header has), saw 4"

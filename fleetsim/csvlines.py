@@ -1,0 +1,56 @@
+"""Read a user's CSV file knowing each row's line, so that an error names the line they see.
+
+pandas skips blank lines and numbers its rows from 0, and its parser errors are multi-line
+texts. :func:`read_csv` returns the frame with each row's line in the file (the header is the
+first non-blank line), and turns a row with the wrong number of fields, or a file pandas cannot
+read, into one :class:`~fleetsim.errors.ScenarioError` naming the file (and the line).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from fleetsim.errors import ScenarioError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+_FIELDS = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+
+
+def read_csv(path: Path, **options: Any) -> tuple[pd.DataFrame, np.ndarray]:
+    """The CSV at ``path`` (``options`` for :func:`pandas.read_csv`) and each row's line."""
+    import pandas as pd  # here: a scenario without a CSV does not load pandas
+
+    file = str(path)
+    try:
+        frame = pd.read_csv(path, **options)
+    except Exception as exc:  # noqa: BLE001 (any reader failure is a bad file)
+        fields = _FIELDS.search(str(exc))
+        if fields:
+            expected, line, saw = fields.groups()
+            raise ScenarioError(f"expected {expected} fields (as the header has), saw {saw}",
+                                file=file, line=int(line)) from None
+        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else \
+            type(exc).__name__
+        raise ScenarioError(f"not a readable CSV ({reason})", file=file) from None
+    return frame, _row_lines(path, len(frame))
+
+
+def _row_lines(path: Path, rows: int) -> np.ndarray:
+    """The lines of the ``rows`` data rows: the non-blank lines after the header (counted
+    from 2 when a quoted field spans lines and the count does not match)."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return np.arange(rows) + 2
+    filled = [number for number, line in enumerate(text.splitlines(), 1) if line.strip()]
+    lines = np.asarray(filled[1:], dtype=np.int64)
+    return lines if len(lines) == rows else np.arange(rows) + 2
+
+
+__all__ = ["read_csv"]
