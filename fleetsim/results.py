@@ -98,6 +98,8 @@ def collect(run: "Run", end_s: float, reason: str) -> RunResult:
     }
     power = fleet_power(run, end_s, stopped=reason != "all_jobs_finished")
     summary["power"] = power.summary(spec.power.swing_window)
+    cap = run.factory.power_cap
+    summary["power"]["cap"] = cap.summary() if cap is not None else None
     table["energy_it_kwh"] = [power.jobs[name].energy_j / KWH for name in table["job"]]
     intensity = scenario.intensity
     if intensity is not None:

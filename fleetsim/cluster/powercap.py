@@ -124,6 +124,19 @@ class PowerCap:
         if not history or history[-1][1] != cap_w:
             history.append((self._now(), cap_w))
 
+    def summary(self) -> dict:
+        """The summary's ``power.cap`` block: the scope and its watts, and the range of the
+        accelerator cap and compute slowdown the running jobs met (docs/guides/outputs.md)."""
+        scope = next(name for name in ("cluster", "node", "accelerator")
+                     if getattr(self.spec, name) is not None)
+        met = sorted({cap_w for history in self.caps.values() for _time, cap_w in history
+                      if math.isfinite(cap_w)})
+        slowdowns = [compute_slowdown(cap_w, self.accelerator_busy_w) for cap_w in met]
+        return {"scope": scope, "cap_w": getattr(self.spec, scope),
+                "accelerator_cap_w": {"min": met[0], "max": met[-1]} if met else None,
+                "compute_slowdown": ({"min": min(slowdowns), "max": max(slowdowns)}
+                                     if met else None)}
+
     # -- jobs come and go ---------------------------------------------------------------------
     def placed(self, job: Capped, nodes: Iterable[int], compute_share: float = 1.0) -> None:
         """``job`` computes on ``nodes`` from now on, ``compute_share`` of its step being

@@ -59,6 +59,9 @@ def test_cluster_cap_retimes_running_jobs_when_the_busy_set_changes():
     600 + 1800 s + 1200."""
     summary = _run({"cluster": "30kW"})
     s = compute_slowdown(362.5, 700.0)
+    assert summary["power"]["cap"] == {  # a alone: (12.5 - 4.6) / 8 = 987.5 W, above 700 W
+        "scope": "cluster", "cap_w": 30e3, "accelerator_cap_w": {"min": 362.5, "max": 987.5},
+        "compute_slowdown": {"min": 1.0, "max": s}}
     assert summary["jobs"]["b"]["end_s"] == pytest.approx(600 + 1800 * s, rel=1e-12)
     assert summary["jobs"]["a"]["end_s"] == pytest.approx(600 + 1800 * s + 1200, rel=1e-12)
     assert summary["jobs"]["a"]["buckets_s"]["power_cap"] == pytest.approx(1800 * (s - 1),
@@ -71,6 +74,9 @@ def test_a_cap_above_the_busy_draw_costs_nothing():
     free = _run()
     loose = _run({"cluster": "1MW"})
     assert loose["jobs"] == free["jobs"]
+    assert free["power"]["cap"] is None
+    assert loose["power"]["cap"]["accelerator_cap_w"]["min"] > 700.0
+    assert loose["power"]["cap"]["compute_slowdown"] == {"min": 1.0, "max": 1.0}
 
 
 # quickstart: 34 DGX H100. A node's host draws 4.6 kW, waiting (stall, loading) 4.6 + 8 x
