@@ -14,10 +14,12 @@ and key, exit code 2):
 * the workload: its trace rows (:mod:`fleetsim.workload.trace`), its classes' sizes (that
   they fit the cluster; with a model, that each size has a plan that fits in memory) and
   job templates, and that its arrivals end (a horizon, ``until`` or a job limit);
-* the node's power per state with the scenario's overrides keeps its order (stall, loading,
-  idle <= compute, down <= idle), and a power cap (``power.cap``) leaves each accelerator
-  more than its idle draw and at least its vendor's lowest limit, and each node its waiting
-  draw, however many nodes compute;
+* under ``fair-share`` without borrowing, every job (static, a class's, a trace row's) can
+  start: it has a team with a quota at least its size;
+* the node's power per state with the scenario's overrides keeps its order (down <= idle <=
+  stall, loading <= compute), and a power cap (``power.cap``) leaves each accelerator more
+  than its idle draw and at least its vendor's lowest limit, and each busy node its waiting
+  draw, however many nodes are busy;
 * carbon: the intensity file's rows (:mod:`fleetsim.carbon.series`), and that a job's or a
   class's ``deferrable`` slack has a threshold to wait for (``carbon.defer_below``).
 * the event budget (:mod:`fleetsim.budget`): no failure rate, arrival rate, checkpoint
