@@ -34,7 +34,7 @@ from fleetsim.cluster.storage import SharedStorage
 from fleetsim.comm.sharing import Footprint
 from fleetsim.engine import EventLog, RandomStreams
 from fleetsim.faults.rates import FaultUnits, mtbf_s
-from fleetsim.hardware import Accelerator, NodeType
+from fleetsim.hardware import NodeType
 from fleetsim.power.energy import compute_fraction
 from fleetsim.power.states import node_power
 from fleetsim.prepare import PreparedScenario
@@ -43,6 +43,7 @@ from fleetsim.scenario.faults import FaultCause
 from fleetsim.scenario.models import TrainingJobSpec
 from fleetsim.scenario.serving import ServingJobSpec
 from fleetsim.serving.job import ServingJob
+from fleetsim.serving.power import ReplicaPower
 from fleetsim.topology import build_cluster, gpu_name
 from fleetsim.training.checkpoint import checkpoint_interval_s
 from fleetsim.training.costs import JobCosts, job_costs
@@ -75,8 +76,8 @@ class JobFactory:
         self.power_cap = _power_cap(env, scenario)
         if self.power_cap is not None and self.power_cap.spec.cluster is not None:
             fleet.on_holding.append(self._holding_changed)
-        #: the accelerator as serving replicas see it: under a cap, drawing at most the cap
-        self.serving_accelerator = _serving_accelerator(scenario)
+        #: a serving replica accelerator's draw (clipped at the cap under one)
+        self.serving_power = _serving_power(scenario)
 
     @property
     def node_multiplier(self) -> float:
@@ -195,7 +196,7 @@ class JobFactory:
         name = spec.name
         return ServingJob(
             self.env, spec, self.fleet, self.log, setup=self.scenario.serving[name],
-            accelerator=self.serving_accelerator, gpus_per_node=self.per_node,
+            power=self.serving_power, gpus_per_node=self.per_node,
             rng_arrivals=stream(f"arrivals.{name}"), rng_routing=stream(f"routing.{name}"),
             rng_service=stream(f"service.{name}"), horizon_s=self.scenario.spec.horizon,
             storage=self.storage, submit_s=spec.submit)
@@ -226,17 +227,17 @@ def _power_cap(env: simpy.Environment, scenario: PreparedScenario) -> PowerCap |
                     lambda: env.now, spares=cluster.spares)
 
 
-def _serving_accelerator(scenario: PreparedScenario) -> Accelerator:
-    """The accelerator with its busy draw at most the serving cap (its FLOP rate's slowdown
-    is in the serving cost model, :func:`fleetsim.prepare.serving_slowdown`)."""
+def _serving_power(scenario: PreparedScenario) -> ReplicaPower:
+    """A serving replica's accelerator draw: idle to TDP by how compute-bound its work is,
+    clipped at the serving cap (the FLOP rate's slowdown under the cap is in the serving
+    cost model, :func:`fleetsim.prepare.serving_slowdown`)."""
     chip, power = scenario.accelerator, scenario.spec.power
     if power.cap is None:
-        return chip
+        return ReplicaPower(chip.power.idle, chip.power.busy)
     node = node_power(scenario.node, chip, power.node)
     cluster = scenario.spec.cluster
     cap_w = serving_cap_w(power.cap, node, chip.power.busy, cluster.nodes, cluster.spares)
-    busy = max(chip.power.idle, min(chip.power.busy, cap_w))
-    return chip.model_copy(update={"power": chip.power.model_copy(update={"busy": busy})})
+    return ReplicaPower(chip.power.idle, chip.power.busy, max(chip.power.idle, cap_w))
 
 
 @functools.lru_cache(maxsize=4)

@@ -379,9 +379,16 @@ def serving_slowdown(spec: Scenario, node: NodeType, accelerator: Accelerator) -
 
 
 def _check_carbon(loaded: LoadedScenario) -> StepProfile | None:
-    """The grid intensity (a file's rows checked); deferrable slack needs a threshold."""
+    """The grid intensity (a file's rows checked); deferrable slack needs a threshold and a
+    training job: a service's requests arrive from its submission whenever it starts, so
+    deferring it would only leave them waiting."""
     spec = loaded.spec
     carbon = spec.carbon
+    for index, job in enumerate(spec.jobs):
+        if isinstance(job, ServingJobSpec) and job.deferrable is not None:
+            raise loaded.document.error(("jobs", index, "deferrable"), (
+                "a serving job cannot be deferred (its requests arrive from its submission "
+                "whenever it starts); deferrable slack is for training jobs"))
     if carbon is None or carbon.defer_below is None:
         deferrable = [(("jobs", index), job) for index, job in enumerate(spec.jobs)]
         if spec.workload is not None:

@@ -158,9 +158,12 @@ def phase_frame(jobs: list[TrainingJob], end_s: float) -> pd.DataFrame:
 
 def _job_energy(power: FleetPower, job, wall_s: float) -> dict:
     """A job's ``energy`` block: per useful step and token for training (steps kept at the
-    end of the run; tokens where the job has a model)."""
+    end of the run; tokens where the job has a model), per finished request and output
+    token for serving."""
     if not isinstance(job, TrainingJob):
-        return power.job_summary(job.name, wall_s=wall_s)
+        requests, tokens = job.served()
+        return power.job_summary(job.name, wall_s=wall_s, requests=requests,
+                                 output_tokens=tokens)
     tokens = make_plan(job.spec).tokens_per_step if job.spec.model is not None else None
     return power.job_summary(job.name, steps=job.steps_done, tokens_per_step=tokens,
                              wall_s=wall_s)

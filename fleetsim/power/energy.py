@@ -156,8 +156,11 @@ class FleetPower:
         }
 
     def job_summary(self, name: str, steps: int | None = None,
-                    tokens_per_step: float | None = None, wall_s: float | None = None) -> dict:
-        """A job's ``energy`` block (docs/guides/outputs.md)."""
+                    tokens_per_step: float | None = None, wall_s: float | None = None,
+                    requests: int | None = None, output_tokens: float | None = None) -> dict:
+        """A job's ``energy`` block (docs/guides/outputs.md): IT energy (host included) per
+        step and token for training, per finished request and output token for serving
+        (``requests`` given)."""
         job = self.jobs[name]
         it = job.energy_j
         facility = self.energy_facility_j(job.times, job.watts, it)
@@ -170,6 +173,9 @@ class FleetPower:
             block["per_step_j"] = it / steps if steps else None
             block["per_token_j"] = (it / (steps * tokens_per_step)
                                     if steps and tokens_per_step else None)
+        if requests is not None:
+            block["per_request_j"] = it / requests if requests else None
+            block["per_output_token_j"] = it / output_tokens if output_tokens else None
         return block
 
 

@@ -109,8 +109,8 @@ def serving_table(title: str, jobs: dict) -> Table:
     row("replica failures", lambda job: str(job["replica_failures"]))
     row("availability", lambda job: "-" if job["availability"] is None
         else f"{job['availability']:.2%}")
-    row("energy / token", lambda job: "-" if job["energy_per_output_token_j"] is None
-        else f"{job['energy_per_output_token_j']:.3g} J")
+    row("energy / request (IT)", lambda job: _energy_per(job, "per_request_j"))
+    row("energy / token (IT)", lambda job: _energy_per(job, "per_output_token_j"))
     if any("energy" in job for job in jobs.values()):
         row("energy (IT)", lambda job: f"{job['energy']['it_kwh'] / 1000:,.3g} MWh"
             if "energy" in job else "")
@@ -203,3 +203,9 @@ def _share(job: dict, bucket: str) -> str:
     wall = job["wall_time_s"]
     share = seconds / wall if wall else 0.0
     return f"{format_duration(seconds)} ({share:.1%})"
+
+
+def _energy_per(job: dict, key: str) -> str:
+    """A serving job's IT energy per request or token (host included), ``-`` when unknown."""
+    value = job.get("energy", {}).get(key)
+    return "-" if value is None else f"{value:,.3g} J"

@@ -21,6 +21,8 @@ Public API (formulas and sources in each module's docstring)::
                make_requests(...); feed(env, replica, requests); POLICIES (none, static,
                dynamic, continuous, chunked-prefill) (modules: records, batching, replica,
                queueing)
+    power:     ReplicaPower(idle_w, tdp_w, cap_w).draw_w(compute_share), .busy_j(...): an
+               accelerator's draw by how compute-bound its work is, clipped at a cap
     metrics:   summarize(requests, iterations, warmup_s=, horizon_s=, slo={ttft, tpot})
     router:    make_router(name, rng).choose(replicas); ROUTERS (random, round-robin,
                join-shortest-queue, least-kv-load, shared-queue)
@@ -38,6 +40,7 @@ from fleetsim.serving.cost import (ServingCost, ServingCostError, kv_bytes_per_t
                                    speculative_speedup, weight_bytes)
 from fleetsim.serving.metrics import request_table, summarize
 from fleetsim.serving.batching import POLICIES, BatchingPolicy, make_policy, register_policy
+from fleetsim.serving.power import ReplicaPower
 from fleetsim.serving.queueing import SERVICE_TIMES, QueueingReplica
 from fleetsim.serving.records import (IterationLog, Request, ServingError, feed,
                                       make_requests)
@@ -46,7 +49,7 @@ from fleetsim.serving.router import ROUTERS, make_router
 
 __all__ = [
     "ARRIVALS", "LENGTHS", "POLICIES", "ROUTERS", "SERVICE_TIMES", "ArrivalError", "ArrivalProcess", "BatchingPolicy",
-    "IterationLog", "LengthDistribution", "QueueingReplica", "Replica", "Request",
+    "IterationLog", "LengthDistribution", "QueueingReplica", "Replica", "ReplicaPower", "Request",
     "ServingCost", "ServingCostError", "ServingError", "feed", "generate_requests",
     "kv_bytes_per_token", "make_arrival", "make_length", "make_policy", "make_requests", "make_router",
     "register_policy", "request_table", "ring_all_reduce", "speculative_expected_tokens",

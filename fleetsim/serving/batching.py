@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from fleetsim.registry import Registry, UnknownName
-from fleetsim.serving.cost import (ServingCost, ServingCostError, speculative_expected_tokens,
-                                   speculative_iteration_time, speculative_kv_capacity_blocks)
+from fleetsim.serving.cost import (ServingCost, ServingCostError, speculative_compute_share,
+                                   speculative_expected_tokens, speculative_iteration_time,
+                                   speculative_kv_capacity_blocks)
 from fleetsim.serving.fused import DecodeBatch, Segment
 from fleetsim.serving.records import Request, ServingError, Work
 
@@ -133,13 +134,19 @@ class RequestLevel(BatchingPolicy):
         cost = replica.cost
         prompts = np.array([r.prompt_tokens for r in batch], float)
         outputs = np.array([r.output_tokens for r in batch])
-        prefill_s = cost.prefill_time(prompts)
+        prefill = cost.prefill_roofline(prompts)
+        prefill_s = float(prefill.total_s)
         steps = int(outputs.max()) - 1  # the prefill produces the first token
         decode_s = 0.0
+        compute_s, device_s = float(prefill.compute_s), float(prefill.device_s)
         if steps > 0:
             # padded batch: every sequence stays until the longest finishes
             contexts = prompts.sum() + len(batch) * np.arange(steps, dtype=float)
-            decode_s = float(cost.decode_times(len(batch), contexts).sum())
+            size = len(batch)
+            decode = cost.roofline(size, contexts + size, size, contexts)
+            decode_s = float(np.sum(decode.total_s * np.ones_like(contexts)))
+            compute_s += float(np.sum(decode.compute_s * np.ones_like(contexts)))
+            device_s += float(np.sum(decode.device_s * np.ones_like(contexts)))
         for request in batch:
             request.start_s = now
         for request in batch:
@@ -147,7 +154,8 @@ class RequestLevel(BatchingPolicy):
         replica.free_blocks -= blocks
         duration = prefill_s + decode_s
         replica.iterations.add(now, duration, len(batch), steps + 1,
-                               min(1.0, blocks / max(1, replica.total_blocks)))
+                               min(1.0, blocks / max(1, replica.total_blocks)),
+                               min(1.0, compute_s / device_s) if device_s > 0 else 0.0)
 
         def done() -> None:
             for request in batch:
@@ -340,6 +348,8 @@ class IterationLevel(BatchingPolicy):
             duration = speculative_iteration_time(
                 replica.cost, replica.draft_cost, self.draft_tokens, len(decodes), context,
                 (new, attended, sequences, read))
+            share = speculative_compute_share(replica.cost, self.draft_tokens, len(decodes),
+                                              context, (new, attended, sequences, read))
         else:
             for request, _ in decodes:
                 c = request.computed
@@ -347,9 +357,10 @@ class IterationLevel(BatchingPolicy):
                 attended += c + 1
                 read += c
                 sequences += 1
-            duration = float(replica.cost.iteration_time(new, attended, sequences, read))
+            roofline = replica.cost.roofline(new, attended, sequences, read)
+            duration, share = float(roofline.total_s), float(roofline.compute_share)
         replica.iterations.add(now, duration, len(chunks) + len(decodes), 1,
-                               1 - replica.free_blocks / max(1, replica.total_blocks))
+                               1 - replica.free_blocks / max(1, replica.total_blocks), share)
         expected = self.expected_tokens if self.draft_tokens else 0.0
 
         def done() -> None:
@@ -495,7 +506,9 @@ class ContinuousBatching(IterationLevel):
                 request.start_s = now
         duration = replica.clock.time(new, attended, len(admitted), 0)
         replica.iterations.add(now, duration, len(admitted), 1,
-                               1 - replica.free_blocks / max(1, replica.total_blocks))
+                               1 - replica.free_blocks / max(1, replica.total_blocks),
+                               replica.clock.compute_share(new, attended, len(admitted),
+                                                           duration))
 
         def done() -> None:
             end = replica.env.now
@@ -587,7 +600,8 @@ class ChunkedPrefill(IterationLevel):
                                           read + context, sequences + decoding)
         duration = replica.clock.time(new, attended, sequences, read)
         replica.iterations.add(now, duration, decoding + len(chunks), 1,
-                               1 - replica.free_blocks / max(1, replica.total_blocks))
+                               1 - replica.free_blocks / max(1, replica.total_blocks),
+                               replica.clock.compute_share(new, attended, sequences, duration))
 
         def done() -> None:
             end = replica.env.now

@@ -168,6 +168,18 @@ def speculative_iteration_time(target: "ServingCost", draft: "ServingCost", draf
     return total
 
 
+def speculative_compute_share(target: "ServingCost", draft_tokens: int, sequences: int,
+                              context_tokens: float,
+                              prefill: tuple[float, float, float, float] = (0, 0, 0, 0)
+                              ) -> float:
+    """Compute share (:attr:`Roofline.compute_share`) of a speculative iteration, taken as
+    its target pass's (verification plus prompt chunks): the draft passes of a small model
+    are shorter and memory-bound like any decode."""
+    verify = verification_sums(draft_tokens, sequences, context_tokens)
+    work = [v + p for v, p in zip(verify, prefill, strict=True)]
+    return float(target.roofline(*work, requests=sequences + prefill[2]).compute_share)
+
+
 def speculative_kv_capacity_blocks(target: "ServingCost", draft: "ServingCost") -> int:
     """KV blocks of a replica holding a target and a draft model on the same accelerators:
     ``(tp * pp * HBM * (1 - reserve) - W_target - W_draft) / ((kv_target + kv_draft) * block)``
@@ -235,6 +247,14 @@ class Roofline:
     @property
     def total_s(self):
         return self.device_s + self.overhead_s
+
+    @property
+    def compute_share(self):
+        """Share of the device time the FLOPs take at the achievable rate (0..1): 1 for a
+        compute-bound prefill, small for a memory-bound decode (the replica's power draw,
+        :mod:`fleetsim.serving.power`)."""
+        device = self.device_s
+        return np.minimum(1.0, self.compute_s / np.maximum(device, 1e-300))
 
     @property
     def bound(self) -> str:

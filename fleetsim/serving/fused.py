@@ -100,6 +100,16 @@ class IterationClock:
                 + self.sequence_s * sequences)
 
 
+    def compute_share(self, new_tokens: int, attended_pairs: int, sequences: int,
+                      seconds: float) -> float:
+        """Share of an iteration's device time its FLOPs take (:attr:`Roofline.compute_share`)
+        given its ``seconds`` (from :meth:`time`)."""
+        device = seconds - self.overhead_s - self.sequence_s * sequences
+        compute = (self.token_s * new_tokens + self.logit_s * sequences
+                   + self.pair_s * attended_pairs)
+        return min(1.0, compute / device) if device > 0 else 0.0
+
+
 class DecodeRun:
     """Times of consecutive decode iterations of ``batch`` sequences whose summed context is
     ``context`` at the first iteration and grows by ``batch`` per iteration.
@@ -296,8 +306,11 @@ class Segment(DecodeRun):
         self.free_blocks = free = replica.free_blocks  # before the segment
         self.cut = 0
         replica.free_blocks = free - blocks
-        replica.iterations.add(now, duration, batch.size, iterations,
-                               1 - (free - first_blocks) / max(1, replica.total_blocks))
+        size, context = batch.size, batch.context
+        replica.iterations.add(now, duration, size, iterations,
+                               1 - (free - first_blocks) / max(1, replica.total_blocks),
+                               replica.clock.compute_share(size, context + size, size,
+                                                           self.first + self.fixed))
 
     def end_s(self, n: int) -> float:
         """When iteration ``n`` (from 1) ends."""

@@ -24,8 +24,12 @@ Life cycle (one SimPy process for the job's arrivals, one per replica)::
   model there (cold start); scaling down removes the highest replicas: each stops taking
   requests, finishes those it holds (with a shared queue it hands them back instead), and the
   nodes no remaining replica uses go back to the fleet.
-* Energy: each replica's GPUs draw the accelerator's busy power while the replica computes
-  and its idle power while it is up but idle or loading.
+* Energy: each replica's GPUs draw, while the replica computes, a power that follows how
+  compute-bound each unit of work is (near TDP for a prefill, well below for a memory-bound
+  decode), clipped at a power cap (serving/power.py); their idle power while the replica is
+  up but idle or loading. That is the GPU-only ``gpu_energy_j``; the job's ``energy`` block
+  (fleetsim/power/energy.py) adds the host's share and gives it per request and per output
+  token.
 """
 
 from __future__ import annotations
@@ -42,11 +46,11 @@ from fleetsim.cluster import Fleet
 from fleetsim.cluster.storage import SharedStorage
 from fleetsim.engine import EventLog
 from fleetsim.faults.clock import Failure
-from fleetsim.hardware import Accelerator
 from fleetsim.scenario.serving import ServingJobSpec
 from fleetsim.serving.arrivals import ClosedLoop
 from fleetsim.serving.autoscale import Autoscaler
 from fleetsim.serving.metrics import request_table, summarize_table
+from fleetsim.serving.power import ReplicaPower
 from fleetsim.serving.queueing import QueueingReplica
 from fleetsim.serving.records import Request, make_requests
 from fleetsim.serving.replica import Replica
@@ -64,7 +68,7 @@ class ServingJob:
     type = "serving"
 
     def __init__(self, env: simpy.Environment, spec: ServingJobSpec, fleet: Fleet,
-                 log: EventLog, *, setup: ServingSetup, accelerator: Accelerator,
+                 log: EventLog, *, setup: ServingSetup, power: ReplicaPower,
                  gpus_per_node: int, rng_arrivals: np.random.Generator,
                  rng_routing: np.random.Generator, rng_service: np.random.Generator,
                  horizon_s: float | None, storage: SharedStorage | None = None,
@@ -75,7 +79,7 @@ class ServingJob:
         self.fleet = fleet
         self.log = log
         self.setup = setup
-        self.accelerator = accelerator
+        self.power = power
         self.storage = storage
         self.rng_service = rng_service
         self.gpus_per_node = gpus_per_node
@@ -432,15 +436,21 @@ class ServingJob:
             return []
         lost = replica.stop()
         now = self.env.now
-        up = now - self._up_since[index]
-        busy = min(replica.busy_s, up)
-        self.up_s += up
-        self.energy_j += self._energy(busy, up)
+        self._account(replica, now - self._up_since[index])
         return lost
 
-    def _energy(self, busy_s: float, up_s: float) -> float:
-        power = self.accelerator.power
-        return self.spec.gpus_per_replica * (power.busy * busy_s + power.idle * (up_s - busy_s))
+    def _account(self, replica: AnyReplica, up_s: float) -> None:
+        """Add a replica's ``up_s`` seconds up and its GPUs' energy over them: its work at
+        its draw (:meth:`Replica.busy_j`), the rest of the time idle."""
+        self.up_s += up_s
+        busy_s = replica.busy_s
+        busy = min(busy_s, up_s)
+        busy_j = replica.busy_j(self.power) * (busy / busy_s) if busy_s > 0 else 0.0
+        self.energy_j += self._energy(busy_j, up_s - busy)
+
+    def _energy(self, busy_j: float, idle_s: float) -> float:
+        """Joules of the replica's GPUs: ``busy_j`` per GPU computing, ``idle_s`` idle."""
+        return self.spec.gpus_per_replica * (busy_j + self.power.idle_w * idle_s)
 
     def _detected(self, indices: list[int], failure: Failure) -> None:
         self.log.record(self.env.now, "detected", job=self.name, cause=failure.cause,
@@ -553,9 +563,7 @@ class ServingJob:
         for index, state in enumerate(self.state):
             replica = self.replicas[index]
             if state in (UP, DRAINING) and replica is not None:
-                up = now - self._up_since[index]
-                self.up_s += up
-                self.energy_j += self._energy(min(replica.busy_s, up), up)
+                self._account(replica, now - self._up_since[index])
                 self._up_since[index] = now
 
     @property
@@ -603,6 +611,13 @@ class ServingJob:
     def iteration_logs(self) -> list:
         return [replica.iterations for replica in self._incarnations]
 
+    def served(self) -> tuple[int, float]:
+        """Requests finished and their output tokens, over the whole run (the energy's
+        denominators: the energy covers the whole run too)."""
+        table = self.request_table()
+        finished = ~np.isnan(table["finish_s"])
+        return int(finished.sum()), float(table["output_tokens"][finished].sum())
+
     def summary(self) -> dict:
         """This job's entry of ``summary.json`` (keys documented in docs/guides/outputs.md)."""
         spec = self.spec
@@ -612,8 +627,7 @@ class ServingJob:
         metrics = summarize_table(self.request_table(), self.iteration_logs(),
                                   warmup_s=start + spec.warmup, horizon_s=end_s,
                                   slo=slo or None)
-        table = self.request_table()
-        tokens = float(table["output_tokens"][~np.isnan(table["finish_s"])].sum())
+        requests, tokens = self.served()
         wall = end_s - start if self.started_s is not None else 0.0
         summary = {
             "type": "serving",
@@ -631,8 +645,8 @@ class ServingJob:
             "availability": self.up_s / self._replica_seconds(end_s) if wall > 0 else None,
             "model_load_s": float(np.mean(self.load_s)) if self.load_s else
             self.setup.load_s,
-            "energy_j": self.energy_j,
-            "energy_per_output_token_j": self.energy_j / tokens if tokens else None,
+            "gpu_energy_j": self.energy_j,
+            "gpu_energy_per_output_token_j": self.energy_j / tokens if tokens else None,
         }
         if spec.autoscale is not None:
             changes = [after - before for (_t, before), (_u, after)

@@ -14,6 +14,7 @@ from typing import Callable
 import numpy as np
 import simpy
 
+from fleetsim.serving.power import ReplicaPower
 from fleetsim.serving.records import IterationLog, Request, ServingError
 
 
@@ -106,6 +107,11 @@ class QueueingReplica:
         now = self.env.now
         running = sum(now - start for _end, _id, _request, start in self._busy)
         return (self._served_s + running) / self.servers
+
+    def busy_j(self, power: ReplicaPower) -> float:
+        """Joules one of the replica's accelerators drew serving, up to now: no cost model
+        says how compute-bound the service is, so it draws the fully compute-bound power."""
+        return self.busy_s * float(power.draw_w(1.0))
 
     # -- the process --------------------------------------------------------------------------
     def _service_time(self) -> float:

@@ -74,21 +74,25 @@ def feed(env: simpy.Environment, replica: Submits, requests: Iterable[Request]) 
 @dataclass
 class IterationLog:
     """Per unit of work: start, duration, batch size, model iterations, KV utilisation (at
-    the unit's start). A fused run of decode iterations is one unit of ``iterations`` > 1."""
+    the unit's start) and compute share (of its device time spent on FLOPs, for its power
+    draw: :mod:`fleetsim.serving.power`). A fused run of decode iterations is one unit of
+    ``iterations`` > 1 (its compute share that of its first iteration)."""
 
     start_s: list[float] = field(default_factory=list)
     duration_s: list[float] = field(default_factory=list)
     batch_size: list[int] = field(default_factory=list)
     iterations: list[int] = field(default_factory=list)
     kv_utilisation: list[float] = field(default_factory=list)
+    compute_share: list[float] = field(default_factory=list)
 
     def add(self, start_s: float, duration_s: float, batch_size: int, iterations: int,
-            kv_utilisation: float) -> None:
+            kv_utilisation: float, compute_share: float) -> None:
         self.start_s.append(start_s)
         self.duration_s.append(duration_s)
         self.batch_size.append(batch_size)
         self.iterations.append(iterations)
         self.kv_utilisation.append(kv_utilisation)
+        self.compute_share.append(compute_share)
 
     def truncate_last(self, duration_s: float, iterations: int) -> None:
         """The last unit ended early (a fused segment cut short, a replica stopped)."""
@@ -97,7 +101,8 @@ class IterationLog:
 
     def as_arrays(self) -> dict[str, np.ndarray]:
         return {name: np.asarray(getattr(self, name)) for name in
-                ("start_s", "duration_s", "batch_size", "iterations", "kv_utilisation")}
+                ("start_s", "duration_s", "batch_size", "iterations", "kv_utilisation",
+                 "compute_share")}
 
 
 @dataclass

@@ -68,11 +68,13 @@ import math
 from collections import deque
 from typing import Callable
 
+import numpy as np
 import simpy
 
 from fleetsim.serving.batching import BatchingPolicy, make_policy
 from fleetsim.serving.cost import ServingCost
 from fleetsim.serving.fused import DecodeBatch, IterationClock, Segment
+from fleetsim.serving.power import ReplicaPower
 from fleetsim.serving.records import IterationLog, Request, ServingError, Work
 
 
@@ -206,6 +208,16 @@ class Replica:
             return 0.0
         ahead = log.start_s[-1] + log.duration_s[-1] - self.env.now
         return math.fsum(log.duration_s) - max(0.0, ahead)
+
+    def busy_j(self, power: ReplicaPower) -> float:
+        """Joules one of the replica's accelerators drew computing, up to now: each logged
+        unit at its compute share's draw (the unit in progress counts to now)."""
+        log = self.iterations
+        if not log.start_s:
+            return 0.0
+        durations = np.asarray(log.duration_s, float)
+        durations[-1] = min(durations[-1], max(0.0, self.env.now - log.start_s[-1]))
+        return power.busy_j(durations, log.compute_share)
 
     # -- for the policies ---------------------------------------------------------------------
     @property

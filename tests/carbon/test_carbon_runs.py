@@ -141,3 +141,29 @@ def test_missing_intensity_file_names_the_scenario_key(root):
     assert process.returncode == 2
     assert process.stderr.startswith("fleetsim: ") and ": carbon.file: file not found: " in (
         process.stderr) and process.stderr.count("\n") == 1
+
+
+def test_deferrable_serving_job_is_one_line_exit_2(root, tmp_path):
+    """A serving job with ``deferrable`` slack is refused (its requests would arrive from
+    its submission while the service waits for a cleaner grid): one line naming the file,
+    the line of the key and ``jobs.NAME.deferrable``, exit code 2, with or without a
+    carbon-aware threshold."""
+    text = (root / "scenarios" / "chat-serving.yaml").read_text()
+    text = text.replace("    retries: 2\n", "    retries: 2\n    deferrable: 2h\n")
+    text += "carbon: {intensity: 100, defer_below: 150}\n"
+    scenario = tmp_path / "deferred-chat.yaml"
+    scenario.write_text(text)
+    line = text.splitlines().index("    deferrable: 2h") + 1
+    process = subprocess.run([sys.executable, "-m", "fleetsim", "run", str(scenario), "--quiet"],
+                             capture_output=True, text=True, cwd=root, timeout=120)
+    assert process.returncode == 2
+    assert process.stderr.startswith(f"fleetsim: {scenario}:{line}: jobs.chat.deferrable: "
+                                      "a serving job cannot be deferred"), process.stderr
+    assert len(process.stderr.splitlines()) == 1
+    process = subprocess.run(
+        [sys.executable, "-m", "fleetsim", "run", str(root / "scenarios" / "chat-serving.yaml"),
+         "--set", "jobs.chat.deferrable=2h", "--quiet"],
+        capture_output=True, text=True, cwd=root, timeout=120)
+    assert process.returncode == 2
+    lines = process.stderr.splitlines()
+    assert len(lines) == 1 and ": jobs.chat.deferrable: a serving job" in lines[0], lines

@@ -75,17 +75,25 @@ def _gpu_buckets(result) -> dict[str, float]:
 
 
 def test_serving_energy_reuses_the_replicas_accelerator_energy():
-    """A serving job's IT energy is the serving model's accelerator energy (``energy_j``,
+    """A serving job's IT energy is the serving model's accelerator energy (``gpu_energy_j``,
     unchanged) plus the host's share while held: 8 GPUs x (10.2 kW / 8 - 700 W) x held
-    seconds (closed form, 1e-9)."""
+    seconds (closed form, 1e-9). Its per-request and per-output-token figures divide that IT
+    energy (host included, like training's ``per_step_j``) by the 400 requests (all finish)
+    and their output tokens; the GPU-only figure is smaller by the host's share."""
     data = {"name": "s", "cluster": {"node": "dgx-h100", "nodes": 1}, "jobs": [SERVING]}
     result = simulate(load(data))
     job = result.summary["jobs"]["chat"]
     held_s = result.summary["sim_time_s"] - job["start_s"]
     host = 8 * (10_200.0 / 8 - 700.0) * held_s
-    assert job["energy"]["it_j"] == pytest.approx(job["energy_j"] + host, rel=1e-9)
+    energy = job["energy"]
+    assert energy["it_j"] == pytest.approx(job["gpu_energy_j"] + host, rel=1e-9)
     assert result.summary["power"]["energy_buckets_j"]["serving"] == pytest.approx(
-        job["energy"]["it_j"])
+        energy["it_j"])
+    assert job["completed"]
+    assert energy["per_request_j"] == pytest.approx(energy["it_j"] / 400, rel=1e-12)
+    tokens = job["gpu_energy_j"] / job["gpu_energy_per_output_token_j"]
+    assert energy["per_output_token_j"] == pytest.approx(energy["it_j"] / tokens, rel=1e-9)
+    assert energy["per_output_token_j"] > job["gpu_energy_per_output_token_j"]
 
 
 def _steady(pue, horizon: str) -> dict:

@@ -102,9 +102,11 @@ class OracleIterationLevel(BatchingPolicy):
                 sequences += 1
             if math.isnan(request.start_s):
                 request.start_s = now
-        duration = float(replica.cost.iteration_time(new, attended, sequences, read))
+        roofline = replica.cost.roofline(new, attended, sequences, read)
+        duration = float(roofline.total_s)
         replica.iterations.add(now, duration, len(items), 1,
-                               1 - replica.free_blocks / max(1, replica.total_blocks))
+                               1 - replica.free_blocks / max(1, replica.total_blocks),
+                               float(roofline.compute_share))
 
         def done():
             end = replica.env.now

@@ -22,8 +22,8 @@ def test_latencies_throughput_slo_and_goodput():
         record(3, 3.0, math.nan, math.nan, math.nan, 4),  # unfinished
     ]
     log = IterationLog()
-    log.add(0.0, 1.0, 2, 3, 0.5)
-    log.add(1.0, 1.0, 4, 1, 1.0)
+    log.add(0.0, 1.0, 2, 3, 0.5, 1.0)
+    log.add(1.0, 1.0, 4, 1, 1.0, 1.0)
     s = summarize(requests, log, horizon_s=10.0, slo={"ttft": 2.5, "tpot": 1.0})
     assert s["requests"] == {"arrived": 4, "completed": 3, "dropped": 0, "in_flight": 1,
                              "retried": 0, "rejected": 0}

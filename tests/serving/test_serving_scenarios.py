@@ -48,7 +48,7 @@ def test_chat_fleet_with_failures_conserves_requests(root):
     table = result.requests
     assert len(table) == counts["arrived"] + int((table["arrival_s"] < 300.0).sum())  # warmup
     assert 0 < job["slo_attainment"] < 1
-    assert job["energy_per_output_token_j"] > 0
+    assert job["gpu_energy_per_output_token_j"] > 0
 
 
 def test_mixed_cluster_runs_both_jobs(root):
