@@ -21,9 +21,8 @@ Sources (the figures the constants and tests rest on):
 * Splitwise (Patel et al., ISCA 2024, arXiv:2311.18677): the prompt phase is
   compute-intensive, the token phase memory-intensive, "each with distinct latency,
   throughput, memory, and power characteristics", and token generation "can be run with
-  lower power" (abstract); its power characterisation (Section III, DGX-H100) finds the
-  prompt phase near the GPU's power limit and the token phase well below it and little
-  slowed by a power cap, which its Splitwise-HHcap design uses to cap token machines.
+  lower power" (abstract), which its Splitwise-HHcap design does by power-capping the token
+  machines.
 * POLCA (Patel et al., arXiv:2308.12908), abstract: the mean and peak power of LLM
   inference are "not very high" against the provisioned power, leaving headroom for power
   oversubscription at minimal performance loss.
