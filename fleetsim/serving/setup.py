@@ -17,11 +17,12 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 import numpy as np
 
-from fleetsim.errors import FleetsimError, LocatedError
+from fleetsim.csvlines import read_csv
+from fleetsim.errors import FleetsimError, LocatedError, ScenarioError
 from fleetsim.hardware import Accelerator, NodeType
 from fleetsim.scenario.serving import ArrivalSpec, LengthSpec, ServingJobSpec
 from fleetsim.serving.arrivals import (ArrivalError, ArrivalProcess, ClosedLoop,
@@ -30,9 +31,7 @@ from fleetsim.serving.arrivals import (ArrivalError, ArrivalProcess, ClosedLoop,
 from fleetsim.serving.batching import make_policy
 from fleetsim.serving.cost import ServingCost, weight_bytes, dtype_bytes
 from fleetsim.serving.records import ServingError
-
-if TYPE_CHECKING:  # pandas is imported where a CSV is read: validating a scenario needs none
-    import pandas as pd
+from fleetsim.units import shown
 
 #: Model load bandwidth per replica when nothing else is known: an ASSUMPTION of 2 GB/s, the
 #: order of safetensors loading from local NVMe or a parallel file system share (a 70B bf16
@@ -189,13 +188,9 @@ def _arrival(spec: ServingJobSpec, base_dir: Path) -> ArrivalProcess:
     try:
         if a.process != "trace":
             return arrival_process(a)
-        frame = _csv(base_dir, a.file, ("arrivals", "file"))
-        columns = ["time_s", "prompt_tokens", "output_tokens"]
-        missing = [column for column in columns if column not in frame.columns]
-        if missing:
-            raise SetupError(f"trace {a.file!r} lacks column(s) {', '.join(missing)} "
-                             f"(needs {', '.join(columns)})", ("arrivals", "file"))
-        return make_arrival("trace", records=frame[columns].to_numpy(float))
+        columns = {"time_s": 0.0, "prompt_tokens": 1.0, "output_tokens": 1.0}
+        records = _numbers(base_dir, a.file, ("arrivals", "file"), columns)
+        return make_arrival("trace", records=records)
     except ArrivalError as exc:
         raise SetupError(str(exc), ("arrivals",)) from None
 
@@ -212,21 +207,42 @@ def _length(spec: LengthSpec | None, base_dir: Path, key: str) -> LengthDistribu
             return make_length("lognormal", mean=spec.mean, sigma=spec.sigma)
         values = spec.values
         if values is None:
-            frame = _csv(base_dir, spec.file, (key, "file"))
-            values = frame.iloc[:, 0].to_numpy()
+            values = _numbers(base_dir, spec.file, (key, "file"), {None: 1.0})[:, 0]
         return make_length("empirical", values=values)
     except (ArrivalError, ValueError) as exc:
         raise SetupError(str(exc), (key,)) from None
 
 
-def _csv(base_dir: Path, name: str | None, location: tuple[Any, ...]) -> pd.DataFrame:
+def _numbers(base_dir: Path, name: str | None, location: tuple[Any, ...],
+             columns: dict[str | None, float]) -> np.ndarray:
+    """The ``columns`` (name: least value; ``None``: the file's first column) of the CSV
+    ``name`` as floats, one row per data row. A missing column is a :class:`SetupError` at
+    ``location``; a cell that is not a finite number at least its column's least is a
+    :class:`~fleetsim.errors.ScenarioError` at the file's line, showing the cell as written."""
     import pandas as pd
 
     assert name is not None
     path = Path(name) if Path(name).is_absolute() else base_dir / name
     if not path.is_file():
         raise SetupError(f"file {str(path)!r} not found", location)
-    try:
-        return pd.read_csv(path)
-    except (ValueError, pd.errors.ParserError) as exc:
-        raise SetupError(f"{path}: not a readable CSV ({exc})", location) from None
+    frame, lines = read_csv(path, skipinitialspace=True, dtype=str, keep_default_na=False)
+    named = [column for column in columns if column is not None]
+    missing = [column for column in named if column not in frame.columns]
+    if missing:
+        raise SetupError(f"{name!r} lacks column(s) {', '.join(missing)} (needs "
+                         f"{', '.join(named)})", location)
+    if frame.empty:
+        raise ScenarioError("has no rows", file=str(path), line=1)
+    result = []
+    for column, least in columns.items():
+        label = str(frame.columns[0]) if column is None else column
+        cells = frame[label].astype(str).to_numpy()
+        values = pd.to_numeric(frame[label], errors="coerce").to_numpy(dtype=float)
+        bad = np.flatnonzero(~np.isfinite(values) | (values < least))
+        if bad.size:
+            row = int(bad[0])
+            raise ScenarioError(f"must be a finite number >= {least:g}, got "
+                                f"{shown(cells[row])}", file=str(path), line=int(lines[row]),
+                                key=label)
+        result.append(values)
+    return np.column_stack(result)
