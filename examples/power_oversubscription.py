@@ -56,9 +56,11 @@ def main() -> None:
             fit = deployable_nodes(FACILITY_W, node, chip.power.busy, chip.power.idle,
                                    slowdown, share, chip.power.min_cap)
             if not fit.feasible:
+                lowest = (f"lowest limit ({chip.power.min_cap:.0f} W) or "
+                          if chip.power.min_cap is not None else "")
                 print(f"| {share:.1f} | {slowdown:.2f} | {fit.accelerator_cap_w:.0f} | "
-                      f"below the GPU's lowest limit ({chip.power.min_cap:.0f} W) or idle "
-                      f"draw ({chip.power.idle:.0f} W): not settable | | | |")
+                      f"below the GPU's {lowest}idle draw ({chip.power.idle:.0f} W): not "
+                      f"settable | | | |")
                 continue
             measured = simulated_slowdown(fit.nodes, share)
             mark = " (extrapolated)" if fit.extrapolated else ""

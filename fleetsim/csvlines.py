@@ -8,6 +8,7 @@ read, into one :class:`~fleetsim.errors.ScenarioError` naming the file (and the 
 
 from __future__ import annotations
 
+import csv
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,14 +43,21 @@ def read_csv(path: Path, **options: Any) -> tuple[pd.DataFrame, np.ndarray]:
 
 
 def _row_lines(path: Path, rows: int) -> np.ndarray:
-    """The lines of the ``rows`` data rows: the non-blank lines after the header (counted
-    from 2 when a quoted field spans lines and the count does not match)."""
+    """The line each of the ``rows`` data rows starts on: the records after the header,
+    blank lines skipped, a quoted field spanning lines counted whole (Python's :mod:`csv`
+    reader; counted from 2 if it does not find as many rows as pandas did)."""
+    starts = []
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
+        with path.open(newline="", encoding="utf-8", errors="replace") as handle:
+            reader = csv.reader(handle)
+            before = 0
+            for record in reader:
+                if record and not (len(record) == 1 and not record[0].strip()):
+                    starts.append(before + 1)
+                before = reader.line_num
+    except (OSError, csv.Error):
         return np.arange(rows) + 2
-    filled = [number for number, line in enumerate(text.splitlines(), 1) if line.strip()]
-    lines = np.asarray(filled[1:], dtype=np.int64)
+    lines = np.asarray(starts[1:], dtype=np.int64)
     return lines if len(lines) == rows else np.arange(rows) + 2
 
 

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
 from fleetsim.budget import BudgetError, check_budget
 from fleetsim.carbon.series import intensity_of
 from fleetsim.cluster.powercap import serving_cap_w
-from fleetsim.errors import LocatedError
+from fleetsim.errors import LocatedError, ScenarioError
 from fleetsim.faults.stragglers import jitter_from
 from fleetsim.hardware import Accelerator, Catalogue, NodeType
 from fleetsim.hardware.powercap import cap_allowed, compute_slowdown, lowest_busy_node_cap_w
@@ -229,9 +229,9 @@ def _check_scheduler(loaded: LoadedScenario) -> None:
 
 
 def _check_quotas(loaded: LoadedScenario, workload: Workload | None) -> None:
-    """Under fair-share without borrowing a job may hold at most its team's quota: a job
-    larger than that, or without a team that has a quota, could never start (Kueue keeps such
-    a workload pending forever); each is refused at its line. Sizes drawn from a continuous
+    """Under fair-share without borrowing a job (training or serving) may hold at most its
+    team's quota: a job larger than that, or without a team that has a quota, could never
+    start (Kueue keeps such a workload pending forever); each is refused at its line. Sizes drawn from a continuous
     distribution are not checked (such jobs are counted as waiting at the end)."""
     spec = loaded.spec
     scheduler = spec.scheduler
@@ -256,8 +256,12 @@ def _check_quotas(loaded: LoadedScenario, workload: Workload | None) -> None:
         return None
 
     document = loaded.document
+    per_node = loaded.gpus_per_node
     for index, job in enumerate(spec.jobs):
-        found = problem(job.team, job.gpus) if isinstance(job, TrainingJobSpec) else None
+        # a service holds whole nodes (its replicas tile them)
+        size = (job.gpus if isinstance(job, TrainingJobSpec)
+                else -(-job.gpus // per_node) * per_node)
+        found = problem(job.team, size)
         if found:
             key, message = found
             if job.team is None:
@@ -282,7 +286,7 @@ def _check_quotas(loaded: LoadedScenario, workload: Workload | None) -> None:
                     where += (("teams",) if key == "team" and team is not None else
                               ("gpus",) if key == "gpus" else ())
                     raise document.error(where, f"its jobs have {message}" if team is None
-                                         else f"a job of {message}" if key == "gpus"
+                                         else f"its jobs of {message}" if key == "gpus"
                                          else message)
     trace = workload.trace
     if trace is not None:

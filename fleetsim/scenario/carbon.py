@@ -10,6 +10,7 @@ intensity is at or below it, or until its slack runs out (:mod:`fleetsim.carbon.
 
 from __future__ import annotations
 
+import math
 from typing import Annotated
 
 from pydantic import BeforeValidator, Discriminator, Field, Tag, model_validator
@@ -36,9 +37,13 @@ def _intensity(value: object) -> object:
     such as ``1e3`` (YAML 1.1 reads it so) is the number it spells."""
     if isinstance(value, str):
         try:
-            return float(value)
+            number = float(value)
         except ValueError:
             pass
+        else:
+            if not math.isfinite(number):
+                raise ValueError(f"must be a finite number, got {value!r}")
+            return number
     if isinstance(value, bool) or not isinstance(value, (int, float, dict)):
         raise ValueError(f"expected gCO2/kWh as a number >= 0 (e.g. 57) or a profile "
                          f"{{points: [[0, 400], [8h, 150]], period: 24h}}, got {value!r}")

@@ -153,10 +153,33 @@ def test_fair_share_without_borrowing_refuses_a_class_that_could_never_start():
     data["workload"] = {"classes": [{"name": "big", "gpus": 16, "teams": {"a": 1, "b": 1},
                                      "arrivals": {"process": "poisson", "rate": "1/h"},
                                      "duration": "1h"}]}
-    with pytest.raises(ScenarioError, match="workload.classes.big.gpus: a job of 16 GPUs "
+    with pytest.raises(ScenarioError, match="workload.classes.big.gpus: its jobs of 16 GPUs "
                                             "exceed the quota of team 'a'"):
         load(data)
     data["workload"]["classes"][0]["teams"] = {"a": 0, "b": 1}
+    load(data)
+
+
+def test_fair_share_without_borrowing_checks_trace_rows_and_services(tmp_path):
+    """A trace row without a team is refused at its line in the trace; a service without a
+    team too (it used to wait to the horizon, serving nothing)."""
+    trace = tmp_path / "jobs.csv"
+    trace.write_text("submit_s,gpus,duration_s,team\n0,8,60,a\n10,8,60,\n")
+    data = _fleet([], nodes=4, policy="fair-share", quotas={"a": 0.5, "b": 0.5})
+    data["scheduler"]["borrowing"] = False
+    data["workload"] = {"trace": str(trace)}
+    with pytest.raises(ScenarioError, match=f"^{re.escape(str(trace))}:3: team: no team"):
+        load(data)
+    service = {"name": "chat", "type": "serving", "model": "llama3-8b", "replicas": 1,
+               "arrivals": {"process": "poisson", "rate": "1/s"},
+               "prompt_tokens": {"distribution": "fixed", "value": 100},
+               "output_tokens": {"distribution": "fixed", "value": 10}}
+    data = _fleet([service], nodes=4, policy="fair-share", quotas={"a": 0.5, "b": 0.5})
+    data["scheduler"]["borrowing"] = False
+    data["horizon"] = "1h"
+    with pytest.raises(ScenarioError, match="jobs.chat: has no team"):
+        load(data)
+    data["jobs"][0]["team"] = "a"
     load(data)
 
 

@@ -86,3 +86,12 @@ def test_a_row_with_too_many_fields_names_its_line(tmp_path):
     with pytest.raises(ScenarioError) as caught:
         read_trace(path, gpus_per_node=8, usable_gpus=64)
     assert str(caught.value) == f"{path}:3: expected 3 fields (as the header has), saw 4"
+
+
+def test_a_quoted_field_spanning_lines_keeps_the_lines_after_it(tmp_path):
+    """A name quoted over two lines (2-3): the bad row after the blank line 4 is line 5."""
+    path = tmp_path / "jobs.csv"
+    path.write_text('submit_s,gpus,duration_s,name\n0,8,60,"a\nb"\n\n10,8,soon,c\n')
+    with pytest.raises(ScenarioError) as caught:
+        read_trace(path, gpus_per_node=8, usable_gpus=64)
+    assert str(caught.value).startswith(f"{path}:5: duration_s: "), caught.value
