@@ -42,6 +42,14 @@ def read_csv(path: Path, **options: Any) -> tuple[pd.DataFrame, np.ndarray]:
     return frame, _row_lines(path, len(frame))
 
 
+def header_text(frame: pd.DataFrame, limit: int = 200) -> str:
+    """The frame's column names for a one-line message: line breaks (a quoted header may
+    hold them) escaped, at most ``limit`` characters; ``none`` without columns."""
+    names = ", ".join(str(name).replace("\r", "\\r").replace("\n", "\\n")
+                      for name in frame.columns)
+    return (names[:limit] + "...") if len(names) > limit else (names or "none")
+
+
 def _row_lines(path: Path, rows: int) -> np.ndarray:
     """The line each of the ``rows`` data rows starts on: the records after the header,
     blank lines skipped, a quoted field spanning lines counted whole (Python's :mod:`csv`
@@ -61,4 +69,4 @@ def _row_lines(path: Path, rows: int) -> np.ndarray:
     return lines if len(lines) == rows else np.arange(rows) + 2
 
 
-__all__ = ["read_csv"]
+__all__ = ["header_text", "read_csv"]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fleetsim.csvlines import read_csv
+from fleetsim.csvlines import header_text, read_csv
 from fleetsim.errors import LocatedError, ScenarioError
 from fleetsim.power.profile import StepProfile
 from fleetsim.scenario.carbon import MAX_INTENSITY, CarbonSpec
@@ -37,7 +37,7 @@ def read_intensity(path: Path) -> StepProfile:
     missing = [column for column in COLUMNS if column not in frame.columns]
     if missing:
         raise ScenarioError(f"lacks column(s) {', '.join(missing)} (needs: time_s, intensity;"
-                            f" has: {', '.join(map(str, frame.columns)) or 'none'})",
+                            f" has: {header_text(frame)})",
                             file=file, line=1)
     if frame.empty:
         raise ScenarioError("has no rows (needs one row at time_s 0 at least)", file=file,

@@ -23,7 +23,7 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from fleetsim.csvlines import read_csv
+from fleetsim.csvlines import header_text, read_csv
 from fleetsim.errors import LocatedError, ScenarioError
 from fleetsim.units import shown
 from fleetsim.scenario.models import MAX_STEPS
@@ -60,8 +60,7 @@ def read_trace(path: Path, *, gpus_per_node: int, usable_gpus: int,
         missing.append("duration_s or steps")
     if missing:
         raise ScenarioError(f"lacks column(s) {', '.join(missing)} (has: "
-                            f"{', '.join(map(str, frame.columns)) or 'none'})", file=file,
-                            line=header)
+                            f"{header_text(frame)})", file=file, line=header)
     known = set(classes)
 
     def fail(row: int, column: str, message: str):
