@@ -26,6 +26,7 @@ from fleetsim.metrics.timeseries import (auto_resolution, busy_fraction, fleet_t
                                          serving_timeseries)
 from fleetsim.power import FleetPower, fleet_power
 from fleetsim.power.energy import KWH
+from fleetsim.power.racks import RackPower, rack_power
 from fleetsim.prepare import PreparedScenario
 from fleetsim.serving.job import ServingJob
 from fleetsim.training.job import TrainingJob
@@ -55,6 +56,10 @@ class RunResult:
     queue_log: list[tuple[float, int, int, int, int]] = field(default_factory=list)
     #: the fleet's and each job's power step functions (fleetsim.power.energy)
     power: FleetPower | None = None
+    #: with ``power.rack_nodes``: each rack's mean IT power per window (racks.csv)
+    racks: pd.DataFrame | None = None
+    #: with ``power.rack_nodes``: each rack's power step function (fleetsim.power.racks)
+    rack_power: RackPower | None = None
 
 
 PHASE_NAMES = {"running": "compute", "checkpoint_stall": "checkpoint", "detection": "detection",
@@ -100,6 +105,11 @@ def collect(run: "Run", end_s: float, reason: str) -> RunResult:
     summary["power"] = power.summary(spec.power.swing_window)
     cap = run.factory.power_cap
     summary["power"]["cap"] = cap.summary() if cap is not None else None
+    racks = None
+    if spec.power.rack_nodes is not None:
+        racks = rack_power(power, fleet.node_log or [], fleet.downtime_until(math.inf),
+                           spec.cluster.nodes, per_node, spec.power.rack_nodes)
+        summary["power"]["racks"] = racks.summary()
     table["energy_it_kwh"] = [power.jobs[name].energy_j / KWH for name in table["job"]]
     intensity = scenario.intensity
     if intensity is not None:
@@ -124,6 +134,8 @@ def collect(run: "Run", end_s: float, reason: str) -> RunResult:
                                                      index=timeseries.index)], axis=1)
     if intensity is not None:
         timeseries["carbon_intensity_g_per_kwh"] = intensity.at(grid)
+    rack_table = (pd.DataFrame(racks.columns(grid, resolution)) if racks is not None
+                  else None)
     requests = []
     for job in serving:
         records = job.request_table()
@@ -142,7 +154,7 @@ def collect(run: "Run", end_s: float, reason: str) -> RunResult:
                      gpu_log=[entry for entry in fleet.state_log if entry[0] <= end_s],
                      queue_log=[entry for entry in run.scheduler.queue_log
                                 if entry[0] <= end_s],
-                     power=power)
+                     power=power, racks=rack_table, rack_power=racks)
 
 
 def phase_frame(jobs: list[TrainingJob], end_s: float) -> pd.DataFrame:

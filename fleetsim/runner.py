@@ -62,7 +62,8 @@ class Run:
                            self.log, rng=self.streams.stream("repair"),
                            bad_nodes=faults.bad_nodes,
                            localities=node_localities(scenario.node, cluster.nodes,
-                                                      cluster.fabric))
+                                                      cluster.fabric),
+                           log_nodes=spec.power.rack_nodes is not None)
         self.fleet.start_slow_nodes(spec.stragglers.slow_nodes, self.streams.stream("slow_nodes"))
         self.units = FaultUnits(cluster.nodes, per_node, self._leaf_groups())
         clock_options = dict(detection_s=faults.detection, multiplier=self.fleet.multiplier,

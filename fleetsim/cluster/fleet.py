@@ -27,7 +27,8 @@ Node life cycle::
 
 The fleet logs GPU counts per state at every change (``state_log``) and integrates each
 holder's GPU-seconds, from which utilization, the timeseries and the fleet's GPU-second
-accounting are computed exactly.
+accounting are computed exactly. Asked to (``log_nodes``, for power per rack), it also logs
+every change of the GPUs a holder has on a node (``node_log``).
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ class Fleet:
     def __init__(self, env: simpy.Environment, nodes: int, gpus_per_node: int, spares: int,
                  repair: float | RepairPipeline, log: EventLog, *,
                  rng: np.random.Generator | None = None, bad_nodes: BadNodes | None = None,
-                 localities: Sequence[tuple] | None = None) -> None:
+                 localities: Sequence[tuple] | None = None, log_nodes: bool = False) -> None:
         self.env = env
         self.nodes = nodes
         self.gpus_per_node = gpus_per_node
@@ -117,6 +118,9 @@ class Fleet:
         #: (time_s, holder name, GPUs it holds now) after every change of a holder's
         #: allocation (the power model's per-job step functions)
         self.holding_log: list[tuple[float, str, int]] = []
+        #: (time_s, node, holder name, GPUs it holds on that node now) after every change of
+        #: a holder's GPUs on a node; None unless ``log_nodes`` (power per rack)
+        self.node_log: list[tuple[float, int, str, int]] | None = [] if log_nodes else None
         #: GPU-seconds each holder (by name) has held so far
         self.gpu_seconds: dict[str, float] = {}
         self._since: dict[NodeHolder, float] = {}
@@ -179,6 +183,7 @@ class Fleet:
         for node in chosen:
             gpus = held.pop(node)
             del self._holders[node][holder]
+            self._log_node(node, holder, 0)
             self._busy -= gpus
             self._held_gpus[holder] -= gpus
             self._return_gpus(node, gpus)
@@ -243,9 +248,15 @@ class Fleet:
         self._account(holder)
         self._holders[node][holder] = gpus
         self._held.setdefault(holder, {})[node] = gpus
+        self._log_node(node, holder, gpus)
         self._held_gpus[holder] = self._held_gpus.get(holder, 0) + gpus
         self._busy += gpus
         self._notify(holder, self._held_gpus[holder])
+
+    def _log_node(self, node: int, holder: NodeHolder, gpus: int) -> None:
+        """Log that ``holder`` now holds ``gpus`` on ``node`` (when asked to)."""
+        if self.node_log is not None:
+            self.node_log.append((self.env.now, node, holder.name, gpus))
 
     def _notify(self, holder: NodeHolder, gpus: int) -> None:
         """Log ``holder``'s new GPU count and tell it."""
@@ -415,6 +426,7 @@ class Fleet:
         for holder, gpus in list(holders.items()):
             self._account(holder)
             del self._held[holder][node]
+            self._log_node(node, holder, 0)
             self._held_gpus[holder] -= gpus
             self._busy -= gpus
             self._notify(holder, self._held_gpus[holder])

@@ -64,6 +64,8 @@ class JobPower:
     compute_fraction: float | None = None
     #: training: watts per held GPU while running; serving: mean watts per held GPU
     per_gpu_w: float = 0.0
+    #: watts per held GPU at ``times`` (its phase's, capped while running): power per rack
+    gpu_watts: np.ndarray | None = None
 
     @property
     def energy_j(self) -> float:
@@ -218,8 +220,8 @@ def fleet_power(run: "Run", end_s: float, stopped: bool = False) -> FleetPower:
                                 minlength=len(jobs))
         ran = table.gpu_s[:, 0] > 0
         watts[ran, 0] = running_j[ran] / table.gpu_s[ran, 0]
-    per_job = {job.name: _job_power(job, table.times[a:b], row_w[a:b], table.gpu_s[index],
-                                    watts[index], fractions[index])
+    per_job = {job.name: _job_power(job, table.times[a:b], row_w[a:b], row_per_gpu[a:b],
+                                    table.gpu_s[index], watts[index], fractions[index])
                for index, (job, (a, b)) in enumerate(zip(jobs, table.bounds()))}
     unheld_times, unheld_w, unheld_j = _unheld(run.fleet.state_log, node, end_s)
     # one pass sums the jobs' and the unheld GPUs' power, and the held GPUs per state
@@ -245,15 +247,15 @@ def fleet_power(run: "Run", end_s: float, stopped: bool = False) -> FleetPower:
                       held_states, stopped)
 
 
-def _job_power(job, times: np.ndarray, watts: np.ndarray, gpu_s: np.ndarray,
-               per_gpu: np.ndarray, fraction: float | None) -> JobPower:
+def _job_power(job, times: np.ndarray, watts: np.ndarray, gpu_watts: np.ndarray,
+               gpu_s: np.ndarray, per_gpu: np.ndarray, fraction: float | None) -> JobPower:
     """One job's power and buckets (``fraction`` None: a serving job)."""
     if fraction is None:
         serving = per_gpu[_SERVING_CODE]
         return JobPower(job.name, times, watts, {"serving": float(gpu_s.sum() * serving)},
-                        None, float(serving))
+                        None, float(serving), gpu_watts)
     return JobPower(job.name, times, watts, _buckets(job, gpu_s, per_gpu), fraction,
-                    float(per_gpu[0]))
+                    float(per_gpu[0]), gpu_watts)
 
 
 def _phase_watts(node: NodePower, fraction: np.ndarray) -> np.ndarray:

@@ -1,6 +1,6 @@
 """Write a finished run's outputs: summary.json, events.csv, timeseries.csv and .parquet,
-phases.csv, jobs.csv, trace.json (Chrome/Perfetto), plots/, and with serving jobs
-requests.csv.
+phases.csv, jobs.csv, trace.json (Chrome/Perfetto), plots/, with serving jobs
+requests.csv, and with ``power.rack_nodes`` racks.csv and .parquet.
 
 Outputs are deterministic (same scenario and seed, same bytes): keys keep their documented
 order, floats are written by Python's shortest round-trip repr, nothing records the wall clock.
@@ -17,7 +17,8 @@ from fleetsim.report.plots import plot_run
 from fleetsim.report.trace import chrome_trace
 
 OUTPUT_FILES = ("summary.json", "events.csv", "timeseries.csv", "timeseries.parquet",
-                "phases.csv", "trace.json", "plots", "requests.csv", "jobs.csv")
+                "phases.csv", "trace.json", "plots", "requests.csv", "jobs.csv", "racks.csv",
+                "racks.parquet")
 
 
 def check_writable(out_dir: str | Path, *, overwrite: bool) -> Path:
@@ -62,6 +63,9 @@ def write_run(result, out_dir: str | Path, *, overwrite: bool = False) -> Path:
                          jobs=result.jobs, gpu_log=result.gpu_log, queue_log=result.queue_log)
     (out / "trace.json").write_text(json.dumps(trace, separators=(",", ":")) + "\n",
                                     encoding="utf-8")
+    if result.racks is not None:
+        result.racks.to_csv(out / "racks.csv", index=False, lineterminator="\n")
+        result.racks.to_parquet(out / "racks.parquet", index=False)
     if len(result.requests):
         result.requests.to_csv(out / "requests.csv", index=False, lineterminator="\n")
     plot_run(result.summary, result.timeseries, result.events, out / "plots",

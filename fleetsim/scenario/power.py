@@ -17,6 +17,8 @@ the hardware catalogue (fleetsim/power/states.py), swing window 1 s.
   this length is reported (the Llama 3 effect: a whole job stalling at once).
 * ``cap``: a power cap on the cluster, each node or each accelerator that slows compute
   (:mod:`fleetsim.scenario.powercap`, :mod:`fleetsim.cluster.powercap`).
+* ``rack_nodes``: nodes per rack; given, the run also reports IT power per rack
+  (:mod:`fleetsim.power.racks`). More than the cluster's nodes is one rack of them all.
 
 :class:`TimeProfile` is the shared shape of a value that changes over the run (the outside
 temperature here, a grid's carbon intensity in :mod:`fleetsim.scenario.carbon`); a subclass
@@ -33,7 +35,8 @@ from pydantic import BeforeValidator, Discriminator, Field, Tag, model_validator
 
 from fleetsim import units
 from fleetsim.scenario.powercap import PowerCapSpec
-from fleetsim.kinds import MAX_DURATION_S, Model, PositiveDuration, number, watts
+from fleetsim.kinds import (MAX_DURATION_S, Model, PositiveDuration, PositiveInteger, number,
+                            watts)
 
 #: Electrical power in watts, written with a unit (``700W``, ``10.2kW``, ``1.5MW``).
 Watts = watts()
@@ -197,3 +200,5 @@ class PowerSpec(Model):
     node: NodePowerSpec = NodePowerSpec()
     swing_window: PositiveDuration = 1.0  # window of the largest power rise/drop reported
     cap: PowerCapSpec | None = None  # cluster, node or accelerator power cap
+    #: nodes per rack (nodes 0..N-1 are rack 0, ...): report power per rack; None: not
+    rack_nodes: PositiveInteger | None = None
