@@ -49,6 +49,11 @@ def _pyplot():
     return plt
 
 
+#: every plot a run may write (the ones a run does not write are removed from its folder)
+PLOT_FILES = ("fleet.png", "goodput.png", "badput.png", "serving.png", "latency_cdf.png",
+              "power.png")
+
+
 def plot_run(summary: dict, timeseries: pd.DataFrame, events: pd.DataFrame,
              out_dir: str | Path, requests: pd.DataFrame | None = None) -> list[Path]:
     """Write the run's plots into ``out_dir`` (see the module docstring); returns their
@@ -71,7 +76,11 @@ def plot_run(summary: dict, timeseries: pd.DataFrame, events: pd.DataFrame,
         if requests is not None:
             paths.append(_latency_cdf(summary, serving, requests, out / "latency_cdf.png"))
     power = plot_power(summary, timeseries, out / "power.png")  # fleetsim/report/power_plot.py
-    return paths + ([power] if power is not None else [])
+    paths += [power] if power is not None else []
+    written = {path.name for path in paths}
+    for name in sorted(set(PLOT_FILES) - written):  # an earlier run's, overwritten
+        (out / name).unlink(missing_ok=True)
+    return paths
 
 
 def serving_figure(summary: dict, names: list[str], timeseries: pd.DataFrame,

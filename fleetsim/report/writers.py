@@ -68,6 +68,12 @@ def write_run(result, out_dir: str | Path, *, overwrite: bool = False) -> Path:
         result.racks.to_parquet(out / "racks.parquet", index=False)
     if len(result.requests):
         result.requests.to_csv(out / "requests.csv", index=False, lineterminator="\n")
+    # an earlier run's optional outputs this run does not write (overwriting, asked to)
+    # would read as this run's
+    stale = ((("racks.csv", "racks.parquet") if result.racks is None else ())
+             + (("requests.csv",) if not len(result.requests) else ()))
+    for name in stale:
+        (out / name).unlink(missing_ok=True)
     plot_run(result.summary, result.timeseries, result.events, out / "plots",
              result.requests if len(result.requests) else None)
     return out

@@ -91,3 +91,23 @@ def test_resolution_option(tmp_path, root):
           "--resolution", "6h"])
     series = pd.read_csv(out / "timeseries.csv")
     assert series["time_s"].diff().dropna().eq(6 * 3600).all()
+
+
+def test_overwriting_removes_an_earlier_runs_optional_outputs(tmp_path, root, capsys):
+    """--force over a serving run with rack power: the training run that replaces it writes
+    no requests.csv, racks.csv or serving plots, so the earlier ones are removed rather than
+    left to read as this run's."""
+    out = tmp_path / "out"
+    serving = ["run", str(root / "scenarios" / "chat-serving.yaml"), "--out", str(out),
+               "--quiet", "--set", "horizon=20min", "--set", "power.rack_nodes=1"]
+    assert main(serving) == 0
+    assert (out / "requests.csv").exists() and (out / "racks.csv").exists()
+    assert (out / "plots" / "serving.png").exists()
+    training = ["run", str(root / "scenarios" / "quickstart.yaml"), "--out", str(out),
+                "--quiet", "--force", "--set", "horizon=1d"]
+    assert main(training) == 0
+    capsys.readouterr()
+    for name in ("requests.csv", "racks.csv", "racks.parquet", "plots/serving.png",
+                 "plots/latency_cdf.png"):
+        assert not (out / name).exists(), name
+    assert (out / "plots" / "goodput.png").exists()
