@@ -10,12 +10,9 @@ intensity is at or below it, or until its slack runs out (:mod:`fleetsim.carbon.
 
 from __future__ import annotations
 
-import math
-from typing import Annotated
+from pydantic import Field, model_validator
 
-from pydantic import BeforeValidator, Discriminator, Field, Tag, model_validator
-
-from fleetsim.scenario.power import TimeProfile, profile_point
+from fleetsim.scenario.power import TimeProfile, number_or_mapping, profile_point
 from fleetsim.kinds import Model, Reference, number
 
 #: the bound of every intensity (a constant, a profile's points, a CSV's rows): the dirtiest
@@ -32,35 +29,12 @@ class IntensityProfile(TimeProfile):
     points: tuple[profile_point(0.0, MAX_INTENSITY, "gCO2/kWh"), ...] = Field(min_length=1)
 
 
-def _intensity(value: object) -> object:
-    """A number or a mapping: anything else gets a message naming both shapes. A string
-    such as ``1e3`` (YAML 1.1 reads it so) is the number it spells."""
-    if isinstance(value, str):
-        try:
-            number = float(value)
-        except ValueError:
-            pass
-        else:
-            if not math.isfinite(number):
-                raise ValueError(f"must be a finite number, got {value!r}")
-            return number
-    if isinstance(value, bool) or not isinstance(value, (int, float, dict)):
-        raise ValueError(f"expected gCO2/kWh as a number >= 0 (e.g. 57) or a profile "
-                         f"{{points: [[0, 400], [8h, 150]], period: 24h}}, got {value!r}")
-    return value
-
-
-def _intensity_kind(value: object) -> str:
-    """Which shape ``intensity`` has (so errors inside a profile name the profile's key)."""
-    return "IntensityProfile" if isinstance(value, (dict, IntensityProfile)) else "Number"
-
-
 class CarbonSpec(Model):
     """Grid carbon intensity (gCO2/kWh) and the carbon-aware scheduling threshold."""
 
-    intensity: Annotated[Annotated[GramsPerKwh, Tag("Number")]
-                         | Annotated[IntensityProfile, Tag("IntensityProfile")],
-                         Discriminator(_intensity_kind), BeforeValidator(_intensity)] | None = None
+    intensity: number_or_mapping(
+        GramsPerKwh, IntensityProfile, "gCO2/kWh as a number >= 0 (e.g. 57) or a profile "
+        "{points: [[0, 400], [8h, 150]], period: 24h}") | None = None
     file: Reference | None = None  # CSV: time_s, intensity
     defer_below: GramsPerKwh | None = None  # deferrable jobs start at or below this
 

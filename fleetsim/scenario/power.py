@@ -178,25 +178,40 @@ class NodePowerSpec(Model):
         return self
 
 
-def _pue(value: object) -> object:
-    """A number or a mapping: anything else gets a message naming both shapes."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, dict)):
-        raise ValueError(f"expected a number >= 1 or a mapping {{base, per_degree, above, "
-                         f"temperature}}, got {value!r}")
-    return value
+def number_or_mapping(number_kind: Any, mapping: type[Model], expected: str) -> Any:
+    """The type of a value given as a number or as a mapping (``power.pue``,
+    ``carbon.intensity``): discriminated on its shape, so an error inside the mapping names
+    the mapping's own rule and key; a string that spells a number (YAML 1.1 reads ``1e3``
+    so) is that number; anything else is told ``expected`` (both shapes)."""
+    tag = mapping.__name__
 
+    def shape(value: object) -> object:
+        if isinstance(value, str):
+            try:
+                spelled = float(value)
+            except ValueError:
+                pass
+            else:
+                if not math.isfinite(spelled):
+                    raise ValueError(f"must be a finite number, got {value!r}")
+                return spelled
+        if isinstance(value, bool) or not isinstance(value, (int, float, dict)):
+            raise ValueError(f"expected {expected}, got {value!r}")
+        return value
 
-def _pue_kind(value: object) -> str:
-    """Which shape ``pue`` has (so errors inside a mapping name the mapping's key)."""
-    return "TemperaturePue" if isinstance(value, (dict, TemperaturePue)) else "Number"
+    def kind(value: object) -> str:
+        return tag if isinstance(value, (dict, mapping)) else "Number"
+
+    return Annotated[Annotated[number_kind, Tag("Number")] | Annotated[mapping, Tag(tag)],
+                     Discriminator(kind), BeforeValidator(shape)]
 
 
 class PowerSpec(Model):
     """Facility overhead, node power per state, and the power-swing window."""
 
-    pue: Annotated[Annotated[number(1.0, MAX_PUE), Tag("Number")]
-                   | Annotated[TemperaturePue, Tag("TemperaturePue")],
-                   Discriminator(_pue_kind), BeforeValidator(_pue)] = 1.0
+    pue: number_or_mapping(number(1.0, MAX_PUE), TemperaturePue,
+                           "a number >= 1 or a mapping {base, per_degree, above, "
+                           "temperature}") = 1.0
     node: NodePowerSpec = NodePowerSpec()
     swing_window: PositiveDuration = 1.0  # window of the largest power rise/drop reported
     cap: PowerCapSpec | None = None  # cluster, node or accelerator power cap
