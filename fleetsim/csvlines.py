@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from fleetsim.errors import ScenarioError
+from fleetsim.units import shown
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -40,6 +41,22 @@ def read_csv(path: Path, **options: Any) -> tuple[pd.DataFrame, np.ndarray]:
             type(exc).__name__
         raise ScenarioError(f"not a readable CSV ({reason})", file=file) from None
     return frame, _row_lines(path, len(frame))
+
+
+def finite_numbers(frame: pd.DataFrame, lines: np.ndarray, file: str,
+                   column: str) -> np.ndarray:
+    """``column`` of a frame read as text (``dtype=str``) as floats; its first cell that is
+    not a finite number is a :class:`~fleetsim.errors.ScenarioError` at that row's line,
+    showing the cell as written (``'1e400'``, never a parsed number's repr)."""
+    import pandas as pd
+
+    values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
+    bad = np.flatnonzero(~np.isfinite(values))
+    if bad.size:
+        row = int(bad[0])
+        raise ScenarioError(f"must be a finite number, got {shown(str(frame[column].iloc[row]))}",
+                            file=file, line=int(lines[row]), key=str(column))
+    return values
 
 
 def header_text(frame: pd.DataFrame, limit: int = 200) -> str:
@@ -69,4 +86,4 @@ def _row_lines(path: Path, rows: int) -> np.ndarray:
     return lines if len(lines) == rows else np.arange(rows) + 2
 
 
-__all__ = ["header_text", "read_csv"]
+__all__ = ["finite_numbers", "header_text", "read_csv"]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fleetsim.csvlines import header_text, read_csv
+from fleetsim.csvlines import finite_numbers, header_text, read_csv
 from fleetsim.errors import LocatedError, ScenarioError
 from fleetsim.power.profile import StepProfile
 from fleetsim.scenario.carbon import MAX_INTENSITY, CarbonSpec
@@ -29,8 +29,6 @@ def read_intensity(path: Path) -> StepProfile:
     file = str(path)
     if not path.is_file():
         raise LocatedError(f"file not found: {file}", ("file",))
-    import pandas as pd  # here: checking a scenario without a file does not load it
-
     # every cell as the text written, so an error shows it as the user wrote it ('1e400',
     # not the inf it parses to), and an empty cell is '' rather than NaN
     frame, lines = read_csv(path, skipinitialspace=True, dtype=str, keep_default_na=False)
@@ -50,15 +48,7 @@ def read_intensity(path: Path) -> StepProfile:
         """The cell as written, quoted (``'1e400'``): never a parsed number's repr."""
         return shown(str(frame[column].iloc[row]))
 
-    values = {}
-    for column in COLUMNS:
-        numbers = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
-        bad = np.flatnonzero(~np.isfinite(numbers))
-        if bad.size:
-            row = int(bad[0])
-            raise fail(row, column, f"must be a finite number, got {cell(row, column)}")
-        values[column] = numbers
-    times, intensity = values["time_s"], values["intensity"]
+    times, intensity = (finite_numbers(frame, lines, file, column) for column in COLUMNS)
     if times[0] != 0:
         raise fail(0, "time_s", f"the first row must be at 0 (the run's start), "
                                 f"got {cell(0, 'time_s')}")

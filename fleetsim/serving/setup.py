@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from fleetsim.csvlines import read_csv
+from fleetsim.csvlines import finite_numbers, read_csv
 from fleetsim.errors import FleetsimError, LocatedError, ScenarioError
 from fleetsim.hardware import Accelerator, NodeType
 from fleetsim.scenario.serving import ArrivalSpec, LengthSpec, ServingJobSpec
@@ -219,8 +219,6 @@ def _numbers(base_dir: Path, name: str | None, location: tuple[Any, ...],
     ``name`` as floats, one row per data row. A missing column is a :class:`SetupError` at
     ``location``; a cell that is not a finite number at least its column's least is a
     :class:`~fleetsim.errors.ScenarioError` at the file's line, showing the cell as written."""
-    import pandas as pd
-
     assert name is not None
     path = Path(name) if Path(name).is_absolute() else base_dir / name
     if not path.is_file():
@@ -236,13 +234,11 @@ def _numbers(base_dir: Path, name: str | None, location: tuple[Any, ...],
     result = []
     for column, least in columns.items():
         label = str(frame.columns[0]) if column is None else column
-        cells = frame[label].astype(str).to_numpy()
-        values = pd.to_numeric(frame[label], errors="coerce").to_numpy(dtype=float)
-        bad = np.flatnonzero(~np.isfinite(values) | (values < least))
-        if bad.size:
-            row = int(bad[0])
-            raise ScenarioError(f"must be a finite number >= {least:g}, got "
-                                f"{shown(cells[row])}", file=str(path), line=int(lines[row]),
-                                key=label)
+        values = finite_numbers(frame, lines, str(path), label)
+        low = np.flatnonzero(values < least)
+        if low.size:
+            row = int(low[0])
+            raise ScenarioError(f"must be >= {least:g}, got {shown(frame[label].iloc[row])}",
+                                file=str(path), line=int(lines[row]), key=label)
         result.append(values)
     return np.column_stack(result)

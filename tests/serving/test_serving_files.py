@@ -25,11 +25,10 @@ HEADER = "time_s,prompt_tokens,output_tokens\n"
 
 
 @pytest.mark.parametrize("rows, line, column, message", [
-    ("0,100,50\n1,abc,50\n", 3, "prompt_tokens", "must be a finite number >= 1, got 'abc'"),
-    ("0,100,50\n\n1,-5,50\n", 4, "prompt_tokens", "must be a finite number >= 1, got '-5'"),
-    ("0,100,50\n1,100,1e400\n", 3, "output_tokens",
-     "must be a finite number >= 1, got '1e400'"),
-    ("-1,100,50\n", 2, "time_s", "must be a finite number >= 0, got '-1'"),
+    ("0,100,50\n1,abc,50\n", 3, "prompt_tokens", "must be a finite number, got 'abc'"),
+    ("0,100,50\n\n1,-5,50\n", 4, "prompt_tokens", "must be >= 1, got '-5'"),
+    ("0,100,50\n1,100,1e400\n", 3, "output_tokens", "must be a finite number, got '1e400'"),
+    ("-1,100,50\n", 2, "time_s", "must be >= 0, got '-1'"),
     ("0,100,50\n1,100,50,7\n", 3, None, "expected 3 fields (as the header has), saw 4"),
 ])
 def test_a_bad_request_trace_cell_names_its_line(tmp_path, rows, line, column, message):
